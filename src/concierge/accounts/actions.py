@@ -1,0 +1,294 @@
+"""Writes for accounts: agents, teams, customer sign-up, API tokens, sign-in throttling."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.password_validation import validate_password
+from django.core.cache import cache
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from concierge.accounts.models import STAFF_ROLES, ApiToken, Availability, Role, Team, User
+from concierge.core import policy
+from concierge.core.errors import Conflict, LimitExceeded, ValidationFailed
+from concierge.customers.models import Customer, CustomerIdentity, IdentityKind
+
+TOKEN_PREFIX = "cnc_"  # noqa: S105 - a public marker, not a secret
+
+
+# --- sign-in throttling ----------------------------------------------------
+
+
+def _failure_keys(email: str, ip: str) -> tuple[str, str]:
+    digest = hashlib.sha256(email.strip().lower().encode()).hexdigest()[:32]
+    return f"signin-fail:acct:{digest}", f"signin-fail:ip:{ip}"
+
+
+def check_signin_allowed(*, email: str, ip: str) -> None:
+    """Refuses a sign-in attempt when the account or the address failed too often."""
+    account_key, ip_key = _failure_keys(email, ip)
+    minutes = settings.SIGNIN_FAILURE_WINDOW_SECONDS // 60
+    if (cache.get(account_key) or 0) >= settings.SIGNIN_MAX_FAILURES_PER_ACCOUNT:
+        raise LimitExceeded(
+            f"Too many failed sign-ins for this account; try again in {minutes} minutes "
+            "or reset your password."
+        )
+    if (cache.get(ip_key) or 0) >= settings.SIGNIN_MAX_FAILURES_PER_IP:
+        raise LimitExceeded(
+            f"Too many failed sign-ins from your network; try again in {minutes} minutes."
+        )
+
+
+def record_signin_failure(*, email: str, ip: str) -> None:
+    for key in _failure_keys(email, ip):
+        cache.add(key, 0, settings.SIGNIN_FAILURE_WINDOW_SECONDS)
+        try:
+            cache.incr(key)
+        except ValueError:
+            cache.set(key, 1, settings.SIGNIN_FAILURE_WINDOW_SECONDS)
+
+
+def clear_signin_failures(*, email: str) -> None:
+    account_key, _ = _failure_keys(email, "")
+    cache.delete(account_key)
+
+
+# --- agents and teams ------------------------------------------------------
+
+
+@transaction.atomic
+def create_agent(
+    *, actor: Any, email: str, name: str, role: str = Role.AGENT, password: str | None = None
+) -> User:
+    if actor is not None:
+        policy.require(policy.can_manage_settings(actor), "Only admins manage agents.")
+    if role not in STAFF_ROLES:
+        raise ValidationFailed(
+            "Role must be admin, agent or light agent.", field_errors={"role": ["Invalid role."]}
+        )
+    email = email.strip().lower()
+    if User.objects.filter(email=email).exists():
+        raise Conflict(
+            "A user with this email exists.", field_errors={"email": ["Already in use."]}
+        )
+    return User.objects.create_user(email, password, name=name.strip() or email, role=role)
+
+
+def update_agent(*, actor: Any, agent: User, changes: dict[str, Any]) -> User:
+    """Admins change anyone's role, capacity or activity; agents change their own profile."""
+    self_service = {
+        "name",
+        "signature",
+        "availability",
+        "notify_on_assignment",
+        "notify_on_customer_reply",
+        "notify_on_mention",
+        "avatar",
+    }
+    admin_only = {"role", "capacity", "is_active"}
+    unknown = set(changes) - self_service - admin_only
+    if unknown:
+        raise ValidationFailed(f"Unknown fields: {', '.join(sorted(unknown))}.")
+    if set(changes) & admin_only or actor.pk != agent.pk:
+        policy.require(
+            policy.can_manage_settings(actor),
+            "Only admins change other agents, roles and capacity.",
+        )
+    if "role" in changes and changes["role"] not in STAFF_ROLES:
+        raise ValidationFailed(
+            "Role must be admin, agent or light agent.", field_errors={"role": ["Invalid role."]}
+        )
+    if "availability" in changes and changes["availability"] not in Availability.values:
+        raise ValidationFailed(
+            "Unknown availability.", field_errors={"availability": ["Invalid value."]}
+        )
+    if (
+        agent.pk == actor.pk
+        and changes.get("role", agent.role) != Role.ADMIN
+        and agent.role == Role.ADMIN
+    ):
+        if not User.objects.filter(role=Role.ADMIN, is_active=True).exclude(pk=agent.pk).exists():
+            raise Conflict("You are the last admin; make someone else admin first.")
+    for field, value in changes.items():
+        setattr(agent, field, value)
+    agent.save()
+    return agent
+
+
+def set_availability(*, actor: Any, availability: str) -> User:
+    return update_agent(actor=actor, agent=actor, changes={"availability": availability})
+
+
+@transaction.atomic
+def save_team(
+    *,
+    actor: Any,
+    name: str,
+    description: str = "",
+    member_ids: list[int] | None = None,
+    team: Team | None = None,
+) -> Team:
+    policy.require(policy.can_manage_settings(actor), "Only admins manage teams.")
+    name = name.strip()
+    if not name:
+        raise ValidationFailed("A team name is required.", field_errors={"name": ["Required."]})
+    same_name = Team.objects.filter(name__iexact=name)
+    if team is not None:
+        same_name = same_name.exclude(pk=team.pk)
+    if same_name.exists():
+        raise Conflict("A team with this name exists.", field_errors={"name": ["Already in use."]})
+    team = team or Team()
+    team.name, team.description = name, description
+    team.save()
+    if member_ids is not None:
+        team.members.set(User.objects.filter(pk__in=member_ids, role__in=STAFF_ROLES))
+    return team
+
+
+# --- customers who sign in ---------------------------------------------------
+
+
+@transaction.atomic
+def sign_up_customer(*, email: str, name: str, password: str) -> User:
+    """Creates a customer's sign-in; links it to their CRM record when one exists for the email."""
+    from concierge.customers.actions import create_customer, normalize_identity
+
+    email = normalize_identity(IdentityKind.EMAIL, email)
+    name = " ".join(name.split())
+    if not email or "@" not in email:
+        raise ValidationFailed(
+            "A valid email address is required.", field_errors={"email": ["Invalid."]}
+        )
+    if not name:
+        raise ValidationFailed("Your name is required.", field_errors={"name": ["Required."]})
+    if User.objects.filter(email=email).exists():
+        raise Conflict(
+            "An account with this email exists; sign in or reset your password.",
+            field_errors={"email": ["Already registered."]},
+        )
+    candidate = User(email=email, name=name, role=Role.CUSTOMER)
+    try:
+        validate_password(password, candidate)
+    except ValidationError as error:
+        raise ValidationFailed(
+            "Choose a stronger password.", field_errors={"password": list(error.messages)}
+        ) from error
+    user = User.objects.create_user(email, password, name=name, role=Role.CUSTOMER)
+    identity = (
+        CustomerIdentity.objects.select_related("customer")
+        .filter(kind=IdentityKind.EMAIL, value=email)
+        .first()
+    )
+    customer: Customer
+    if identity is not None:
+        customer = identity.customer
+        if customer.user_id is not None:
+            raise Conflict("This email belongs to another account.")
+    else:
+        customer = create_customer(actor=None, name=name, email=email)
+    customer.user = user
+    customer.save(update_fields=["user", "updated_at"])
+    return user
+
+
+def customer_user_for_email(email: str) -> User | None:
+    """The customer sign-in for ``email``, creating it (with no password) for a known customer.
+
+    Used by magic links: a customer who wrote to us by email can sign in
+    with a link even if they never chose a password.
+    """
+    email = email.strip().lower()
+    user = User.objects.filter(email=email).first()
+    if user is not None:
+        return user if user.role == Role.CUSTOMER and user.is_active else None
+    identity = (
+        CustomerIdentity.objects.select_related("customer")
+        .filter(kind=IdentityKind.EMAIL, value=email)
+        .first()
+    )
+    if identity is None or identity.customer.user_id is not None:
+        return None
+    with transaction.atomic():
+        user = User.objects.create_user(
+            email, None, name=identity.customer.name, role=Role.CUSTOMER
+        )
+        identity.customer.user = user
+        identity.customer.save(update_fields=["user", "updated_at"])
+    return user
+
+
+# --- API tokens -------------------------------------------------------------
+
+
+def _hash_token(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def create_api_token(*, actor: Any, name: str) -> tuple[ApiToken, str]:
+    """Creates a personal token; returns it with the secret, which is never shown again."""
+    policy.require(policy.can_manage_own_tokens(actor))
+    name = name.strip()[:100]
+    if not name:
+        raise ValidationFailed(
+            "Name the token so you recognise it later.", field_errors={"name": ["Required."]}
+        )
+    if ApiToken.objects.filter(user=actor, revoked_at__isnull=True).count() >= 50:
+        raise LimitExceeded("At most 50 active API tokens per user; revoke one first.")
+    secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    token = ApiToken.objects.create(
+        user=actor,
+        name=name,
+        prefix=secret[: len(TOKEN_PREFIX) + 6],
+        token_hash=_hash_token(secret),
+    )
+    return token, secret
+
+
+def revoke_api_token(*, actor: Any, token_id: int) -> None:
+    token = ApiToken.objects.filter(pk=token_id, user=actor).first()
+    if token is None:
+        from concierge.core.errors import NotFound
+
+        raise NotFound("No such token.")
+    if token.revoked_at is None:
+        token.revoke()
+
+
+def authenticate_api_token(secret: str) -> User | None:
+    """The active user a token belongs to; stamps its last use (at most once a minute)."""
+    if not secret.startswith(TOKEN_PREFIX):
+        return None
+    token = (
+        ApiToken.objects.select_related("user")
+        .filter(token_hash=_hash_token(secret), revoked_at__isnull=True)
+        .first()
+    )
+    if token is None or not token.user.is_active:
+        return None
+    now = timezone.now()
+    if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
+        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+    return token.user
+
+
+def sign_in(*, email: str, password: str, ip: str, roles: tuple[str, ...] | None = None) -> User:
+    """Checks a password sign-in, throttled per account and per IP address.
+
+    ``roles`` limits who may sign in here (the portal takes customers, the
+    workspace staff). Every failure answers with the same message, so the
+    page does not reveal which emails have accounts.
+    """
+    from django.contrib.auth import authenticate
+
+    check_signin_allowed(email=email, ip=ip)
+    user = authenticate(username=email.strip().lower(), password=password)
+    if user is None or (roles is not None and getattr(user, "role", None) not in roles):
+        record_signin_failure(email=email, ip=ip)
+        raise ValidationFailed("Email or password is incorrect.")
+    clear_signin_failures(email=email)
+    return user  # type: ignore[return-value]

@@ -1,0 +1,59 @@
+"""Shared fixtures. Tests run against the database in DATABASE_URL (SQLite by default)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from django.core.cache import cache
+from django.test import Client
+
+from tests.factories import PASSWORD, make_admin, make_agent, make_customer_user, make_light_agent
+
+SHARED_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_media_and_mail(settings: object, tmp_path: Path) -> None:
+    # Keep uploads and outgoing mail of a test run out of the developer's var/.
+    settings.MEDIA_ROOT = tmp_path / "media"  # type: ignore[attr-defined]
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"  # type: ignore[attr-defined]
+    cache.clear()
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    if not SHARED_DATA.exists():
+        pytest.skip(f"shared data not found at {SHARED_DATA} (needs ../shared next to the repo)")
+    return SHARED_DATA
+
+
+@pytest.fixture
+def password() -> str:
+    return PASSWORD
+
+
+@pytest.fixture
+def admin_user(db: None):  # type: ignore[no-untyped-def]
+    return make_admin(email="admin@concierge.test", name="Ada Admin")
+
+
+@pytest.fixture
+def agent_user(db: None):  # type: ignore[no-untyped-def]
+    return make_agent(email="agent@concierge.test", name="Alan Agent")
+
+
+@pytest.fixture
+def light_agent_user(db: None):  # type: ignore[no-untyped-def]
+    return make_light_agent(email="light@concierge.test", name="Lee Light")
+
+
+@pytest.fixture
+def customer_user(db: None):  # type: ignore[no-untyped-def]
+    return make_customer_user(name="Cora Customer", email="cora@customers.test")
+
+
+def signed_in_client(user: object) -> Client:
+    client = Client()
+    client.force_login(user)  # type: ignore[arg-type]
+    return client
