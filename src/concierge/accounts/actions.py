@@ -292,3 +292,94 @@ def sign_in(*, email: str, password: str, ip: str, roles: tuple[str, ...] | None
         raise ValidationFailed("Email or password is incorrect.")
     clear_signin_failures(email=email)
     return user  # type: ignore[return-value]
+
+
+# --- emailed sign-in links (magic links) --------------------------------------
+#
+# The token is a TimestampSigner signature over the user's id and their
+# last_login. Signing in changes last_login, so a link stops working the
+# moment it has been used, with no table of issued tokens to keep; the
+# timestamp makes it expire after MAGIC_LINK_MAX_AGE_SECONDS. Redeeming
+# compares-and-sets last_login in one UPDATE, so two clicks racing each other
+# cannot both sign in.
+
+MAGIC_LINK_SALT = "concierge.accounts.magic-link"
+# Emailed links (sign-in and password reset) per address and per IP per hour:
+# enough for a forgetful customer, too few to flood someone's inbox.
+MAIL_REQUESTS_PER_ADDRESS_PER_HOUR = 5
+MAIL_REQUESTS_PER_IP_PER_HOUR = 30
+
+
+def _last_login_stamp(user: User) -> str:
+    return user.last_login.isoformat() if user.last_login else ""
+
+
+def make_magic_link_token(user: User) -> str:
+    """A sign-in token for ``user``, valid until used or expired."""
+    from django.core import signing
+
+    payload = {"user": user.pk, "last_login": _last_login_stamp(user)}
+    return signing.TimestampSigner(salt=MAGIC_LINK_SALT).sign_object(payload)
+
+
+def magic_link_user(token: str) -> User | None:
+    """The customer the token would sign in, without using it up; ``None`` if not valid."""
+    from django.core import signing
+
+    try:
+        payload = signing.TimestampSigner(salt=MAGIC_LINK_SALT).unsign_object(
+            token, max_age=settings.MAGIC_LINK_MAX_AGE_SECONDS
+        )
+    except (signing.BadSignature, ValueError, TypeError):
+        return None
+    if not isinstance(payload, dict) or not isinstance(payload.get("user"), int):
+        return None
+    user = User.objects.filter(pk=payload["user"], role=Role.CUSTOMER, is_active=True).first()
+    if user is None or _last_login_stamp(user) != payload.get("last_login"):
+        return None
+    return user
+
+
+def redeem_magic_link(token: str) -> User | None:
+    """The customer the token signs in, using it up; ``None`` if invalid, used or expired."""
+    user = magic_link_user(token)
+    if user is None:
+        return None
+    consumed = User.objects.filter(pk=user.pk, last_login=user.last_login).update(
+        last_login=timezone.now()
+    )
+    return user if consumed == 1 else None
+
+
+def check_mail_request_allowed(*, email: str, ip: str) -> None:
+    """Refuses emailing links when an address or a network asked too often this hour."""
+    digest = hashlib.sha256(email.strip().lower().encode()).hexdigest()[:32]
+    for key, limit in (
+        (f"mail-request:addr:{digest}", MAIL_REQUESTS_PER_ADDRESS_PER_HOUR),
+        (f"mail-request:ip:{ip}", MAIL_REQUESTS_PER_IP_PER_HOUR),
+    ):
+        cache.add(key, 0, 3600)
+        try:
+            count = cache.incr(key)
+        except ValueError:
+            cache.set(key, 1, 3600)
+            count = 1
+        if count > limit:
+            raise LimitExceeded(
+                f"Too many emailed links requested: at most {limit} an hour. Try again later."
+            )
+
+
+def request_magic_link(*, email: str, ip: str) -> None:
+    """Emails a sign-in link when ``email`` belongs to a customer; silent otherwise.
+
+    The mail goes out from a background task, so the answer takes the same
+    time whether or not the address is known.
+    """
+    check_mail_request_allowed(email=email, ip=ip)
+    user = customer_user_for_email(email)
+    if user is not None:
+        from concierge.accounts.tasks import send_magic_link
+        from concierge.core.events import enqueue_after_commit
+
+        enqueue_after_commit(send_magic_link, user.pk)

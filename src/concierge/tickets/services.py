@@ -122,6 +122,7 @@ class TicketFilters:
     assignee: str = ""  # an agent id, "me" or "none"
     team: str = ""  # a team id, "mine" or "none"
     requester_id: int | None = None
+    participant_id: int | None = None  # a customer who is the requester or a CC
     organization_id: int | None = None
     tags: list[str] = field(default_factory=list)  # all must be present
     exclude_tags: list[str] = field(default_factory=list)
@@ -149,6 +150,7 @@ class TicketFilters:
             assignee=str(data.get("assignee") or ""),
             team=str(data.get("team") or ""),
             requester_id=_optional_int(data.get("requester"), "requester"),
+            participant_id=_optional_int(data.get("participant"), "participant"),
             organization_id=_optional_int(data.get("organization"), "organization"),
             tags=as_list(data.get("tags")),
             exclude_tags=as_list(data.get("exclude_tags")),
@@ -243,6 +245,15 @@ def apply_filters(
         queryset = queryset.filter(team_id=int(filters.team))
     if filters.requester_id:
         queryset = queryset.filter(requester_id=filters.requester_id)
+    if filters.participant_id:
+        queryset = queryset.filter(
+            Q(requester_id=filters.participant_id)
+            | Q(
+                pk__in=Ticket.ccs.through.objects.filter(customer_id=filters.participant_id).values(
+                    "ticket_id"
+                )
+            )
+        )
     if filters.organization_id:
         queryset = queryset.filter(organization_id=filters.organization_id)
     for tag in filters.tags:
@@ -501,3 +512,26 @@ def customer_custom_fields(*, user: Any) -> QuerySet[CustomField]:
     return CustomField.objects.filter(is_active=True, is_customer_visible=True).order_by(
         "position", "label"
     )
+
+
+# --- added for the REST API (new functions; see the API report) ---
+
+
+def readable_custom_field_keys(*, user: Any) -> set[str] | None:
+    """Keys of the ticket custom fields the user may read; ``None`` means every field.
+
+    Staff read them all; a customer reads only the customer-visible ones.
+    """
+    if policy.is_staff(user):
+        return None
+    return set(customer_custom_fields(user=user).values_list("key", flat=True))
+
+
+def tag_counts(*, user: Any) -> QuerySet[Any]:
+    """Every tag with the number of tickets carrying it (agents only)."""
+    from django.db.models import Count
+
+    from concierge.core.models import Tag
+
+    policy.require(policy.is_staff(user), "Only agents see tags.")
+    return Tag.objects.annotate(ticket_count=Count("tickets")).order_by("name")

@@ -1,0 +1,36 @@
+"""Background work for accounts: emailed sign-in links."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.mail import send_mail
+from django_tasks import task
+
+from concierge.accounts.actions import make_magic_link_token
+from concierge.accounts.models import Role, User
+
+
+@task()
+def send_magic_link(user_id: int) -> None:
+    """Emails a customer a sign-in link built from ``SITE_URL``.
+
+    Safe to run twice: each run mails a fresh link, and whichever is used
+    first invalidates the other.
+    """
+    user = User.objects.filter(pk=user_id, role=Role.CUSTOMER, is_active=True).first()
+    if user is None:
+        return
+    link = f"{settings.SITE_URL}/portal/magic-link/{make_magic_link_token(user)}/"
+    minutes = settings.MAGIC_LINK_MAX_AGE_SECONDS // 60
+    send_mail(
+        f"Your sign-in link for {settings.SITE_NAME}",
+        (
+            f"Hello {user.name},\n\n"
+            f"Use this link to sign in to {settings.SITE_NAME}:\n\n{link}\n\n"
+            f"It works once and expires in {minutes} minutes. If you did not ask for it, "
+            "you can ignore this email.\n"
+        ),
+        settings.DEFAULT_FROM_EMAIL,
+        [user.email],
+        fail_silently=False,
+    )

@@ -1,0 +1,43 @@
+"""The customer portal under /portal/."""
+
+from django.urls import path
+
+from concierge.portal import views
+
+app_name = "portal"
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("signup/", views.sign_up, name="signup"),
+    path("login/", views.sign_in, name="login"),
+    path("logout/", views.sign_out, name="logout"),
+    path("magic-link/", views.magic_link_request, name="magic_link"),
+    path("magic-link/sent/", views.magic_link_sent, name="magic_link_sent"),
+    path("magic-link/<str:token>/", views.magic_link_confirm, name="magic_link_confirm"),
+    path("password-reset/", views.PasswordResetView.as_view(), name="password_reset"),
+    path(
+        "password-reset/sent/",
+        views.PasswordResetDoneView.as_view(),
+        name="password_reset_done",
+    ),
+    path(
+        "password-reset/<uidb64>/<token>/",
+        views.PasswordResetConfirmView.as_view(),
+        name="password_reset_confirm",
+    ),
+    path(
+        "password-reset/done/",
+        views.PasswordResetCompleteView.as_view(),
+        name="password_reset_complete",
+    ),
+    path("requests/", views.request_list, name="request_list"),
+    path("requests/new/", views.request_new, name="request_new"),
+    path("requests/<int:ticket_id>/", views.request_detail, name="request_detail"),
+    path("requests/<int:ticket_id>/reply/", views.request_reply, name="request_reply"),
+    path("requests/<int:ticket_id>/solve/", views.request_mark_solved, name="request_solve"),
+    path(
+        "requests/<int:ticket_id>/follow-up/",
+        views.request_follow_up,
+        name="request_follow_up",
+    ),
+]
