@@ -160,3 +160,71 @@ def set_organization_visibility(
     policy.require(policy.can_manage_settings(actor))
     organization.members_see_all_requests = members_see_all
     organization.save(update_fields=["members_see_all_requests", "updated_at"])
+
+
+# --- added for the REST API (new functions; see the API report) ---
+
+ORGANIZATION_FIELDS = {"name", "domains", "notes", "custom_attributes", "members_see_all_requests"}
+
+
+def _clean_domains(domains: Any) -> list[str]:
+    if not isinstance(domains, list | tuple):
+        raise ValidationFailed("Domains must be a list.", field_errors={"domains": ["Not a list."]})
+    cleaned: list[str] = []
+    for raw in domains:
+        domain = str(raw).strip().lower().lstrip("@")
+        if not domain or "." not in domain or any(ch.isspace() or ch in "@/" for ch in domain):
+            raise ValidationFailed(
+                f"{raw!r} is not an email domain.", field_errors={"domains": ["Invalid domain."]}
+            )
+        if domain not in cleaned:
+            cleaned.append(domain)
+    return cleaned
+
+
+@transaction.atomic
+def save_organization(
+    *, actor: Any, changes: dict[str, Any], organization: Organization | None = None
+) -> Organization:
+    """Creates (``organization=None``) or changes an organization.
+
+    Agents edit organizations; opening an organization's requests to all its
+    members is an admin's decision.
+    """
+    policy.require(policy.can_edit_customers(actor), "Only agents edit organizations.")
+    if unknown := set(changes) - ORGANIZATION_FIELDS:
+        raise ValidationFailed(f"Unknown fields: {', '.join(sorted(unknown))}.")
+    organization = organization or Organization()
+    if (
+        "members_see_all_requests" in changes
+        and bool(changes["members_see_all_requests"]) != organization.members_see_all_requests
+    ):
+        policy.require(
+            policy.can_manage_settings(actor),
+            "Only admins let an organization's members see all its requests.",
+        )
+        organization.members_see_all_requests = bool(changes["members_see_all_requests"])
+    if "name" in changes or organization.pk is None:
+        name = " ".join(str(changes.get("name") or "").split())
+        if not name:
+            raise ValidationFailed("A name is required.", field_errors={"name": ["Required."]})
+        if len(name) > 200:
+            raise ValidationFailed("At most 200 characters.", field_errors={"name": ["Too long."]})
+        if Organization.objects.filter(name__iexact=name).exclude(pk=organization.pk).exists():
+            raise Conflict(
+                "An organization with this name exists.", field_errors={"name": ["Already in use."]}
+            )
+        organization.name = name
+    if "domains" in changes:
+        organization.domains = _clean_domains(changes["domains"])
+    if "notes" in changes:
+        organization.notes = str(changes["notes"] or "")[:10_000]
+    if "custom_attributes" in changes:
+        if not isinstance(changes["custom_attributes"], dict):
+            raise ValidationFailed(
+                "Custom attributes must be an object.",
+                field_errors={"custom_attributes": ["Not an object."]},
+            )
+        organization.custom_attributes = changes["custom_attributes"]
+    organization.save()
+    return organization
