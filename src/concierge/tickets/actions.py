@@ -790,7 +790,7 @@ def save_custom_field(
         errors["key"] = ["The key cannot change once the field exists."]
     elif not CUSTOM_FIELD_KEY_PATTERN.match(key):
         errors["key"] = ["Use lower-case letters, digits and '_', starting with a letter."]
-    elif CustomField.objects.filter(key=key).exclude(pk=getattr(field, "pk", None)).exists():
+    elif field is None and CustomField.objects.filter(key=key).exists():
         errors["key"] = ["Already in use."]
     if not label:
         errors["label"] = ["Required."]
@@ -864,10 +864,16 @@ def save_saved_view(
     except ValidationFailed as error:
         errors.update(error.field_errors)
     else:
-        known = CustomField.objects.filter(key__in=list(parsed.custom_fields))
-        known_keys = set(known.values_list("key", flat=True))
-        if unknown_keys := sorted(set(parsed.custom_fields) - known_keys):
+        known = {f.key: f for f in CustomField.objects.filter(key__in=list(parsed.custom_fields))}
+        if unknown_keys := sorted(set(parsed.custom_fields) - set(known)):
             errors["custom_fields"] = [f"Unknown field: {', '.join(unknown_keys)}."]
+        else:
+            # Typed like stored ticket values, so the view's JSON filter matches them.
+            for key, value in list(parsed.custom_fields.items()):
+                try:
+                    parsed.custom_fields[key] = _coerce_field_value(known[key], value)
+                except (ValueError, InvalidOperation) as error:
+                    errors["custom_fields"] = [f"{known[key].label}: {error or 'Invalid value.'}"]
         try:
             parsed.tags = normalize_tags(parsed.tags)
         except ValidationFailed as error:

@@ -1,0 +1,643 @@
+"""Forms of the agent workspace: they parse and render input, the domain validates it.
+
+Fields here check only shape (types, lengths the HTML can express); every
+business rule (who may do what, which values are allowed) stays in the
+domain actions, whose errors are copied back onto these forms.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any, cast
+
+from django import forms
+from django.contrib.auth.forms import PasswordResetForm
+from django.core.files.uploadedfile import UploadedFile
+
+from concierge.accounts.models import STAFF_ROLES, Availability, Role, Team, User
+from concierge.core import policy
+from concierge.core.errors import ConciergeError
+from concierge.customers.models import Organization
+from concierge.tickets.actions import NewAttachment
+from concierge.tickets.models import Channel, CustomField, FieldType, Priority, Status
+from concierge.tickets.services import AVAILABLE_COLUMNS, SORTS
+
+AVATAR_MAX_BYTES = 2 * 1024 * 1024
+SORT_LABELS = {
+    "-updated_at": "Recently updated",
+    "updated_at": "Least recently updated",
+    "-created_at": "Newest first",
+    "created_at": "Oldest first",
+}
+
+
+FIELD_TEMPLATE = "workspace/_field.html"
+
+
+def set_choices(form: forms.Form, name: str, choices: Sequence[tuple[Any, str]]) -> None:
+    """Sets the options of a choice field built at request time (agents, teams ...)."""
+    cast(Any, form.fields[name]).choices = list(choices)
+
+
+def apply_error(form: forms.Form, error: ConciergeError) -> None:
+    """Copies a domain error onto a form: field errors where they belong, the message on top."""
+    form.add_error(None, error.message)
+    for name, messages in error.field_errors.items():
+        target = name if name in form.fields else None
+        for message in messages:
+            if target is None:
+                form.add_error(None, f"{name}: {message}")
+            else:
+                form.add_error(target, message)
+
+
+def split_tags(text: str) -> list[str]:
+    """Tags typed as 'billing, vip urgent' -> ['billing', 'vip', 'urgent']."""
+    return [part for part in text.replace(",", " ").split() if part]
+
+
+def to_attachments(files: Iterable[UploadedFile]) -> list[NewAttachment]:
+    """Uploaded files as the domain's NewAttachment values (read into memory, size-bounded)."""
+    return [
+        NewAttachment(
+            filename=upload.name or "attachment",
+            content=upload.read(),
+            content_type=upload.content_type or "",
+        )
+        for upload in files
+    ]
+
+
+class WorkspaceForm(forms.Form):
+    """Renders each field through the workspace's field template (label, hint, errors in a box)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
+        for field in self.fields.values():
+            cast(Any, field).template_name = FIELD_TEMPLATE
+
+
+class MultipleFileInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class MultipleFileField(forms.FileField):
+    """Accepts several files from one input; returns a list (empty when none)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("widget", MultipleFileInput())
+        kwargs.setdefault("required", False)
+        super().__init__(*args, **kwargs)
+
+    def clean(self, data: Any, initial: Any = None) -> list[UploadedFile]:
+        if not data:
+            return []
+        items = data if isinstance(data, (list, tuple)) else [data]
+        return [super(MultipleFileField, self).clean(item, initial) for item in items]
+
+
+# --- sign-in and profile ---------------------------------------------------
+
+
+class SignInForm(WorkspaceForm):
+    email = forms.EmailField(
+        label="Email",
+        max_length=254,
+        widget=forms.EmailInput(attrs={"autocomplete": "email", "autofocus": True}),
+    )
+    password = forms.CharField(
+        label="Password",
+        max_length=256,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )
+
+
+class StaffPasswordResetForm(PasswordResetForm):
+    """Django's reset form, sending mail only to staff (customers reset in the portal)."""
+
+    def get_users(self, email: str) -> Iterable[Any]:
+        # Unlike Django's form, agents invited without a password may use it:
+        # choosing a first password through this link is how an invitation works.
+        candidates = User.objects.filter(email__iexact=email.strip(), is_active=True)
+        return (user for user in candidates if policy.is_staff(user))
+
+
+class ProfileForm(WorkspaceForm):
+    name = forms.CharField(label="Name", max_length=200)
+    avatar = forms.ImageField(
+        label="Avatar", required=False, help_text="PNG, JPEG or GIF, at most 2 MB."
+    )
+    signature = forms.CharField(
+        label="Signature",
+        required=False,
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="Added below your public replies.",
+    )
+    availability = forms.ChoiceField(label="Availability", choices=Availability.choices)
+    notify_on_assignment = forms.BooleanField(
+        label="Email me when a ticket is assigned to me", required=False
+    )
+    notify_on_customer_reply = forms.BooleanField(
+        label="Email me when a customer replies", required=False
+    )
+    notify_on_mention = forms.BooleanField(
+        label="Email me when someone @mentions me", required=False
+    )
+
+    def clean_avatar(self) -> Any:
+        avatar = self.cleaned_data.get("avatar")
+        if avatar and getattr(avatar, "size", 0) > AVATAR_MAX_BYTES:
+            raise forms.ValidationError("The avatar is larger than 2 MB.")
+        return avatar
+
+    def changes(self) -> dict[str, Any]:
+        data = dict(self.cleaned_data)
+        if not data.get("avatar"):
+            data.pop("avatar", None)
+        return data
+
+
+class ApiTokenForm(WorkspaceForm):
+    name = forms.CharField(label="Token name", max_length=100, help_text="e.g. 'Reporting script'.")
+
+
+# --- tickets ----------------------------------------------------------------
+
+
+def _agent_choices(agents: Sequence[User], *, empty: str) -> list[tuple[str, str]]:
+    return [("", empty)] + [(str(agent.pk), agent.name or agent.email) for agent in agents]
+
+
+def _team_choices(teams: Sequence[Team], *, empty: str) -> list[tuple[str, str]]:
+    return [("", empty)] + [(str(team.pk), team.name) for team in teams]
+
+
+def custom_field_form_field(field: CustomField) -> forms.Field:
+    """The form field for one custom field type (all optional; the domain checks the rest)."""
+    common: dict[str, Any] = {
+        "label": field.label,
+        "required": False,
+        "help_text": field.description,
+    }
+    if field.field_type == FieldType.NUMBER:
+        return forms.CharField(widget=forms.NumberInput(attrs={"step": "any"}), **common)
+    if field.field_type == FieldType.DROPDOWN:
+        return forms.ChoiceField(choices=[("", "—")] + [(c, c) for c in field.choices], **common)
+    if field.field_type == FieldType.MULTI_SELECT:
+        return forms.MultipleChoiceField(
+            choices=[(c, c) for c in field.choices], widget=forms.CheckboxSelectMultiple, **common
+        )
+    if field.field_type == FieldType.CHECKBOX:
+        return forms.BooleanField(**common)
+    if field.field_type == FieldType.DATE:
+        return forms.CharField(widget=forms.DateInput(attrs={"type": "date"}), **common)
+    return forms.CharField(max_length=2000, **common)
+
+
+def custom_field_initial(field: CustomField, value: Any) -> Any:
+    if value is None:
+        return [] if field.field_type == FieldType.MULTI_SELECT else ""
+    return value
+
+
+class CustomFieldsMixin:
+    """Adds one form field per active custom field, named ``cf_<key>``."""
+
+    fields: dict[str, forms.Field]
+    cleaned_data: dict[str, Any]
+
+    def add_custom_fields(
+        self, custom_fields: Sequence[CustomField], values: dict[str, Any]
+    ) -> None:
+        self.custom_field_defs = list(custom_fields)
+        for field in self.custom_field_defs:
+            form_field = custom_field_form_field(field)
+            form_field.initial = custom_field_initial(field, values.get(field.key))
+            cast(Any, form_field).template_name = FIELD_TEMPLATE
+            self.fields[f"cf_{field.key}"] = form_field
+
+    def custom_field_bound(self) -> list[Any]:
+        return [self[f"cf_{field.key}"] for field in self.custom_field_defs]  # type: ignore[index]
+
+    def custom_field_values(self, current: dict[str, Any]) -> dict[str, Any]:
+        """Submitted values by key; an unticked checkbox that was never set is left alone."""
+        values: dict[str, Any] = {}
+        for field in self.custom_field_defs:
+            value = self.cleaned_data.get(f"cf_{field.key}")
+            if field.field_type == FieldType.CHECKBOX and not value and not current.get(field.key):
+                continue
+            values[field.key] = value
+        return values
+
+
+class ComposerForm(WorkspaceForm):
+    KIND_CHOICES = [("reply", "Public reply"), ("note", "Internal note")]
+    STATUS_AFTER_CHOICES = [
+        ("", "Keep status"),
+        (Status.PENDING, "Pending"),
+        (Status.SOLVED, "Solved"),
+    ]
+
+    kind = forms.ChoiceField(choices=KIND_CHOICES, initial="reply", widget=forms.RadioSelect)
+    body = forms.CharField(
+        label="Message",
+        required=False,
+        max_length=100_000,
+        widget=forms.Textarea(
+            attrs={
+                "rows": 6,
+                "placeholder": "Write in markdown. Mention a teammate with @name in a note.",
+            }
+        ),
+    )
+    attachments = MultipleFileField(label="Attachments")
+    status_after = forms.ChoiceField(
+        label="Submit as", choices=STATUS_AFTER_CHOICES, required=False
+    )
+
+    def __init__(self, *args: Any, can_reply: bool = True, can_update: bool = True, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        if not can_reply:
+            set_choices(self, "kind", [("note", "Internal note")])
+            self.fields["kind"].initial = "note"
+        if not can_update:
+            del self.fields["status_after"]
+
+
+class PropertiesForm(CustomFieldsMixin, WorkspaceForm):
+    status = forms.ChoiceField(label="Status", choices=Status.choices)
+    priority = forms.ChoiceField(label="Priority", choices=Priority.choices)
+    assignee = forms.ChoiceField(label="Assignee", required=False)
+    team = forms.ChoiceField(label="Team", required=False)
+    tags = forms.CharField(
+        label="Tags", required=False, max_length=2000, help_text="Separate with spaces or commas."
+    )
+    due_at = forms.DateTimeField(
+        label="Due (UTC)",
+        required=False,
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+    )
+    ccs = forms.CharField(
+        label="CCs",
+        required=False,
+        max_length=4000,
+        help_text="Customer emails, separated by commas.",
+    )
+
+    def __init__(
+        self,
+        *args: Any,
+        agents: Sequence[User],
+        teams: Sequence[Team],
+        custom_fields: Sequence[CustomField],
+        values: dict[str, Any],
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        set_choices(self, "assignee", _agent_choices(agents, empty="Unassigned"))
+        set_choices(self, "team", _team_choices(teams, empty="No team"))
+        self.agents_by_id = {str(agent.pk): agent for agent in agents}
+        self.teams_by_id = {str(team.pk): team for team in teams}
+        self.add_custom_fields(custom_fields, values)
+
+    def clean_due_at(self) -> datetime | None:
+        value: datetime | None = self.cleaned_data.get("due_at")
+        if value is not None:
+            # The input is a naive local time; the workspace shows and takes due dates in UTC.
+            value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        return value
+
+    def cc_emails(self) -> list[str]:
+        return [
+            part.strip().lower()
+            for part in self.cleaned_data.get("ccs", "").split(",")
+            if part.strip()
+        ]
+
+
+class NewTicketForm(CustomFieldsMixin, WorkspaceForm):
+    subject = forms.CharField(label="Subject", max_length=255)
+    body = forms.CharField(
+        label="Description", max_length=100_000, widget=forms.Textarea(attrs={"rows": 8})
+    )
+    channel = forms.ChoiceField(
+        label="Received by", choices=[(Channel.PHONE, "Phone"), (Channel.WEB, "Agent workspace")]
+    )
+    priority = forms.ChoiceField(
+        label="Priority", choices=Priority.choices, initial=Priority.NORMAL
+    )
+    assignee = forms.ChoiceField(label="Assignee", required=False)
+    team = forms.ChoiceField(label="Team", required=False)
+    tags = forms.CharField(
+        label="Tags", required=False, max_length=2000, help_text="Separate with spaces or commas."
+    )
+    attachments = MultipleFileField(label="Attachments")
+
+    def __init__(
+        self,
+        *args: Any,
+        agents: Sequence[User],
+        teams: Sequence[Team],
+        custom_fields: Sequence[CustomField],
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        set_choices(self, "assignee", _agent_choices(agents, empty="Unassigned"))
+        set_choices(self, "team", _team_choices(teams, empty="No team"))
+        self.agents_by_id = {str(agent.pk): agent for agent in agents}
+        self.teams_by_id = {str(team.pk): team for team in teams}
+        self.add_custom_fields(custom_fields, {})
+
+
+BULK_ACTIONS = ["assign", "status", "priority", "team", "add_tags", "remove_tags", "merge"]
+
+
+class BulkForm(WorkspaceForm):
+    ticket_ids = forms.TypedMultipleChoiceField(coerce=int, choices=[])
+    action = forms.ChoiceField(choices=[(a, a) for a in BULK_ACTIONS])
+    assignee = forms.ChoiceField(label="Assignee", required=False)
+    status = forms.ChoiceField(
+        label="Status", required=False, choices=[("", "Status…"), *Status.choices]
+    )
+    priority = forms.ChoiceField(
+        label="Priority", required=False, choices=[("", "Priority…"), *Priority.choices]
+    )
+    team = forms.ChoiceField(label="Team", required=False)
+    tags = forms.CharField(label="Tags", required=False, max_length=2000)
+    merge_target = forms.TypedChoiceField(
+        label="Merge into", required=False, coerce=int, empty_value=None
+    )
+
+    def __init__(
+        self, *args: Any, agents: Sequence[User], teams: Sequence[Team], **kwargs: Any
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        set_choices(
+            self,
+            "assignee",
+            [("", "Assignee…"), ("none", "Unassigned")]
+            + [(str(agent.pk), agent.name or agent.email) for agent in agents],
+        )
+        set_choices(
+            self,
+            "team",
+            [("", "Team…"), ("none", "No team")] + [(str(team.pk), team.name) for team in teams],
+        )
+        # Any number is accepted here; the page lists ids and the service checks each.
+        raw_ids = self.data.getlist("ticket_ids") if hasattr(self.data, "getlist") else []
+        id_choices = [(value, value) for value in raw_ids[:100] if str(value).isdigit()]
+        set_choices(self, "ticket_ids", id_choices)
+        set_choices(self, "merge_target", [("", "—"), *id_choices])
+        self.agents_by_id = {str(agent.pk): agent for agent in agents}
+        self.teams_by_id = {str(team.pk): team for team in teams}
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        action = data.get("action")
+        needed = {
+            "assign": "assignee",
+            "status": "status",
+            "priority": "priority",
+            "team": "team",
+            "add_tags": "tags",
+            "remove_tags": "tags",
+            "merge": "merge_target",
+        }
+        if action in needed and not data.get(needed[action]):
+            self.add_error(needed[action], "Choose a value for this action.")
+        return data
+
+    def changes(self) -> dict[str, Any]:
+        data = self.cleaned_data
+        action = data["action"]
+        if action == "assign":
+            return {
+                "assignee": None
+                if data["assignee"] == "none"
+                else self.agents_by_id.get(data["assignee"])
+            }
+        if action == "team":
+            return {"team": None if data["team"] == "none" else self.teams_by_id.get(data["team"])}
+        if action in ("status", "priority"):
+            return {action: data[action]}
+        if action in ("add_tags", "remove_tags"):
+            return {action: split_tags(data["tags"])}
+        return {}
+
+
+# --- customers ----------------------------------------------------------------
+
+
+class CustomerForm(WorkspaceForm):
+    name = forms.CharField(label="Name", max_length=200)
+    organization = forms.ChoiceField(label="Organization", required=False)
+    language = forms.CharField(label="Language", max_length=16, required=False)
+    time_zone = forms.CharField(label="Time zone", max_length=64, required=False)
+    notes = forms.CharField(
+        label="Notes", max_length=10_000, required=False, widget=forms.Textarea(attrs={"rows": 4})
+    )
+
+    def __init__(self, *args: Any, organizations: Sequence[Organization], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.organizations_by_id = {str(org.pk): org for org in organizations}
+        set_choices(
+            self,
+            "organization",
+            [("", "None")] + [(str(org.pk), org.name) for org in organizations],
+        )
+
+    def changes(self) -> dict[str, Any]:
+        data = dict(self.cleaned_data)
+        data["organization"] = self.organizations_by_id.get(data.get("organization") or "")
+        return data
+
+
+class MergeCustomerForm(WorkspaceForm):
+    target = forms.CharField(
+        label="Merge into customer",
+        max_length=320,
+        help_text="The surviving customer's ID or email address.",
+    )
+
+
+# --- settings ------------------------------------------------------------------
+
+
+class AgentCreateForm(WorkspaceForm):
+    name = forms.CharField(label="Name", max_length=200)
+    email = forms.EmailField(label="Email", max_length=254)
+    role = forms.ChoiceField(
+        label="Role", choices=[(r.value, r.label) for r in STAFF_ROLES], initial=Role.AGENT
+    )
+    send_invite = forms.BooleanField(
+        label="Email a link to choose a password", required=False, initial=True
+    )
+
+
+class AgentUpdateForm(WorkspaceForm):
+    role = forms.ChoiceField(label="Role", choices=[(r.value, r.label) for r in STAFF_ROLES])
+    capacity = forms.IntegerField(label="Capacity", min_value=0, max_value=10_000)
+    is_active = forms.BooleanField(label="Active", required=False)
+
+
+class TeamForm(WorkspaceForm):
+    name = forms.CharField(label="Name", max_length=100)
+    description = forms.CharField(
+        label="Description",
+        required=False,
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
+    members = forms.TypedMultipleChoiceField(
+        label="Members", coerce=int, required=False, widget=forms.CheckboxSelectMultiple
+    )
+
+    def __init__(self, *args: Any, agents: Sequence[User], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        set_choices(self, "members", [(agent.pk, agent.name or agent.email) for agent in agents])
+
+
+class CustomFieldForm(WorkspaceForm):
+    key = forms.CharField(
+        label="Key", max_length=64, help_text="Used in the API and filters; cannot change later."
+    )
+    label = forms.CharField(label="Label", max_length=100)
+    field_type = forms.ChoiceField(label="Type", choices=FieldType.choices)
+    choices = forms.CharField(
+        label="Options",
+        required=False,
+        max_length=20_000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="Dropdown and multi-select: one option per line.",
+    )
+    description = forms.CharField(label="Help text", required=False, max_length=255)
+    is_required_on_solve = forms.BooleanField(label="Required to solve", required=False)
+    is_customer_visible = forms.BooleanField(label="Visible to customers", required=False)
+    is_active = forms.BooleanField(label="Active", required=False, initial=True)
+    position = forms.IntegerField(label="Position", min_value=0, max_value=10_000, initial=0)
+
+    def action_kwargs(self) -> dict[str, Any]:
+        data = dict(self.cleaned_data)
+        data["choices"] = [
+            line.strip() for line in data.get("choices", "").splitlines() if line.strip()
+        ]
+        return data
+
+
+class SavedViewForm(WorkspaceForm):
+    name = forms.CharField(label="Name", max_length=100)
+    status = forms.MultipleChoiceField(
+        label="Status",
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        choices=[("unsolved", "Any unsolved"), *Status.choices],
+    )
+    priority = forms.MultipleChoiceField(
+        label="Priority",
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        choices=Priority.choices,
+    )
+    channel = forms.MultipleChoiceField(
+        label="Channel",
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        choices=Channel.choices,
+    )
+    assignee = forms.ChoiceField(label="Assignee", required=False)
+    team = forms.ChoiceField(label="Team", required=False)
+    tags = forms.CharField(label="Has all tags", required=False, max_length=2000)
+    custom_field = forms.ChoiceField(label="Custom field", required=False)
+    custom_value = forms.CharField(label="Custom field value", required=False, max_length=2000)
+    sort = forms.ChoiceField(
+        label="Sort", choices=[(key, SORT_LABELS.get(key, key)) for key in SORTS]
+    )
+    columns = forms.MultipleChoiceField(
+        label="Columns",
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        choices=list(AVAILABLE_COLUMNS.items()),
+    )
+    position = forms.IntegerField(label="Position", min_value=0, max_value=10_000, initial=0)
+
+    def __init__(
+        self,
+        *args: Any,
+        agents: Sequence[User],
+        teams: Sequence[Team],
+        custom_fields: Sequence[CustomField],
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        set_choices(
+            self,
+            "assignee",
+            [
+                ("", "Anyone"),
+                ("me", "The viewer"),
+                ("none", "Unassigned"),
+            ]
+            + [(str(agent.pk), agent.name or agent.email) for agent in agents],
+        )
+        set_choices(
+            self,
+            "team",
+            [
+                ("", "Any team"),
+                ("mine", "The viewer's teams"),
+                ("none", "No team"),
+            ]
+            + [(str(team.pk), team.name) for team in teams],
+        )
+        set_choices(self, "custom_field", [("", "—")] + [(f.key, f.label) for f in custom_fields])
+
+    @staticmethod
+    def initial_from(view: Any) -> dict[str, Any]:
+        filters = dict(view.filters or {})
+        custom = dict(filters.get("custom_fields") or {})
+        key, value = next(iter(custom.items()), ("", ""))
+
+        def as_list(value: Any) -> list[str]:
+            return value.split(",") if isinstance(value, str) else list(value or [])
+
+        return {
+            "name": view.name,
+            "status": as_list(filters.get("status")),
+            "priority": as_list(filters.get("priority")),
+            "channel": as_list(filters.get("channel")),
+            "assignee": filters.get("assignee", ""),
+            "team": filters.get("team", ""),
+            "tags": " ".join(as_list(filters.get("tags"))),
+            "custom_field": key,
+            "custom_value": ""
+            if value is None
+            else str(value).lower()
+            if isinstance(value, bool)
+            else str(value),
+            "sort": view.sort,
+            "columns": list(view.columns or []),
+            "position": view.position,
+        }
+
+    def action_kwargs(self) -> dict[str, Any]:
+        data = self.cleaned_data
+        filters: dict[str, Any] = {
+            "status": data["status"],
+            "priority": data["priority"],
+            "channel": data["channel"],
+            "assignee": data["assignee"],
+            "team": data["team"],
+            "tags": split_tags(data["tags"]),
+        }
+        if data.get("custom_field"):
+            filters["custom_fields"] = {data["custom_field"]: data.get("custom_value", "")}
+        return {
+            "name": data["name"],
+            "filters": {key: value for key, value in filters.items() if value},
+            "sort": data["sort"],
+            "columns": data["columns"],
+            "position": data["position"],
+        }
