@@ -66,3 +66,23 @@ def test_light_agent_cannot_merge_customers_and_nothing_changes(light_agent_user
     source.refresh_from_db()
     assert source.merged_into is None
     assert CustomerIdentity.objects.get(value="a@x.test").customer == source
+
+
+def test_customer_tags_are_normalized_and_replaced(agent_user):
+    customer = CustomerFactory()
+
+    actions.update_customer(
+        actor=agent_user, customer=customer, changes={"tags": ["VIP", "early adopter"]}
+    )
+
+    assert sorted(customer.tags.values_list("name", flat=True)) == ["early-adopter", "vip"]
+
+
+def test_find_customer_by_identity_matches_exactly_and_respects_access(agent_user, customer_user):
+    from concierge.customers.services import find_customer_by_identity
+
+    other = CustomerFactory(email="exact@x.test")
+
+    assert find_customer_by_identity(user=agent_user, kind="email", value="EXACT@x.test") == other
+    assert find_customer_by_identity(user=agent_user, kind="email", value="exact@x") is None
+    assert find_customer_by_identity(user=customer_user, kind="email", value="exact@x.test") is None

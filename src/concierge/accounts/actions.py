@@ -150,6 +150,12 @@ def save_team(
     return team
 
 
+def delete_team(*, actor: Any, team: Team) -> None:
+    """Deletes a team; its tickets stay, without a team, and show up in the unassigned views."""
+    policy.require(policy.can_manage_settings(actor), "Only admins manage teams.")
+    team.delete()
+
+
 # --- customers who sign in ---------------------------------------------------
 
 

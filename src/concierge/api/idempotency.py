@@ -13,10 +13,12 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest, JsonResponse
+from django.utils import timezone
 
 from concierge.api.auth import current_user
 from concierge.core.errors import ConciergeError, ValidationFailed
@@ -24,11 +26,14 @@ from concierge.core.models import IdempotencyRecord
 
 HEADER = "Idempotency-Key"
 KEY_MAX_CHARS = 255
+# Keys are remembered for a day, long enough for any client's retries; older
+# records are deleted as new ones are written, so the table stays small.
+RETENTION = timedelta(hours=24)
 
 HEADER_DESCRIPTION = (
     "Optional. A unique string (at most 255 characters) per create request; retrying with "
-    "the same key returns the first response instead of creating twice. The same key with "
-    "a different body answers 422 `idempotency_key_reused`."
+    "the same key within 24 hours returns the first response instead of creating twice. "
+    "The same key with a different body answers 422 `idempotency_key_reused`."
 )
 
 
@@ -74,13 +79,17 @@ def idempotent_create(request: HttpRequest, *, payload: Any, create: Creator) ->
     user = current_user(request)
     endpoint = f"{request.method} {request.path}"[:255]
     fingerprint = _fingerprint(payload)
-    lookup = IdempotencyRecord.objects.filter(user=user, key=key, endpoint=endpoint)
+    cutoff = timezone.now() - RETENTION
+    lookup = IdempotencyRecord.objects.filter(
+        user=user, key=key, endpoint=endpoint, created_at__gte=cutoff
+    )
     if (record := lookup.first()) is not None:
         return _replay(record, fingerprint)
     try:
         with transaction.atomic():
             status, body = create()
             if 200 <= status < 300:
+                IdempotencyRecord.objects.filter(created_at__lt=cutoff).delete()
                 IdempotencyRecord.objects.create(
                     user=user,
                     key=key,

@@ -29,6 +29,9 @@ class SavedViewCreateIn(Schema):
     sort: str = "-updated_at"
     columns: list[str] = Field(default_factory=list, max_length=20)
     position: int = Field(0, ge=0)
+    shared: bool = Field(
+        True, description="Shared with the whole team (admins only) or the caller's own view."
+    )
 
 
 class SavedViewUpdateIn(Schema):
@@ -52,7 +55,7 @@ def list_views(request: HttpRequest) -> Any:
     return services.saved_views_for(user=current_user(request))
 
 
-@router.post("", response={201: SavedViewOut, **ERRORS}, summary="Create a shared view (admins)")
+@router.post("", response={201: SavedViewOut, **ERRORS}, summary="Create a view (shared: admins)")
 def create_view(
     request: HttpRequest, payload: SavedViewCreateIn, idempotency_key: str | None = IdempotencyKey
 ) -> HttpResponse:
@@ -68,7 +71,7 @@ def create_view(
 @router.patch(
     "/{int:view_id}",
     response={200: SavedViewOut, **ERRORS},
-    summary="Update a shared view (admins)",
+    summary="Update a view (shared: admins; own: its owner)",
 )
 def update_view(request: HttpRequest, view_id: int, payload: SavedViewUpdateIn) -> Any:
     user = current_user(request)
@@ -85,7 +88,9 @@ def update_view(request: HttpRequest, view_id: int, payload: SavedViewUpdateIn) 
 
 
 @router.delete(
-    "/{int:view_id}", response={204: None, **ERRORS}, summary="Delete a shared view (admins)"
+    "/{int:view_id}",
+    response={204: None, **ERRORS},
+    summary="Delete a view (shared: admins; own: its owner)",
 )
 def delete_view(request: HttpRequest, view_id: int) -> HttpResponse:
     user = current_user(request)

@@ -8,6 +8,7 @@ from django.db import IntegrityError, transaction
 
 from concierge.core import policy
 from concierge.core.errors import Conflict, ValidationFailed
+from concierge.core.tags import normalize_tags, tags_named
 from concierge.customers.models import Customer, CustomerIdentity, IdentityKind, Organization
 
 
@@ -142,15 +143,27 @@ def merge_customers(*, actor: Any, source: Customer, target: Customer) -> Custom
 
 def update_customer(*, actor: Any, customer: Customer, changes: dict[str, Any]) -> Customer:
     policy.require(policy.can_edit_customers(actor))
-    allowed = {"name", "organization", "language", "time_zone", "notes", "custom_attributes"}
+    allowed = {
+        "name",
+        "organization",
+        "language",
+        "time_zone",
+        "notes",
+        "custom_attributes",
+        "tags",
+    }
     unknown = set(changes) - allowed
     if unknown:
         raise ValidationFailed(f"Unknown fields: {', '.join(sorted(unknown))}.")
+    changes = dict(changes)
+    tag_names = normalize_tags(changes.pop("tags")) if "tags" in changes else None
     for field, value in changes.items():
         setattr(customer, field, value)
     if not customer.name.strip():
         raise ValidationFailed("A name is required.", field_errors={"name": ["Required."]})
     customer.save()
+    if tag_names is not None:
+        customer.tags.set(tags_named(tag_names))
     return customer
 
 

@@ -51,3 +51,17 @@ def list_organizations(*, user: Any, text: str = "") -> QuerySet[Organization]:
     if text := text.strip():
         queryset = queryset.filter(name__icontains=text)
     return queryset.order_by("name")
+
+
+def find_customer_by_identity(*, user: Any, kind: str, value: str) -> Customer | None:
+    """The customer who owns an exact identity (e.g. an email address), if the user may see them."""
+    from concierge.customers.actions import normalize_identity
+
+    identity = (
+        CustomerIdentity.objects.select_related("customer__organization")
+        .filter(kind=kind, value=normalize_identity(kind, value))
+        .first()
+    )
+    if identity is None or not policy.can_view_customer(user, identity.customer):
+        return None
+    return identity.customer

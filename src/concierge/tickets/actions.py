@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import mimetypes
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
+from decimal import InvalidOperation
 from typing import Any
 
 from django.conf import settings
@@ -23,9 +23,9 @@ from django.utils import timezone
 from concierge.accounts.models import Team, User
 from concierge.core import policy
 from concierge.core.errors import Conflict, LimitExceeded, NotFound, ValidationFailed
-from concierge.core.events import enqueue_after_commit
-from concierge.core.models import Tag
+from concierge.core.events import enqueue_after_commit, on_commit
 from concierge.core.sanitize import render_markdown
+from concierge.core.tags import normalize_tags, tags_named
 from concierge.customers.models import Customer
 from concierge.tickets.models import (
     Attachment,
@@ -48,7 +48,6 @@ BLOCKED_EXTENSIONS = {
     ".ps1", ".vbs", ".jar", ".com", ".hta",
 }  # fmt: skip
 SUBJECT_MAX_CHARS = 255
-TAG_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_\-:.]{0,63}$")
 MENTION_PATTERN = re.compile(r"(?<![\w@])@([\w.\-+]+@[\w\-]+(?:\.[\w\-]+)+|[A-Za-z][\w\-]*)")
 
 
@@ -109,23 +108,6 @@ def _validate_body(body: str, *, required: bool = True) -> str:
     return body
 
 
-def normalize_tags(names: Iterable[str]) -> list[str]:
-    """Lower-cased, spaces to dashes, validated; duplicates dropped, order kept."""
-    result: list[str] = []
-    for raw in names:
-        name = raw.strip().lower().replace(" ", "-")
-        if not name:
-            continue
-        if not TAG_PATTERN.match(name):
-            raise ValidationFailed(
-                f"Invalid tag {raw!r}: use letters, digits, '-', '_', ':' or '.', at most 64.",
-                field_errors={"tags": ["Invalid tag."]},
-            )
-        if name not in result:
-            result.append(name)
-    return result
-
-
 def clean_custom_field_values(
     values: dict[str, Any], *, customer_facing: bool = False
 ) -> dict[str, Any]:
@@ -142,40 +124,12 @@ def clean_custom_field_values(
             cleaned[key] = None
             continue
         try:
-            cleaned[key] = _coerce_field_value(field, value)
+            cleaned[key] = field.coerce(value)
         except (ValueError, InvalidOperation) as error:
             errors[key] = [str(error) or "Invalid value."]
     if errors:
         raise ValidationFailed("Some custom field values are invalid.", field_errors=errors)
     return cleaned
-
-
-def _coerce_field_value(field: CustomField, value: Any) -> Any:
-    if field.field_type == FieldType.TEXT:
-        text = str(value)
-        if len(text) > 2000:
-            raise ValueError("At most 2000 characters.")
-        return text
-    if field.field_type == FieldType.NUMBER:
-        number = Decimal(str(value))
-        return int(number) if number == number.to_integral_value() else float(number)
-    if field.field_type == FieldType.CHECKBOX:
-        if isinstance(value, str):
-            return value.strip().lower() in {"1", "true", "yes", "on"}
-        return bool(value)
-    if field.field_type == FieldType.DATE:
-        return datetime.strptime(str(value), "%Y-%m-%d").date().isoformat()  # noqa: DTZ007
-    if field.field_type == FieldType.DROPDOWN:
-        if str(value) not in field.choices:
-            raise ValueError(f"Choose one of: {', '.join(field.choices)}.")
-        return str(value)
-    if field.field_type == FieldType.MULTI_SELECT:
-        items = [value] if isinstance(value, str) else list(value)
-        unknown = [str(item) for item in items if str(item) not in field.choices]
-        if unknown:
-            raise ValueError(f"Not an option: {', '.join(unknown)}.")
-        return sorted({str(item) for item in items})
-    raise ValueError("Unsupported field type.")
 
 
 def _missing_required_on_solve(ticket: Ticket) -> list[str]:
@@ -184,6 +138,25 @@ def _missing_required_on_solve(ticket: Ticket) -> list[str]:
         for field in CustomField.objects.filter(is_active=True, is_required_on_solve=True)
         if ticket.custom_fields.get(field.key) in (None, "", [])
     ]
+
+
+# --- change notices -----------------------------------------------------------
+
+
+def note_ticket_change() -> None:
+    """Bumps the ticket-change counter after commit, so cached inbox counts refresh."""
+    from django.core.cache import cache
+
+    from concierge.tickets.services import TICKET_CHANGE_COUNTER_KEY
+
+    def bump() -> None:
+        if not cache.add(TICKET_CHANGE_COUNTER_KEY, 1, timeout=None):
+            try:
+                cache.incr(TICKET_CHANGE_COUNTER_KEY)
+            except ValueError:
+                cache.set(TICKET_CHANGE_COUNTER_KEY, 1, timeout=None)
+
+    on_commit(bump)
 
 
 # --- audit -----------------------------------------------------------------
@@ -381,18 +354,14 @@ def create_ticket(
         metadata={"created_by_agent_id": agent_actor.pk} if agent_actor else {},
     )
     _audit(ticket, "created", None, ticket.get_status_display(), actor, via=channel)
+    note_ticket_change()
     if assignee is not None:
         _notify_assignment(ticket, assignee, actor)
     return ticket
 
 
 def _set_tags(ticket: Ticket, names: Sequence[str]) -> None:
-    existing = {tag.name: tag for tag in Tag.objects.filter(name__in=names)}
-    missing = [Tag(name=name) for name in names if name not in existing]
-    if missing:
-        Tag.objects.bulk_create(missing, ignore_conflicts=True)
-        existing = {tag.name: tag for tag in Tag.objects.filter(name__in=names)}
-    ticket.tags.set(list(existing.values()))
+    ticket.tags.set(tags_named(names))
 
 
 UPDATABLE_FIELDS = {
@@ -507,6 +476,7 @@ def update_ticket(
             _set_tags(ticket, wanted)
 
     ticket.save()
+    note_ticket_change()
     return ticket
 
 
@@ -596,6 +566,7 @@ def add_entry(
         metadata=metadata,
     )
     now = timezone.now()
+    note_ticket_change()
     if customer is not None:
         ticket.last_customer_activity_at = now
         if ticket.status == Status.SOLVED:
@@ -692,6 +663,7 @@ def merge_tickets(*, actor: Any, sources: Sequence[Ticket], target: Ticket) -> T
         source.closed_at = timezone.now()
         source.save()
     target.save()
+    note_ticket_change()
     return target
 
 
@@ -842,11 +814,15 @@ def save_saved_view(
     columns: Sequence[str] = (),
     position: int = 0,
     view: SavedView | None = None,
+    shared: bool = True,
 ) -> SavedView:
-    """Creates or changes a view shared with the whole team."""
+    """Creates or changes a view: shared with the whole team (admins) or an agent's own.
+
+    An existing view keeps its kind; ``shared`` only matters for new views.
+    """
     from concierge.tickets.services import AVAILABLE_COLUMNS, DEFAULT_COLUMNS, SORTS, TicketFilters
 
-    policy.require(policy.can_manage_settings(actor), "Only admins manage shared views.")
+    _require_view_access(actor, view, shared)
     errors: dict[str, list[str]] = {}
     name = " ".join(name.split())
     if not name:
@@ -871,7 +847,7 @@ def save_saved_view(
             # Typed like stored ticket values, so the view's JSON filter matches them.
             for key, value in list(parsed.custom_fields.items()):
                 try:
-                    parsed.custom_fields[key] = _coerce_field_value(known[key], value)
+                    parsed.custom_fields[key] = known[key].coerce(value)
                 except (ValueError, InvalidOperation) as error:
                     errors["custom_fields"] = [f"{known[key].label}: {error or 'Invalid value.'}"]
         try:
@@ -880,7 +856,7 @@ def save_saved_view(
             errors.update(error.field_errors)
     if errors:
         raise ValidationFailed("The view is not valid.", field_errors=errors)
-    view = view or SavedView(owner=None)
+    view = view or SavedView(owner=None if shared else actor)
     view.name = name
     view.filters = parsed.to_dict()
     view.sort = sort
@@ -890,8 +866,18 @@ def save_saved_view(
     return view
 
 
+def _require_view_access(actor: Any, view: SavedView | None, shared: bool) -> None:
+    """Shared views are the admins'; a personal view only its owner's."""
+    is_shared = view.owner_id is None if view is not None else shared
+    if is_shared:
+        policy.require(policy.can_manage_settings(actor), "Only admins manage shared views.")
+        return
+    policy.require(policy.is_staff(actor), "Only agents have inbox views.")
+    if view is not None and view.owner_id != actor.pk:
+        raise NotFound("No such view.")
+
+
 def delete_saved_view(*, actor: Any, view: SavedView) -> None:
-    policy.require(policy.can_manage_settings(actor), "Only admins manage shared views.")
-    if view.owner_id is not None:
-        raise NotFound("No such shared view.")
+    """Deletes a shared view (admins) or the actor's own view."""
+    _require_view_access(actor, view, shared=view.owner_id is None)
     view.delete()

@@ -8,6 +8,10 @@ made it and through which channel or rule.
 
 from __future__ import annotations
 
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
 from django.conf import settings
 from django.db import models
 
@@ -239,6 +243,34 @@ class CustomField(TimestampedModel):
 
     def __str__(self) -> str:
         return self.label
+
+    def coerce(self, value: Any) -> Any:
+        """The value typed as this field stores it; ValueError when it does not fit."""
+        if self.field_type == FieldType.TEXT:
+            text = str(value)
+            if len(text) > 2000:
+                raise ValueError("At most 2000 characters.")
+            return text
+        if self.field_type == FieldType.NUMBER:
+            number = Decimal(str(value))
+            return int(number) if number == number.to_integral_value() else float(number)
+        if self.field_type == FieldType.CHECKBOX:
+            if isinstance(value, str):
+                return value.strip().lower() in {"1", "true", "yes", "on"}
+            return bool(value)
+        if self.field_type == FieldType.DATE:
+            return datetime.strptime(str(value), "%Y-%m-%d").date().isoformat()  # noqa: DTZ007
+        if self.field_type == FieldType.DROPDOWN:
+            if str(value) not in self.choices:
+                raise ValueError(f"Choose one of: {', '.join(self.choices)}.")
+            return str(value)
+        if self.field_type == FieldType.MULTI_SELECT:
+            items = [value] if isinstance(value, str) else list(value)
+            unknown = [str(item) for item in items if str(item) not in self.choices]
+            if unknown:
+                raise ValueError(f"Not an option: {', '.join(unknown)}.")
+            return sorted({str(item) for item in items})
+        raise ValueError("Unsupported field type.")
 
 
 class SavedView(TimestampedModel):

@@ -11,9 +11,11 @@ import binascii
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import InvalidOperation
 from typing import Any
 
 from django.core.cache import cache
+from django.db import connection
 from django.db.models import Prefetch, Q, QuerySet
 
 from concierge.core import policy
@@ -25,6 +27,7 @@ from concierge.tickets.models import (
     CustomField,
     Entry,
     EntryKind,
+    FieldType,
     SavedView,
     Status,
     Ticket,
@@ -274,9 +277,30 @@ def apply_filters(
                     f"Unknown custom field {key!r}.",
                     field_errors={"custom_fields": [f"Unknown field {key}."]},
                 )
-            if known[key].field_type == "checkbox" and isinstance(value, str):
-                value = value.lower() in {"1", "true", "yes", "on"}
-            queryset = queryset.filter(**{f"custom_fields__{key}": value})
+            custom_field = known[key]
+            try:
+                # Typed as stored ("3" from a query string matches the number 3).
+                typed = custom_field.coerce(value)
+            except (ValueError, InvalidOperation) as error:
+                raise ValidationFailed(
+                    f"Invalid value for {custom_field.label}.",
+                    field_errors={
+                        "custom_fields": [f"{custom_field.label}: {error or 'Invalid value.'}"]
+                    },
+                ) from error
+            if custom_field.field_type == FieldType.MULTI_SELECT:
+                # Every chosen option must be among the ticket's options. JSON
+                # containment is PostgreSQL-only; elsewhere match the quoted item
+                # inside the stored JSON array text.
+                for option in typed:
+                    if connection.vendor == "postgresql":
+                        queryset = queryset.filter(**{f"custom_fields__{key}__contains": [option]})
+                    else:
+                        queryset = queryset.filter(
+                            **{f"custom_fields__{key}__icontains": json.dumps(option)}
+                        )
+            else:
+                queryset = queryset.filter(**{f"custom_fields__{key}": typed})
     if filters.created_after:
         queryset = queryset.filter(created_at__gte=filters.created_after)
     if filters.created_before:
@@ -452,9 +476,19 @@ def find_view(*, user: Any, slug: str) -> InboxView:
     raise NotFound("No such view.")
 
 
+TICKET_CHANGE_COUNTER_KEY = "ticket-change-counter"
+
+
+def ticket_change_counter() -> int:
+    """A number that grows whenever any ticket changes (see actions.note_ticket_change)."""
+    return int(cache.get(TICKET_CHANGE_COUNTER_KEY) or 0)
+
+
 def view_counts(*, user: Any) -> dict[str, int]:
     """Tickets per view for the sidebar, cached per user for a few seconds."""
-    cache_key = f"view-counts:{user.pk}"
+    # The key carries the ticket-change counter, so a write anywhere makes
+    # every agent's next load count afresh instead of waiting out the cache.
+    cache_key = f"view-counts:{user.pk}:{ticket_change_counter()}"
     counts = cache.get(cache_key)
     if counts is None:
         counts = {
