@@ -71,6 +71,7 @@ INSTALLED_APPS = [
     "concierge.accounts",
     "concierge.customers",
     "concierge.tickets",
+    "concierge.mail",
     "concierge.api",
     "concierge.workspace",
     "concierge.portal",

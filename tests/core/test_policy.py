@@ -1,4 +1,4 @@
-"""The access policy, role by role, at the domain level (interfaces are covered in tests/security)."""
+"""The access policy by role, at the domain level (tests/security covers the interfaces)."""
 
 from __future__ import annotations
 

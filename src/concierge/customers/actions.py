@@ -94,7 +94,9 @@ def find_or_create_customer_by_email(*, email: str, name: str = "") -> Customer:
             customer = customer.merged_into
         return customer
     try:
-        return create_customer(actor=None, name=name or email.partition("@")[0], email=email)
+        return create_customer(
+            actor=None, name=" ".join(name.split()) or email.partition("@")[0], email=email
+        )
     except Conflict:
         # Created concurrently by another request: use that one.
         return CustomerIdentity.objects.get(kind=IdentityKind.EMAIL, value=email).customer

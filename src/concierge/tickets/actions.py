@@ -283,8 +283,14 @@ def create_ticket(
     custom_fields: dict[str, Any] | None = None,
     due_at: datetime | None = None,
     attachments: Sequence[NewAttachment] = (),
+    metadata: dict[str, Any] | None = None,
+    author_customer: Customer | None = None,
 ) -> Ticket:
     """Opens a ticket with its first message, written by the requester.
+
+    ``metadata`` is kept on that first message (an inbound channel's headers,
+    say); ``author_customer`` names another writer than the requester (a CC
+    whose mail opened a follow-up).
 
     A customer may open tickets only for themselves and set only the
     custom fields marked customer-visible; agents may set everything.
@@ -348,10 +354,13 @@ def create_ticket(
         kind=EntryKind.PUBLIC_REPLY,
         body=body,
         author_user=None,
-        author_customer=requester,
+        author_customer=author_customer or requester,
         channel=channel,
         attachments=attachments,
-        metadata={"created_by_agent_id": agent_actor.pk} if agent_actor else {},
+        metadata={
+            **(metadata or {}),
+            **({"created_by_agent_id": agent_actor.pk} if agent_actor else {}),
+        },
     )
     _audit(ticket, "created", None, ticket.get_status_display(), actor, via=channel)
     note_ticket_change()
@@ -676,15 +685,21 @@ def create_follow_up(
     subject: str = "",
     channel: str = Channel.PORTAL,
     attachments: Sequence[NewAttachment] = (),
+    metadata: dict[str, Any] | None = None,
+    author_customer: Customer | None = None,
 ) -> Ticket:
-    """A new ticket that continues a closed one, linked to it and keeping its team and assignee."""
+    """A new ticket that continues a finished one, linked to it, keeping its team and assignee.
+
+    Closed tickets take follow-ups only; a solved one takes one when its
+    channel is set not to reopen solved tickets (the email channel can be).
+    """
     if actor is not None:
         policy.require(
             policy.can_reply_publicly(actor, closed_ticket), "You cannot follow up on this ticket."
         )
     closed_ticket = Ticket.objects.select_related("assignee").get(pk=closed_ticket.pk)
-    if closed_ticket.status != Status.CLOSED:
-        raise Conflict(f"Ticket #{closed_ticket.pk} is not closed; reply to it instead.")
+    if closed_ticket.status not in (Status.SOLVED, Status.CLOSED):
+        raise Conflict(f"Ticket #{closed_ticket.pk} is still open; reply to it instead.")
     customer = policy.customer_of(actor) if actor is not None else None
     requester = customer or closed_ticket.requester
     follow_up = create_ticket(
@@ -700,12 +715,14 @@ def create_follow_up(
         else None,
         tags=list(closed_ticket.tags.values_list("name", flat=True)),
         attachments=attachments,
+        metadata=metadata,
+        author_customer=author_customer,
     )
     follow_up.follow_up_of = closed_ticket
     follow_up.save(update_fields=["follow_up_of"])
     _system_event(
         follow_up,
-        f"Follow-up of closed ticket #{closed_ticket.pk}.",
+        f"Follow-up of {closed_ticket.get_status_display().lower()} ticket #{closed_ticket.pk}.",
         {"follow_up_of": closed_ticket.pk},
     )
     return follow_up

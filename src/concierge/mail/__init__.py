@@ -1,0 +1,1 @@
+"""The email channel: mailboxes, inbound messages, threading, loops and bounces."""

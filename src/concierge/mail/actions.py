@@ -1,0 +1,618 @@
+"""Every write of the email channel: receive, process, quarantine, mailboxes.
+
+Receiving and processing are two steps. ``receive_raw_message`` stores the
+raw bytes and a row, and enqueues processing after the commit; nothing can
+fail there but storage itself. ``process_inbound_message`` then locks the
+row, checks it is still unprocessed and turns it into a ticket or entry in
+one transaction; if anything raises, that transaction rolls back and the
+row is marked quarantined with the error, the raw message untouched, for
+an admin to re-process or discard. Running it twice does nothing the second
+time, so a retried task or a crashed worker never duplicates an entry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from concierge.accounts.models import STAFF_ROLES, User
+from concierge.core import policy
+from concierge.core.errors import LimitExceeded, ValidationFailed
+from concierge.core.events import enqueue_after_commit
+from concierge.customers.actions import find_or_create_customer_by_email
+from concierge.customers.models import Customer
+from concierge.mail import inbound_formats
+from concierge.mail.loops import (
+    automation_verdict,
+    is_delivery_report,
+    parse_delivery_report,
+    spam_verdict,
+)
+from concierge.mail.models import (
+    RAW_MESSAGE_MAX_BYTES,
+    Direction,
+    InboundMessage,
+    InboundSource,
+    InboundStatus,
+    Mailbox,
+    MessageRecord,
+    generate_inbound_secret,
+)
+from concierge.mail.parsing import ParsedMessage, display_html, parse_headers_only, parse_message
+from concierge.mail.replies import as_markdown_text, extract_reply
+from concierge.mail.services import is_own_address, own_addresses, raw_bytes
+from concierge.mail.threading import find_ticket, same_message_elsewhere
+from concierge.tickets import actions as ticket_actions
+from concierge.tickets.models import Channel, Entry, EntryKind, Status, Ticket
+
+logger = logging.getLogger(__name__)
+
+MAX_NEW_CCS = 20
+QUOTED_TEXT_MAX_CHARS = 50_000
+HTML_METADATA_MAX_CHARS = 200_000
+ATTACHMENT_URL = "/attachments/{id}/"  # the workspace's download view
+RATE_WINDOW = timedelta(hours=1)
+SPAM_TAG = "spam"
+
+
+# --- receiving -------------------------------------------------------------------
+
+
+def receive_raw_message(*, mailbox: Mailbox, raw: bytes, source: str) -> InboundMessage:
+    """Stores a raw RFC 5322 message, then enqueues its processing once committed.
+
+    The same message delivered twice (same Message-ID on this mailbox, or
+    the same bytes when it has none) returns the first row and adds nothing.
+    """
+    if source not in InboundSource.values:
+        raise ValidationFailed(f"Unknown source {source!r}.")
+    if len(raw) > RAW_MESSAGE_MAX_BYTES:
+        raise LimitExceeded(
+            f"The message is {len(raw) / (1024 * 1024):.1f} MB; messages over "
+            f"{RAW_MESSAGE_MAX_BYTES // (1024 * 1024)} MB are refused."
+        )
+    if not raw.strip():
+        raise ValidationFailed("The message is empty.")
+    sha256 = hashlib.sha256(raw).hexdigest()
+    try:
+        headers = parse_headers_only(raw)
+    except Exception:  # a header block we cannot read is processed (and quarantined) later
+        headers = ParsedMessage()
+    message_id = headers.message_id
+    if existing := _existing(mailbox, message_id, sha256):
+        return _requeue_if_pending(existing)
+    message = InboundMessage(
+        mailbox=mailbox,
+        source=source,
+        raw_size=len(raw),
+        sha256=sha256,
+        message_id=message_id,
+        sender=headers.from_address[:320],
+        subject=headers.subject[:255],
+    )
+    # The file first, then the row: a row never exists without its raw message.
+    message.raw.save("message.eml", ContentFile(raw), save=False)
+    try:
+        with transaction.atomic():
+            message.save()
+            _enqueue_processing(message.pk)
+    except IntegrityError:
+        # The same message arrived concurrently through another connection.
+        message.raw.delete(save=False)
+        existing = _existing(mailbox, message_id, sha256)
+        if existing is None:
+            raise
+        return existing
+    return message
+
+
+def _existing(mailbox: Mailbox, message_id: str, sha256: str) -> InboundMessage | None:
+    found = InboundMessage.objects.filter(mailbox=mailbox)
+    if message_id:
+        return found.filter(message_id=message_id).first()
+    return found.filter(message_id="", sha256=sha256).first()
+
+
+def _requeue_if_pending(message: InboundMessage) -> InboundMessage:
+    # A row still "received" may have lost its task in a crash: queue it again
+    # (processing is idempotent, so a duplicate task is harmless).
+    if message.status == InboundStatus.RECEIVED:
+        _enqueue_processing(message.pk)
+    return message
+
+
+def _enqueue_processing(message_id: int) -> None:
+    from concierge.mail import tasks
+
+    enqueue_after_commit(tasks.process_inbound_message, message_id)
+
+
+def receive_provider_payload(
+    *,
+    mailbox: Mailbox,
+    provider: str,
+    payload: Any,
+    files: Any = None,
+) -> InboundMessage:
+    """Receives a webhook from a mail provider ("mailgun" or "postmark") or a raw HTTP POST.
+
+    Mailgun requests must carry a valid signature for the mailbox's signing
+    key; Postmark and raw posts are authenticated by the interface (the
+    mailbox's inbound secret) before this is called.
+    """
+    if provider == InboundSource.MAILGUN:
+        if not mailbox.mailgun_signing_key:
+            raise policy.PermissionDenied("This mailbox has no Mailgun signing key configured.")
+        if not inbound_formats.verify_mailgun_signature(
+            signing_key=mailbox.mailgun_signing_key,
+            timestamp=str(payload.get("timestamp", "")),
+            token=str(payload.get("token", "")),
+            signature=str(payload.get("signature", "")),
+        ):
+            raise policy.PermissionDenied("The Mailgun signature is not valid.")
+        envelope = inbound_formats.from_mailgun(payload, files or {})
+    elif provider == InboundSource.POSTMARK:
+        envelope = inbound_formats.from_postmark(payload)
+    elif provider == InboundSource.HTTP:
+        envelope = inbound_formats.from_raw(bytes(payload))
+    else:
+        raise ValidationFailed(f"Unknown provider {provider!r}.")
+    return receive_raw_message(mailbox=mailbox, raw=envelope.raw, source=envelope.source)
+
+
+# --- processing --------------------------------------------------------------------
+
+
+@dataclass
+class _Content:
+    body: str
+    metadata: dict[str, Any]
+    attachments: list[ticket_actions.NewAttachment] = field(default_factory=list)
+    content_ids: list[str] = field(default_factory=list)  # parallel to attachments
+
+
+def process_inbound_message(*, message_id: int) -> InboundMessage | None:
+    """Turns a received message into a ticket or entry; quarantines it when that fails.
+
+    Safe to call any number of times: only a message still "received" is processed.
+    """
+    try:
+        with transaction.atomic():
+            message = (
+                InboundMessage.objects.select_for_update(of=("self",))
+                .select_related("mailbox")
+                .filter(pk=message_id)
+                .first()
+            )
+            if message is None or message.status != InboundStatus.RECEIVED:
+                return message
+            _process(message)
+            message.attempts += 1
+            message.processed_at = timezone.now()
+            message.save()
+            return message
+    except Exception as error:  # every failure becomes a quarantine item, never a lost message
+        logger.warning("inbound message %s quarantined", message_id, exc_info=True)
+        return _quarantine(message_id, error)
+
+
+def _quarantine(message_id: int, error: BaseException) -> InboundMessage | None:
+    with transaction.atomic():
+        message = InboundMessage.objects.select_for_update().filter(pk=message_id).first()
+        if message is None or message.status != InboundStatus.RECEIVED:
+            return message
+        detail = getattr(error, "message", None) or str(error)
+        message.status = InboundStatus.QUARANTINED
+        message.error = f"{type(error).__name__}: {detail}"[:5000]
+        message.attempts += 1
+        message.processed_at = timezone.now()
+        message.save()
+        return message
+
+
+def _finish(message: InboundMessage, status: str, reason: str = "") -> None:
+    message.status = status
+    message.error = reason
+
+
+def _process(message: InboundMessage) -> None:
+    mailbox = message.mailbox
+    parsed = parse_message(raw_bytes(message))
+    own = own_addresses()
+    sender = parsed.from_address
+    if is_delivery_report(parsed):
+        _handle_bounce(message, parsed)
+        return
+    if not sender:
+        raise ValidationFailed("The message has no readable From address.")
+    if is_own_address(sender, own):
+        _finish(message, InboundStatus.IGNORED, f"Sent from our own address {sender} (loop).")
+        return
+    recent = (
+        InboundMessage.objects.filter(
+            mailbox=mailbox, sender=sender, received_at__gte=timezone.now() - RATE_WINDOW
+        )
+        .exclude(pk=message.pk)
+        .count()
+    )
+    if recent >= mailbox.max_messages_per_sender_per_hour:
+        _finish(
+            message,
+            InboundStatus.IGNORED,
+            f"Rate limit: {recent} messages from {sender} in the last hour "
+            f"(limit {mailbox.max_messages_per_sender_per_hour}); likely a mail loop.",
+        )
+        return
+    if duplicate := same_message_elsewhere(parsed, mailbox):
+        # The same mail sent to two of our addresses: one ticket, one entry.
+        message.ticket_id, message.entry_id = duplicate.ticket_id, duplicate.entry_id
+        _finish(message, InboundStatus.PROCESSED, "Already received through another mailbox.")
+        return
+
+    content = _content(message, parsed)
+    match = find_ticket(parsed=parsed, mailbox=mailbox)
+    agent = User.objects.filter(email__iexact=sender, role__in=STAFF_ROLES, is_active=True).first()
+    if match is None:
+        ticket, entry = _new_ticket(mailbox, parsed, content)
+    else:
+        content.metadata["threaded_by"] = match.method
+        ticket, entry = _continue_ticket(mailbox, match.ticket, parsed, content, agent)
+    _link_inline_images(entry, content, parsed)
+    if parsed.message_id:
+        MessageRecord.objects.get_or_create(
+            mailbox=mailbox,
+            message_id=parsed.message_id,
+            defaults={"ticket": ticket, "entry": entry, "direction": Direction.INBOUND},
+        )
+    message.ticket, message.entry = ticket, entry
+    _finish(message, InboundStatus.PROCESSED)
+
+
+def _content(message: InboundMessage, parsed: ParsedMessage) -> _Content:
+    mailbox = message.mailbox
+    extracted = extract_reply(parsed.text)
+    automation = automation_verdict(parsed)
+    spam = spam_verdict(parsed, threshold=mailbox.spam_threshold)
+    content = _Content(
+        body="",
+        metadata={
+            "email": {
+                "inbound_message_id": message.pk,
+                "message_id": parsed.message_id,
+                "from": parsed.from_address,
+                "from_name": parsed.from_name,
+                "to": [a.address for a in parsed.to][:50],
+                "cc": [a.address for a in parsed.cc][:50],
+                "subject": parsed.subject[:998],
+                "date": parsed.date.isoformat() if parsed.date else None,
+            },
+            "quoted_text": extracted.quoted[:QUOTED_TEXT_MAX_CHARS],
+            "signature": extracted.signature,
+            "is_automated": automation.is_automated,
+            "automation_reasons": list(automation.reasons),
+            "is_spam": spam.is_spam,
+            "spam_score": spam.score,
+        },
+    )
+    if parsed.defects:
+        content.metadata["parse_defects"] = parsed.defects[:20]
+    notes = _collect_attachments(parsed, mailbox, content)
+    body_limit = settings.ENTRY_BODY_MAX_CHARS - 2_000
+    text = extracted.reply
+    if len(text) > body_limit // 2:
+        # Escaping can double the length; the full text stays in the raw message.
+        text = text[: body_limit // 2] + "\n[… the message was shortened; the original is kept]"
+    body = as_markdown_text(text) if text.strip() else "(no text)"
+    if notes:
+        body += "\n\n**Attachments not stored:**\n" + "\n".join(
+            f"- {as_markdown_text(note)}" for note in notes
+        )
+    content.body = body
+    return content
+
+
+def _human_size(size: int) -> str:
+    if size >= 1024 * 1024:
+        return f"{size / (1024 * 1024):.1f} MB"
+    return f"{max(1, size // 1024)} KB"
+
+
+def _collect_attachments(parsed: ParsedMessage, mailbox: Mailbox, content: _Content) -> list[str]:
+    """Chooses the parts to store; the rest become notes with name, size and reason."""
+    limit = min(mailbox.max_attachment_bytes, settings.ATTACHMENT_MAX_BYTES)
+    notes: list[str] = []
+    for part in parsed.attachments:
+        filename = part.filename
+        extension = "." + filename.rpartition(".")[2].lower() if "." in filename else ""
+        reason = ""
+        if extension in ticket_actions.BLOCKED_EXTENSIONS:
+            reason = f"files of type {extension} are not accepted"
+        elif part.size > limit:
+            reason = f"over the {_human_size(limit)} attachment limit"
+        elif len(content.attachments) >= settings.ATTACHMENT_MAX_PER_ENTRY:
+            reason = f"at most {settings.ATTACHMENT_MAX_PER_ENTRY} attachments per message"
+        if reason:
+            notes.append(f"{filename} ({_human_size(part.size)}): {reason}")
+            continue
+        content.attachments.append(
+            ticket_actions.NewAttachment(
+                filename=filename, content=part.content, content_type=part.content_type
+            )
+        )
+        content.content_ids.append(part.content_id)
+    if notes:
+        content.metadata["skipped_attachments"] = notes
+    return notes
+
+
+def _customer(address: str, name: str) -> Customer:
+    name = " ".join(name.split())[:200] or address.partition("@")[0] or address
+    return find_or_create_customer_by_email(email=address, name=name)
+
+
+def _new_participants(parsed: ParsedMessage, ticket: Ticket | None) -> list[Customer]:
+    """Customers on To/Cc other than us, the sender and agents: they become CCs."""
+    own = own_addresses()
+    agents = {
+        email.lower()
+        for email in User.objects.filter(role__in=STAFF_ROLES).values_list("email", flat=True)
+    }
+    result: list[Customer] = []
+    for address in parsed.recipients:
+        email = address.address
+        if email == parsed.from_address or email in agents or is_own_address(email, own):
+            continue
+        if len(result) >= MAX_NEW_CCS:
+            break
+        customer = _customer(email, address.name)
+        if ticket is None or customer.pk != ticket.requester_id:
+            result.append(customer)
+    return result
+
+
+def _subject(parsed: ParsedMessage) -> str:
+    subject = " ".join(parsed.subject.split())
+    return subject[: ticket_actions.SUBJECT_MAX_CHARS] or "(no subject)"
+
+
+def _new_ticket(mailbox: Mailbox, parsed: ParsedMessage, content: _Content) -> tuple[Ticket, Entry]:
+    requester = _customer(parsed.from_address, parsed.from_name)
+    ticket = ticket_actions.create_ticket(
+        actor=None,
+        requester=requester,
+        subject=_subject(parsed),
+        body=content.body,
+        channel=Channel.EMAIL,
+        ccs=_new_participants(parsed, None),
+        team=mailbox.default_team,
+        tags=[SPAM_TAG] if content.metadata["is_spam"] else [],
+        attachments=content.attachments,
+        metadata=content.metadata,
+    )
+    return ticket, _first_entry(ticket)
+
+
+def _first_entry(ticket: Ticket) -> Entry:
+    """The message that opened ``ticket`` (create_ticket always writes one)."""
+    return Entry.objects.filter(ticket=ticket, kind=EntryKind.PUBLIC_REPLY).order_by("id")[0]
+
+
+def _continue_ticket(
+    mailbox: Mailbox,
+    ticket: Ticket,
+    parsed: ParsedMessage,
+    content: _Content,
+    agent: User | None,
+) -> tuple[Ticket, Entry]:
+    if agent is not None:
+        # Mail from an agent's address: an internal note by that agent, never a
+        # public reply, because a From header can be forged.
+        entry = ticket_actions.add_entry(
+            actor=agent,
+            ticket=ticket,
+            body=content.body,
+            kind=EntryKind.INTERNAL_NOTE,
+            channel=Channel.EMAIL,
+            attachments=content.attachments,
+            metadata=content.metadata,
+        )
+        return ticket, entry
+    author = _customer(parsed.from_address, parsed.from_name)
+    reopen = mailbox.reopen_solved_on_reply
+    if ticket.status == Status.CLOSED or (ticket.status == Status.SOLVED and not reopen):
+        return _follow_up(mailbox, ticket, parsed, content, author)
+    entry = ticket_actions.add_entry(
+        actor=None,
+        ticket=ticket,
+        body=content.body,
+        channel=Channel.EMAIL,
+        attachments=content.attachments,
+        metadata=content.metadata,
+        author_customer=author,
+    )
+    _add_ccs(ticket, [author, *_new_participants(parsed, ticket)])
+    if content.metadata["is_spam"]:
+        ticket_actions.update_ticket(
+            actor=None, ticket=ticket, changes={"add_tags": [SPAM_TAG]}, via=Channel.EMAIL
+        )
+    return ticket, entry
+
+
+def _add_ccs(ticket: Ticket, customers: list[Customer]) -> None:
+    current = list(ticket.ccs.all())
+    known = {cc.pk for cc in current} | {ticket.requester_id}
+    new = [c for c in customers if c.pk not in known]
+    if new:
+        ticket_actions.update_ticket(
+            actor=None, ticket=ticket, changes={"ccs": [*current, *new]}, via=Channel.EMAIL
+        )
+
+
+def _follow_up(
+    mailbox: Mailbox, ticket: Ticket, parsed: ParsedMessage, content: _Content, author: Customer
+) -> tuple[Ticket, Entry]:
+    """A reply to a closed ticket (or to a solved one when reopening is off)."""
+    content.metadata["follow_up_of"] = ticket.pk
+    follow_up = ticket_actions.create_follow_up(
+        actor=None,
+        closed_ticket=ticket,
+        body=content.body,
+        subject=_subject(parsed),
+        channel=Channel.EMAIL,
+        attachments=content.attachments,
+        metadata=content.metadata,
+        author_customer=author,
+    )
+    entry = _first_entry(follow_up)
+    _add_ccs(follow_up, [author, *_new_participants(parsed, follow_up)])
+    return follow_up, entry
+
+
+def _link_inline_images(entry: Entry, content: _Content, parsed: ParsedMessage) -> None:
+    """Stores the sanitized HTML with cid: images pointing at the stored attachments."""
+    if not parsed.html:
+        return
+    stored = list(entry.attachments.order_by("id"))
+    cid_urls = {
+        content_id: ATTACHMENT_URL.format(id=attachment.pk)
+        for content_id, attachment in zip(content.content_ids, stored, strict=False)
+        if content_id
+    }
+    html = display_html(parsed.html, cid_urls)
+    if len(html) > HTML_METADATA_MAX_CHARS:
+        return
+    entry.metadata = {**entry.metadata, "html": html}
+    entry.save(update_fields=["metadata"])
+
+
+def _handle_bounce(message: InboundMessage, parsed: ParsedMessage) -> None:
+    """Marks the entry whose outgoing mail bounced; never opens a ticket."""
+    report = parse_delivery_report(parsed)
+    record = (
+        MessageRecord.objects.filter(
+            message_id__in=report.original_message_ids, direction=Direction.OUTBOUND
+        )
+        .select_related("entry")
+        .first()
+        if report.original_message_ids
+        else None
+    )
+    summary = report.summary()
+    if record is None:
+        _finish(
+            message,
+            InboundStatus.BOUNCE,
+            "Delivery report for a message we have no record of "
+            f"({', '.join(report.original_message_ids) or 'no Message-ID found'}).",
+        )
+        return
+    key = "delivery_failed" if report.has_failed else "delivery_delayed"
+    if record.entry is not None:
+        entry = Entry.objects.select_for_update().get(pk=record.entry.pk)
+        entry.metadata = {
+            **entry.metadata,
+            key: {**summary, "reported_at": timezone.now().isoformat()},
+        }
+        entry.save(update_fields=["metadata"])
+    message.ticket_id, message.entry_id = record.ticket_id, record.entry_id
+    _finish(
+        message,
+        InboundStatus.BOUNCE,
+        f"{summary['action'] or 'failed'} {summary['status']} {summary['recipient']}: "
+        f"{summary['diagnostic']}".strip()[:2000],
+    )
+
+
+# --- admin actions -----------------------------------------------------------------
+
+
+def reprocess_message(*, actor: Any, message: InboundMessage) -> InboundMessage:
+    """Puts a quarantined, ignored or discarded message back in the queue (admins)."""
+    policy.require(policy.can_manage_settings(actor), "Only admins re-process mail.")
+    with transaction.atomic():
+        message = InboundMessage.objects.select_for_update().get(pk=message.pk)
+        if message.status not in (
+            InboundStatus.QUARANTINED,
+            InboundStatus.IGNORED,
+            InboundStatus.DISCARDED,
+        ):
+            raise ValidationFailed(
+                f"Only quarantined, ignored or discarded messages can be re-processed; "
+                f"this one is {message.get_status_display().lower()}."
+            )
+        message.status = InboundStatus.RECEIVED
+        message.error = ""
+        message.save(update_fields=["status", "error"])
+        _enqueue_processing(message.pk)
+    return message
+
+
+def discard_message(*, actor: Any, message: InboundMessage) -> InboundMessage:
+    """Drops a quarantined or received message from the queue; the raw stays for audit."""
+    policy.require(policy.can_manage_settings(actor), "Only admins discard mail.")
+    with transaction.atomic():
+        message = InboundMessage.objects.select_for_update().get(pk=message.pk)
+        if message.status not in (InboundStatus.QUARANTINED, InboundStatus.RECEIVED):
+            raise ValidationFailed("Only quarantined or unprocessed messages can be discarded.")
+        message.status = InboundStatus.DISCARDED
+        message.save(update_fields=["status"])
+    return message
+
+
+MAILBOX_FIELDS = {
+    "name", "address", "from_name", "is_active", "default_team", "imap_host", "imap_port",
+    "imap_use_ssl", "imap_user", "imap_password", "imap_folder", "imap_after_import",
+    "imap_move_to_folder", "smtp_host", "smtp_port", "smtp_security", "smtp_user",
+    "smtp_password", "mailgun_signing_key", "max_attachment_bytes", "spam_threshold",
+    "reopen_solved_on_reply", "acknowledge_new_requests", "max_messages_per_sender_per_hour",
+}  # fmt: skip
+
+
+def save_mailbox(*, actor: Any, changes: dict[str, Any], mailbox: Mailbox | None = None) -> Mailbox:
+    """Creates (``mailbox=None``) or changes a mailbox (admins only)."""
+    policy.require(policy.can_manage_settings(actor), "Only admins manage mailboxes.")
+    if unknown := set(changes) - MAILBOX_FIELDS:
+        raise ValidationFailed(f"Unknown fields: {', '.join(sorted(unknown))}.")
+    mailbox = mailbox or Mailbox()
+    for name, value in changes.items():
+        setattr(mailbox, name, value)
+    mailbox.address = mailbox.address.strip().lower()
+    mailbox.name = " ".join(mailbox.name.split()) or mailbox.address
+    errors: dict[str, list[str]] = {}
+    local, at, domain = mailbox.address.rpartition("@")
+    if not at or not local or "." not in domain or "+" in local:
+        errors["address"] = ["Enter a plain address such as help@example.com (no +tag)."]
+    elif Mailbox.objects.filter(address__iexact=mailbox.address).exclude(pk=mailbox.pk).exists():
+        errors["address"] = ["Another mailbox uses this address."]
+    if errors:
+        raise ValidationFailed("The mailbox is not valid.", field_errors=errors)
+    mailbox.save()
+    return mailbox
+
+
+def regenerate_inbound_secret(*, actor: Any, mailbox: Mailbox) -> Mailbox:
+    """A new secret for the HTTP inbound endpoint; the old one stops working at once."""
+    policy.require(policy.can_manage_settings(actor), "Only admins manage mailboxes.")
+    mailbox.inbound_secret = generate_inbound_secret()
+    mailbox.save(update_fields=["inbound_secret", "updated_at"])
+    return mailbox
+
+
+def record_outgoing_message(
+    *, mailbox: Mailbox, message_id: str, ticket: Ticket, entry: Entry | None
+) -> MessageRecord:
+    """Remembers the Message-ID of mail we sent, so replies to it thread (sending slice)."""
+    record, _ = MessageRecord.objects.get_or_create(
+        mailbox=mailbox,
+        message_id=message_id.strip().strip("<>"),
+        defaults={"ticket": ticket, "entry": entry, "direction": Direction.OUTBOUND},
+    )
+    return record

@@ -1,0 +1,156 @@
+"""The demo loader: what it creates, that it runs once, and that its text reads like support."""
+
+from __future__ import annotations
+
+import random
+import re
+from datetime import timedelta
+from io import StringIO
+
+import pytest
+from django.contrib.auth import authenticate
+from django.core.management import call_command
+from django.utils import timezone
+
+from concierge.accounts.models import Role, Team, User
+from concierge.customers.models import Customer, CustomerIdentity, Organization
+from concierge.demo import content, generator
+from concierge.tickets.models import CustomField, Entry, EntryKind, Status, Ticket
+
+SMALL = {"tickets": 50, "customers": 20, "organizations": 5}
+
+
+def load_small(**extra: object) -> str:
+    out = StringIO()
+    call_command("load_demo", stdout=out, **SMALL, **extra)
+    return out.getvalue()
+
+
+def row_counts() -> dict[str, int]:
+    return {
+        "users": User.objects.count(),
+        "teams": Team.objects.count(),
+        "organizations": Organization.objects.count(),
+        "customers": Customer.objects.count(),
+        "identities": CustomerIdentity.objects.count(),
+        "tickets": Ticket.objects.count(),
+        "entries": Entry.objects.count(),
+        "fields": CustomField.objects.count(),
+    }
+
+
+@pytest.mark.django_db
+def test_load_demo_creates_staff_teams_customers_and_tickets() -> None:
+    output = load_small()
+
+    roles = sorted(User.objects.exclude(role=Role.CUSTOMER).values_list("role", flat=True))
+    assert roles == ["admin", "agent", "agent", "agent", "light_agent"]
+    assert set(Team.objects.values_list("name", flat=True)) == {
+        "Billing", "Technical support", "Orders & shipping",
+    }  # fmt: skip
+    assert all(team.members.exists() for team in Team.objects.all())
+    assert Organization.objects.count() == 5
+    assert Organization.objects.filter(members_see_all_requests=True).count() == 1
+    assert Customer.objects.count() == 21  # 20 plus the portal demo customer
+    assert CustomField.objects.filter(is_required_on_solve=True).count() == 1
+    assert Ticket.objects.count() == 50
+    assert "admin@demo.concierge.test" in output and generator.DEMO_PASSWORD in output
+    assert "http://127.0.0.1:8000" in output and "/portal/" in output
+
+
+@pytest.mark.django_db
+def test_demo_accounts_sign_in_with_the_printed_password() -> None:
+    load_small()
+
+    admin = authenticate(username=generator.ADMIN_EMAIL, password=generator.DEMO_PASSWORD)
+    customer = authenticate(username=generator.CUSTOMER_EMAIL, password=generator.DEMO_PASSWORD)
+
+    assert admin is not None and admin.role == Role.ADMIN
+    assert customer is not None and customer.role == Role.CUSTOMER
+    assert customer.customer.organization.members_see_all_requests
+    assert Ticket.objects.filter(requester=customer.customer).exists()
+
+
+@pytest.mark.django_db
+def test_demo_tickets_have_consistent_times_and_conversations() -> None:
+    load_small()
+    now = timezone.now()
+
+    for ticket in Ticket.objects.prefetch_related("entries"):
+        entries = list(ticket.entries.all())
+        assert 1 <= len(entries) <= 6
+        assert now - timedelta(days=91) < ticket.created_at <= ticket.updated_at <= now
+        assert entries[0].kind == EntryKind.PUBLIC_REPLY and entries[0].author_customer_id
+        assert all(ticket.created_at <= entry.created_at <= now for entry in entries)
+        assert all(entry.body_html.strip() for entry in entries)
+        if ticket.status in (Status.SOLVED, Status.CLOSED):
+            assert ticket.solved_at is not None and ticket.custom_fields.get("resolution")
+        if ticket.status == Status.CLOSED:
+            assert ticket.closed_at is not None and ticket.closed_at >= ticket.solved_at
+        if ticket.status == Status.NEW:
+            assert ticket.assignee_id is None and ticket.first_response_at is None
+
+
+@pytest.mark.django_db
+def test_second_run_keeps_the_data_and_creates_nothing_new() -> None:
+    load_small()
+    before = row_counts()
+
+    output = load_small()
+
+    assert row_counts() == before
+    assert "already loaded" in output
+    assert generator.CUSTOMER_EMAIL in output
+
+
+@pytest.mark.django_db
+def test_reset_reloads_the_same_tickets() -> None:
+    load_small()
+    subjects = list(Ticket.objects.order_by("created_at").values_list("subject", flat=True))
+
+    load_small(reset=True)
+
+    assert list(Ticket.objects.order_by("created_at").values_list("subject", flat=True)) == subjects
+    assert User.objects.filter(email=generator.ADMIN_EMAIL).count() == 1
+
+
+@pytest.mark.django_db
+def test_demo_text_contains_no_lorem_ipsum() -> None:
+    load_small()
+    placeholder = re.compile(r"lorem|ipsum|dolor sit|[{}]", re.IGNORECASE)
+
+    texts = list(Entry.objects.values_list("body_source", flat=True))
+    texts += list(Ticket.objects.values_list("subject", flat=True))
+
+    assert texts
+    assert [text for text in texts if placeholder.search(text)] == []
+
+
+def test_builtin_corpus_builds_every_kind_of_conversation() -> None:
+    corpus = content.builtin_corpus()
+    rng = random.Random(1)
+
+    for builder in content.RETAIL_CASES + content.TELECOM_CASES:
+        conversation = builder(rng, corpus, corpus.people[0])
+        assert conversation.subject and conversation.opening and conversation.first_reply
+        assert conversation.team in content.TEAM_NAMES
+        assert conversation.product_area in content.PRODUCT_AREAS
+
+
+def test_scenario_instructions_become_first_person_requests() -> None:
+    text = content.first_person(
+        "You want to return the water bottle you received. If the agent asks, you want a gift card."
+    )
+
+    assert text == "I'd like to return the water bottle I received."
+
+
+@pytest.mark.django_db
+def test_load_demo_works_without_the_tau2_package(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(content, "load_corpus", content.builtin_corpus)
+
+    output = load_small()
+
+    assert "built-in corpus" in output
+    assert Ticket.objects.count() == 50
+    assert not Entry.objects.filter(body_source__icontains="lorem").exists()
