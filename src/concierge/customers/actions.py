@@ -27,11 +27,10 @@ def organization_for_email(email: str) -> Organization | None:
     domain = email.rpartition("@")[2].lower()
     if not domain:
         return None
-    matches = [
-        org
-        for org in Organization.objects.all().only("id", "domains")
-        if domain in (d.lower() for d in org.domains)
-    ]
+    # Narrowed in the database by the quoted domain inside the JSON list's text,
+    # then checked exactly ("ample.com" must not match "example.com").
+    candidates = Organization.objects.filter(domains__icontains=f'"{domain}"').only("id", "domains")
+    matches = [org for org in candidates if domain in (d.lower() for d in org.domains)]
     return matches[0] if len(matches) == 1 else None
 
 

@@ -112,6 +112,8 @@ def clean_custom_field_values(
     values: dict[str, Any], *, customer_facing: bool = False
 ) -> dict[str, Any]:
     """Checks each value against its field's type and choices; returns typed values."""
+    if not values:
+        return {}
     fields = {field.key: field for field in CustomField.objects.filter(is_active=True)}
     cleaned: dict[str, Any] = {}
     errors: dict[str, list[str]] = {}
