@@ -66,7 +66,9 @@ def new_page(browser: Any, live_server: Any, watch: PageWatch) -> Iterator[Any]:
     contexts = []
 
     def make() -> Any:
-        context = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 900})
+        context = browser.new_context(
+            base_url=live_server.url, viewport={"width": 1280, "height": 900}
+        )
         contexts.append(context)
         page = context.new_page()
         page.set_default_timeout(15_000)
@@ -76,7 +78,8 @@ def new_page(browser: Any, live_server: Any, watch: PageWatch) -> Iterator[Any]:
             if "Content Security Policy" in text or "Content-Security-Policy" in text:
                 watch.csp_violations.append(text)
             elif message.type == "error":
-                watch.console_errors.append(text)
+                url = (message.location or {}).get("url", "")
+                watch.console_errors.append(f"{text} ({url})" if url else text)
 
         def on_dialog(dialog: Any) -> None:
             watch.dialogs.append(dialog.message)
@@ -90,6 +93,14 @@ def new_page(browser: Any, live_server: Any, watch: PageWatch) -> Iterator[Any]:
     yield make
     for context in contexts:
         context.close()
+
+
+def assert_clean(watch: PageWatch) -> None:
+    """Nothing went wrong in the browser: no console error, dialog, CSP violation or JS error."""
+    assert watch.csp_violations == []
+    assert watch.console_errors == []
+    assert watch.page_errors == []
+    assert watch.dialogs == []
 
 
 @pytest.fixture
