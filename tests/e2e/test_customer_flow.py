@@ -142,8 +142,7 @@ def test_customer_cannot_open_another_customers_request_or_file(
     expect(page.locator("main")).not_to_contain_text("contract renewal")
 
     assert Entry.objects.count() == entries_before
-    # The only browser complaints are the two refused loads themselves (and the
-    # icon request of Django's bare 404 page, which links no favicon).
+    # The only browser complaints are the two refused loads themselves.
     refused = [
         error
         for error in watch.console_errors
@@ -153,6 +152,6 @@ def test_customer_cannot_open_another_customers_request_or_file(
     watch.console_errors = [
         error
         for error in watch.console_errors
-        if error not in refused and not error.endswith("/favicon.ico)")
+        if error not in refused
     ]
     assert_clean(watch)
