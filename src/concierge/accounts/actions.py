@@ -151,7 +151,7 @@ def save_team(
 
 
 def delete_team(*, actor: Any, team: Team) -> None:
-    """Deletes a team; its tickets stay, without a team, and show up in the unassigned views."""
+    """Deletes a team; its tickets stay, with no team (filter "team: none" finds them)."""
     policy.require(policy.can_manage_settings(actor), "Only admins manage teams.")
     team.delete()
 

@@ -142,6 +142,7 @@ def merge_customers(*, actor: Any, source: Customer, target: Customer) -> Custom
     return target
 
 
+@transaction.atomic
 def update_customer(*, actor: Any, customer: Customer, changes: dict[str, Any]) -> Customer:
     policy.require(policy.can_edit_customers(actor))
     allowed = {

@@ -882,6 +882,7 @@ def save_saved_view(
     view.columns = [c for c in AVAILABLE_COLUMNS if c in columns] or list(DEFAULT_COLUMNS)
     view.position = position
     view.save()
+    note_ticket_change()  # the view's count in every sidebar must be recounted
     return view
 
 
@@ -900,3 +901,4 @@ def delete_saved_view(*, actor: Any, view: SavedView) -> None:
     """Deletes a shared view (admins) or the actor's own view."""
     _require_view_access(actor, view, shared=view.owner_id is None)
     view.delete()
+    note_ticket_change()

@@ -434,6 +434,11 @@ class InboxView:
     filters: dict[str, Any]
     sort: str = "-updated_at"
     columns: tuple[str, ...] = tuple(DEFAULT_COLUMNS)
+    saved_view: SavedView | None = None  # None for the built-in views
+
+    def is_owned_by(self, user: Any) -> bool:
+        """A personal view of ``user`` (not a built-in or shared one)."""
+        return self.saved_view is not None and self.saved_view.owner_id == getattr(user, "pk", None)
 
 
 BUILT_IN_VIEWS = (
@@ -464,6 +469,7 @@ def inbox_views(*, user: Any) -> list[InboxView]:
                 saved.filters,
                 saved.sort if saved.sort in SORTS else "-updated_at",
                 tuple(c for c in (saved.columns or DEFAULT_COLUMNS) if c in AVAILABLE_COLUMNS),
+                saved,
             )
         )
     return views
@@ -489,12 +495,13 @@ def view_counts(*, user: Any) -> dict[str, int]:
     # The key carries the ticket-change counter, so a write anywhere makes
     # every agent's next load count afresh instead of waiting out the cache.
     cache_key = f"view-counts:{user.pk}:{ticket_change_counter()}"
-    counts = cache.get(cache_key)
-    if counts is None:
-        counts = {
-            view.slug: count_tickets(user=user, filters=TicketFilters.from_dict(view.filters))
-            for view in inbox_views(user=user)
-        }
+    counts: dict[str, int] = cache.get(cache_key) or {}
+    missing = [view for view in inbox_views(user=user) if view.slug not in counts]
+    if missing:
+        for view in missing:
+            counts[view.slug] = count_tickets(
+                user=user, filters=TicketFilters.from_dict(view.filters)
+            )
         cache.set(cache_key, counts, COUNT_CACHE_SECONDS)
     return counts
 

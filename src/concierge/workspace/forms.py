@@ -428,6 +428,131 @@ class BulkForm(WorkspaceForm):
         return {}
 
 
+# --- inbox filters and personal views ----------------------------------------
+
+# The filters the inbox's filter bar sets; a view's other filters (custom fields,
+# excluded tags ...) stay as the view has them.
+INBOX_FILTER_KEYS = ("status", "priority", "channel", "assignee", "team", "tags")
+
+
+def _filter_list(value: Any) -> list[str]:
+    """A saved filter value (a list, or a comma-separated string) as a list of strings."""
+    if value in (None, ""):
+        return []
+    if isinstance(value, str):
+        return [part for part in value.split(",") if part]
+    return [str(part) for part in value]
+
+
+class InboxFilterForm(WorkspaceForm):
+    """The inbox's filter bar, sent in the query string (and with "Save as my view").
+
+    Shown filled with the current view's filters: what it submits replaces those
+    six filters of the view, so the bar always shows what the list is filtered on.
+    The ``filtered`` marker tells a submitted bar (where an empty field means
+    "any") from a plain visit to the view.
+    """
+
+    MARKER = "filtered"
+
+    status = forms.MultipleChoiceField(
+        label="Status",
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        choices=[("unsolved", "Any unsolved"), *Status.choices],
+    )
+    priority = forms.MultipleChoiceField(
+        label="Priority",
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        choices=Priority.choices,
+    )
+    channel = forms.MultipleChoiceField(
+        label="Channel",
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        choices=Channel.choices,
+    )
+    assignee = forms.ChoiceField(label="Assignee", required=False)
+    team = forms.ChoiceField(label="Team", required=False)
+    tags = forms.CharField(
+        label="Has all tags",
+        required=False,
+        max_length=2000,
+        help_text="Separate with spaces or commas.",
+    )
+
+    def __init__(
+        self,
+        data: Any = None,
+        *,
+        view_filters: dict[str, Any],
+        agents: Sequence[User],
+        teams: Sequence[Team],
+        **kwargs: Any,
+    ) -> None:
+        is_submitted = data is not None and self.MARKER in data
+        kwargs.setdefault("auto_id", "filter_%s")
+        super().__init__(
+            data if is_submitted else None, initial=self.initial_from(view_filters), **kwargs
+        )
+        self.view_filters = dict(view_filters or {})
+        set_choices(
+            self,
+            "assignee",
+            [("", "Anyone"), ("me", "Me"), ("none", "Unassigned")]
+            + [(str(agent.pk), agent.name or agent.email) for agent in agents],
+        )
+        set_choices(
+            self,
+            "team",
+            [("", "Any team"), ("mine", "My teams"), ("none", "No team")]
+            + [(str(team.pk), team.name) for team in teams],
+        )
+
+    @staticmethod
+    def initial_from(filters: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "status": _filter_list(filters.get("status")),
+            "priority": _filter_list(filters.get("priority")),
+            "channel": _filter_list(filters.get("channel")),
+            "assignee": str(filters.get("assignee") or ""),
+            "team": str(filters.get("team") or ""),
+            "tags": " ".join(_filter_list(filters.get("tags"))),
+        }
+
+    def filters(self) -> dict[str, Any]:
+        """The view's filters with the bar's six replaced by what was submitted."""
+        if not self.is_bound:
+            return dict(self.view_filters)
+        merged = {k: v for k, v in self.view_filters.items() if k not in INBOX_FILTER_KEYS}
+        data = self.cleaned_data
+        submitted: dict[str, Any] = {
+            "status": data["status"],
+            "priority": data["priority"],
+            "channel": data["channel"],
+            "assignee": data["assignee"],
+            "team": data["team"],
+            "tags": split_tags(data["tags"]),
+        }
+        return {**merged, **{key: value for key, value in submitted.items() if value}}
+
+    def query_params(self) -> list[tuple[str, str]]:
+        """The submitted bar as (name, value) pairs, to carry into links and other forms."""
+        if not self.is_bound or not self.is_valid():
+            return []
+        data = self.cleaned_data
+        params = [(self.MARKER, "1")]
+        for key in ("status", "priority", "channel"):
+            params.extend((key, value) for value in data[key])
+        params.extend((key, data[key]) for key in ("assignee", "team", "tags") if data[key])
+        return params
+
+
+class PersonalViewNameForm(WorkspaceForm):
+    name = forms.CharField(label="View name", max_length=100)
+
+
 # --- customers ----------------------------------------------------------------
 
 
@@ -438,6 +563,9 @@ class CustomerForm(WorkspaceForm):
     time_zone = forms.CharField(label="Time zone", max_length=64, required=False)
     notes = forms.CharField(
         label="Notes", max_length=10_000, required=False, widget=forms.Textarea(attrs={"rows": 4})
+    )
+    tags = forms.CharField(
+        label="Tags", required=False, max_length=2000, help_text="Separate with spaces or commas."
     )
 
     def __init__(self, *args: Any, organizations: Sequence[Organization], **kwargs: Any) -> None:
@@ -452,6 +580,12 @@ class CustomerForm(WorkspaceForm):
     def changes(self) -> dict[str, Any]:
         data = dict(self.cleaned_data)
         data["organization"] = self.organizations_by_id.get(data.get("organization") or "")
+        # A post without the tags field (an older page, a script) leaves the tags alone
+        # rather than clearing them; the domain normalizes what is typed.
+        if "tags" in self.data:
+            data["tags"] = split_tags(data.get("tags", ""))
+        else:
+            data.pop("tags", None)
         return data
 
 

@@ -15,7 +15,7 @@ from concierge.customers import actions as customer_actions
 from concierge.customers import services as customer_services
 from concierge.tickets import actions as ticket_actions
 from concierge.tickets import services as ticket_services
-from concierge.tickets.services import AVAILABLE_COLUMNS, DEFAULT_COLUMNS
+from concierge.tickets.services import AVAILABLE_COLUMNS, DEFAULT_COLUMNS, TicketFilters
 from concierge.workspace import forms
 from concierge.workspace.access import page, settings_required
 
@@ -152,6 +152,32 @@ def teams(request: HttpRequest, team_id: int | None = None) -> HttpResponse:
                 return redirect("workspace:settings_teams")
     context = {"form": form, "team": team, "teams": list(account_services.list_teams(user=user))}
     return page(request, "workspace/settings/teams.html", context, status=status)
+
+
+@settings_required
+@require_http_methods(["GET", "POST"])
+def team_delete(request: HttpRequest, team_id: int) -> HttpResponse:
+    """Asks first (GET), then deletes (POST); the team's tickets stay, without a team."""
+    user = request.user
+    team = account_services.list_teams(user=user).filter(pk=team_id).first()
+    if team is None:
+        raise NotFound("No such team.")
+    if request.method == "POST":
+        try:
+            account_actions.delete_team(actor=user, team=team)
+        except ConciergeError as error:
+            messages.error(request, f"Team {team.name} was not deleted: {error.message}")
+            return redirect("workspace:settings_team", team_id=team.pk)
+        messages.success(request, f"Team {team.name} deleted. Its tickets now have no team.")
+        return redirect("workspace:settings_teams")
+    ticket_count = ticket_services.count_tickets(
+        user=user, filters=TicketFilters(team=str(team.pk))
+    )
+    return page(
+        request,
+        "workspace/settings/team_delete.html",
+        {"team": team, "ticket_count": ticket_count},
+    )
 
 
 # --- custom fields ------------------------------------------------------------------

@@ -20,7 +20,7 @@ from django.http import FileResponse, HttpRequest, HttpResponse, HttpResponseRed
 from django.http.response import HttpResponseBase
 from django.shortcuts import redirect
 from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.views.decorators.http import require_http_methods, require_POST
 
 from concierge.accounts import actions as account_actions
@@ -30,11 +30,11 @@ from concierge.core import policy
 from concierge.core.errors import ConciergeError, LimitExceeded, NotFound, ValidationFailed
 from concierge.customers import actions as customer_actions
 from concierge.customers import services as customer_services
-from concierge.customers.models import Customer
+from concierge.customers.models import Customer, IdentityKind
 from concierge.tickets import actions as ticket_actions
 from concierge.tickets import services as ticket_services
-from concierge.tickets.models import AuditEvent, Entry, EntryKind, Status, Ticket
-from concierge.tickets.services import AVAILABLE_COLUMNS, SORTS, TicketFilters
+from concierge.tickets.models import AuditEvent, Entry, EntryKind, SavedView, Status, Ticket
+from concierge.tickets.services import AVAILABLE_COLUMNS, SORTS, InboxView, TicketFilters
 from concierge.workspace import forms
 from concierge.workspace.access import error_page, page, staff_required
 
@@ -213,31 +213,61 @@ def inbox_default(request: HttpRequest) -> HttpResponse:
     return redirect("workspace:inbox", view_slug="my-open")
 
 
+def _inbox_filter_form(
+    data: Any, view: InboxView, *, agents: list[User], teams: list[Any]
+) -> tuple[forms.InboxFilterForm, TicketFilters, str]:
+    """The filter bar, the filters to list with, and an error when the bar was not understood.
+
+    Filters the bar cannot apply fall back to the view's own, with the reason shown.
+    """
+    form = forms.InboxFilterForm(data, view_filters=view.filters, agents=agents, teams=teams)
+    if form.is_bound and not form.is_valid():
+        problems = " ".join(str(m) for messages_ in form.errors.values() for m in messages_)
+        return form, TicketFilters.from_dict(view.filters), f"Filters not applied: {problems}"
+    try:
+        return form, TicketFilters.from_dict(form.filters()), ""
+    except ValidationFailed as failure:
+        return (
+            form,
+            TicketFilters.from_dict(view.filters),
+            f"Filters not applied: {failure.message}",
+        )
+
+
+def _select_view(views: list[InboxView], slug: str) -> InboxView:
+    view = next((candidate for candidate in views if candidate.slug == slug), None)
+    if view is None:
+        raise NotFound("No such view.")
+    return view
+
+
 @staff_required
 def inbox(request: HttpRequest, view_slug: str) -> HttpResponse:
     user = request.user
-    view = ticket_services.find_view(user=user, slug=view_slug)
+    views = ticket_services.inbox_views(user=user)
+    view = _select_view(views, view_slug)
+    # The user's own views get their own sidebar section and rename / delete controls.
+    own_slugs = {candidate.slug for candidate in views if candidate.is_owned_by(user)}
+    agents = list(account_services.list_agents(user=user))
+    teams = list(account_services.list_teams(user=user))
+    filter_form, filters, error = _inbox_filter_form(request.GET, view, agents=agents, teams=teams)
     sort = request.GET.get("sort", "")
     if sort not in SORTS:
         sort = view.sort
     cursor = request.GET.get("cursor", "")
-    error = ""
     try:
-        result = ticket_services.list_tickets(
-            user=user, filters=TicketFilters.from_dict(view.filters), sort=sort, cursor=cursor
-        )
+        result = ticket_services.list_tickets(user=user, filters=filters, sort=sort, cursor=cursor)
     except ValidationFailed as failure:
         error = f"{failure.message} Showing the first page."
-        result = ticket_services.list_tickets(
-            user=user, filters=TicketFilters.from_dict(view.filters), sort=sort
-        )
-    agents = list(account_services.list_agents(user=user))
-    teams = list(account_services.list_teams(user=user))
+        result = ticket_services.list_tickets(user=user, filters=filters, sort=sort)
     previous_label, next_label = _page_labels(sort)
     counts = ticket_services.view_counts(user=user)
+    filter_params = filter_form.query_params()
     context = {
-        "view_rows": [(v, counts.get(v.slug, 0)) for v in ticket_services.inbox_views(user=user)],
+        "view_rows": [(v, counts.get(v.slug, 0)) for v in views if v.slug not in own_slugs],
+        "own_view_rows": [(v, counts.get(v.slug, 0)) for v in views if v.slug in own_slugs],
         "view": view,
+        "own_view": view.saved_view if view.slug in own_slugs else None,
         "columns": [(key, AVAILABLE_COLUMNS[key]) for key in view.columns],
         "tickets": result.tickets,
         "next_cursor": result.next_cursor,
@@ -247,10 +277,103 @@ def inbox(request: HttpRequest, view_slug: str) -> HttpResponse:
         "sort": sort,
         "sorts": [(key, forms.SORT_LABELS.get(key, key)) for key in SORTS],
         "error": error,
+        "filter_form": filter_form,
+        "filter_params": filter_params,
+        "filter_query": urlencode(filter_params),
         "bulk_form": forms.BulkForm(agents=agents, teams=teams),
         "can_bulk_update": policy.is_full_agent(user),
     }
     return page(request, "workspace/inbox.html", context)
+
+
+@staff_required
+@require_POST
+def inbox_save_view(request: HttpRequest, view_slug: str) -> HttpResponse:
+    """Saves the view being looked at, with the filter bar and sort applied, as the user's own."""
+    user = request.user
+    view = ticket_services.find_view(user=user, slug=view_slug)
+    back = _safe_next(
+        request, request.POST.get("next"), reverse("workspace:inbox", args=[view_slug])
+    )
+    name_form = forms.PersonalViewNameForm(request.POST)
+    filter_form = forms.InboxFilterForm(
+        request.POST,
+        view_filters=view.filters,
+        agents=list(account_services.list_agents(user=user)),
+        teams=list(account_services.list_teams(user=user)),
+    )
+    if not name_form.is_valid() or (filter_form.is_bound and not filter_form.is_valid()):
+        problems = [
+            str(message)
+            for form in (name_form, filter_form)
+            for messages_ in form.errors.values()
+            for message in messages_
+        ]
+        messages.error(request, "The view was not saved: " + " ".join(problems))
+        return HttpResponseRedirect(back)
+    sort = request.POST.get("sort", "")
+    try:
+        saved = ticket_actions.save_saved_view(
+            actor=user,
+            name=name_form.cleaned_data["name"],
+            filters=filter_form.filters(),
+            sort=sort if sort in SORTS else view.sort,
+            columns=list(view.columns),
+            shared=False,
+        )
+    except ConciergeError as error:
+        details = " ".join(
+            f"{name}: {'; '.join(msgs)}" for name, msgs in error.field_errors.items()
+        )
+        messages.error(request, f"The view was not saved: {error.message} {details}".strip())
+        return HttpResponseRedirect(back)
+    messages.success(request, f"Saved as your view {saved.name}.")
+    return redirect("workspace:inbox", view_slug=f"saved-{saved.pk}")
+
+
+def _saved_view(user: Any, view_id: int) -> SavedView:
+    """One of the views the user has in the inbox (shared or their own), or NotFound."""
+    saved = ticket_services.saved_views_for(user=user).filter(pk=view_id).first()
+    if saved is None:
+        raise NotFound("No such view.")
+    return saved
+
+
+@staff_required
+@require_POST
+def personal_view_rename(request: HttpRequest, view_id: int) -> HttpResponse:
+    user = request.user
+    saved = _saved_view(user, view_id)
+    form = forms.PersonalViewNameForm(request.POST)
+    if not form.is_valid():
+        problems = " ".join(str(m) for messages_ in form.errors.values() for m in messages_)
+        messages.error(request, f"The view was not renamed: {problems}")
+    else:
+        try:
+            ticket_actions.save_saved_view(
+                actor=user,
+                view=saved,
+                name=form.cleaned_data["name"],
+                filters=saved.filters,
+                sort=saved.sort,
+                columns=saved.columns,
+                position=saved.position,
+            )
+        except ValidationFailed as error:
+            messages.error(request, f"The view was not renamed: {error.message}")
+        else:
+            messages.success(request, f"View renamed to {saved.name}.")
+    return redirect("workspace:inbox", view_slug=f"saved-{saved.pk}")
+
+
+@staff_required
+@require_POST
+def personal_view_delete(request: HttpRequest, view_id: int) -> HttpResponse:
+    user = request.user
+    saved = _saved_view(user, view_id)
+    ticket_actions.delete_saved_view(actor=user, view=saved)
+    messages.success(request, f"View {saved.name} deleted.")
+    return redirect("workspace:inbox_default")
 
 
 @staff_required
@@ -487,13 +610,8 @@ def _resolve_ccs(user: Any, emails: list[str]) -> tuple[list[Customer], list[str
     found: list[Customer] = []
     unknown: list[str] = []
     for email in emails:
-        match = next(
-            (
-                customer
-                for customer in customer_services.list_customers(user=user, text=email)
-                if any(identity.value == email for identity in customer.identities.all())
-            ),
-            None,
+        match = customer_services.find_customer_by_identity(
+            user=user, kind=IdentityKind.EMAIL, value=email
         )
         if match is None:
             unknown.append(email)
@@ -730,6 +848,7 @@ def _customer_page(
             "language": customer.language,
             "time_zone": customer.time_zone,
             "notes": customer.notes,
+            "tags": " ".join(tag.name for tag in customer.tags.all()),
         },
     )
     tickets = ticket_services.list_tickets(
@@ -785,17 +904,12 @@ def customer_merge(request: HttpRequest, customer_id: int) -> HttpResponse:
     form = forms.MergeCustomerForm(request.POST)
     status = 400
     if form.is_valid():
-        wanted = form.cleaned_data["target"].strip().lower()
+        wanted = form.cleaned_data["target"].strip()
         if wanted.isdigit():
             target = customer_services.list_customers(user=user).filter(pk=int(wanted)).first()
         else:
-            target = next(
-                (
-                    c
-                    for c in customer_services.list_customers(user=user, text=wanted)
-                    if any(identity.value == wanted for identity in c.identities.all())
-                ),
-                None,
+            target = customer_services.find_customer_by_identity(
+                user=user, kind=IdentityKind.EMAIL, value=wanted
             )
         if target is None:
             form.add_error("target", "No customer with this ID or email.")
