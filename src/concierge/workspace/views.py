@@ -37,6 +37,7 @@ from concierge.tickets.models import AuditEvent, Entry, EntryKind, SavedView, St
 from concierge.tickets.services import AVAILABLE_COLUMNS, SORTS, InboxView, TicketFilters
 from concierge.workspace import forms
 from concierge.workspace.access import error_page, page, staff_required
+from concierge.workspace.tables import ticket_cells
 
 SAFE_IMAGE_TYPES = {"image/png", "image/jpeg", "image/gif", "image/webp"}
 
@@ -270,6 +271,7 @@ def inbox(request: HttpRequest, view_slug: str) -> HttpResponse:
         "own_view": view.saved_view if view.slug in own_slugs else None,
         "columns": [(key, AVAILABLE_COLUMNS[key]) for key in view.columns],
         "tickets": result.tickets,
+        "rows": [(ticket, ticket_cells(ticket, view.columns)) for ticket in result.tickets],
         "next_cursor": result.next_cursor,
         "previous_cursor": result.previous_cursor,
         "previous_label": previous_label,
