@@ -1,0 +1,657 @@
+"""The access decision for every URL of the app, per actor: the table the matrix enforces.
+
+One ``Rule`` per (URL name, HTTP method, variant). ``outcomes`` says, for each
+of the seven actors (see ``world.ACTORS``), what must happen:
+
+* ``ALLOW``: 2xx, or a redirect that is not to a sign-in page; an allowed
+  write must change the database (unless ``changes=False``);
+* ``DENY``: 401 / 403 / 404; anonymous visitors get a redirect to a sign-in
+  page (HTML) or a 401 (API); nothing changes;
+* ``NOT_FOUND``: exactly 404, so the record's existence does not leak; nothing changes;
+* ``REFUSE``: the page handles the request and says no (a form error, or a
+  redirect back with an error message); nothing changes;
+* ``SIGN_IN``: a redirect to a sign-in page (signing out); nothing changes.
+
+A new URL without a rule here fails ``test_every_url_has_an_access_rule``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.contrib.auth.tokens import default_token_generator
+from django.utils.encoding import force_bytes
+from django.utils.http import urlsafe_base64_encode
+
+from concierge.accounts.actions import make_magic_link_token
+from tests.security.world import (
+    ACTORS,
+    AGENT,
+    CUSTOMERS,
+    LIGHT_AGENT,
+    OWNER,
+    STAFF,
+    World,
+    credentials,
+)
+
+ALLOW = "allow"
+DENY = "deny"
+NOT_FOUND = "not_found"
+REFUSE = "refuse"
+SIGN_IN = "sign_in"
+
+Value = Callable[[World, str], Any]  # (world, actor) -> value
+Outcomes = dict[str, str]
+
+
+def outcomes(default: str, **by_actor: str) -> Outcomes:
+    """Every actor gets ``default`` unless named."""
+    unknown = set(by_actor) - set(ACTORS)
+    assert not unknown, f"unknown actors {unknown}"
+    return {actor: by_actor.get(actor, default) for actor in ACTORS}
+
+
+def _each(actors: tuple[str, ...], outcome: str) -> dict[str, str]:
+    return dict.fromkeys(actors, outcome)
+
+
+EVERYONE = outcomes(ALLOW)
+NOBODY_FINDS = outcomes(NOT_FOUND)
+STAFF_ONLY = outcomes(DENY, **_each(STAFF, ALLOW))
+FULL_AGENTS = outcomes(DENY, agent=ALLOW, admin=ALLOW)
+ADMINS = outcomes(DENY, admin=ALLOW)
+CUSTOMERS_ONLY = outcomes(DENY, **_each(CUSTOMERS, ALLOW))
+# Ticket T and what hangs off it: its requester and staff; other customers never learn it exists.
+OWNER_AND_STAFF = outcomes(ALLOW, anonymous=DENY, colleague=NOT_FOUND, outsider=NOT_FOUND)
+# The portal's pages about T: only its requester (staff use the workspace).
+OWNER_IN_PORTAL = outcomes(
+    DENY, owner=ALLOW, colleague=NOT_FOUND, outsider=NOT_FOUND, **_each(STAFF, DENY)
+)
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    method: str
+    outcomes: Outcomes
+    variant: str = ""
+    params: dict[str, Value] = field(default_factory=dict)
+    query: str = ""
+    body: dict[str, Any] | Value | None = None
+    changes: bool = True  # an allowed write changes the database
+    url: str = ""  # for patterns that cannot be reversed (catch-alls)
+    # "user": a session or personal token; "mailbox": a mailbox's own secret (mail webhooks),
+    # which no user credential replaces, so an anonymous caller gets 403 there, not 401.
+    credential: str = "user"
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.name, self.method, self.variant)
+
+    def body_for(self, world: World, actor: str) -> dict[str, Any]:
+        if self.body is None:
+            return {}
+        return self.body(world, actor) if callable(self.body) else dict(self.body)
+
+
+# --- URL parameters: filled from the world --------------------------------------------
+
+DEFAULT_PARAMS: dict[str, Value] = {
+    "ticket_id": lambda w, a: w.ticket.pk,
+    "customer_id": lambda w, a: w.owner_customer.pk,
+    "organization_id": lambda w, a: w.organization_a.pk,
+    "attachment_id": lambda w, a: w.public_attachment.pk,
+    "token_id": lambda w, a: w.token_ids[AGENT],
+    "agent_id": lambda w, a: w.users[AGENT].pk,
+    "team_id": lambda w, a: w.team_id,
+    "field_id": lambda w, a: w.field_id,
+    "view_id": lambda w, a: w.shared_view_id,
+    "view_slug": lambda w, a: f"saved-{w.shared_view_id}",
+    "uidb64": lambda w, a: urlsafe_base64_encode(force_bytes(w.users[OWNER].pk)),
+    "token": lambda w, a: "not-a-valid-reset-token",
+    "name": lambda w, a: "swagger-ui.css",
+    "mailbox_id": lambda w, a: w.mailbox_id,
+}
+# (route prefix, parameter) -> value, where a name means something else under a prefix.
+ROUTE_PARAMS: dict[tuple[str, str], Value] = {
+    # Computed when the request is made: signing in changes last_login, which the token signs.
+    ("portal/magic-link/", "token"): lambda w, a: make_magic_link_token(
+        type(w.users[OWNER]).objects.get(pk=w.users[OWNER].pk)
+    ),
+}
+
+
+def note_attachment(world: World, actor: str) -> int:
+    return world.note_attachment.pk
+
+
+def closed_ticket(world: World, actor: str) -> int:
+    return world.closed_ticket.pk
+
+
+def duplicate_customer(world: World, actor: str) -> int:
+    return world.duplicate_customer.pk
+
+
+def personal_view(world: World, actor: str) -> int:
+    return world.personal_view_id
+
+
+def owner_user(world: World, actor: str) -> int:
+    return world.users[OWNER].pk
+
+
+def valid_reset_token(world: World, actor: str) -> str:
+    return default_token_generator.make_token(world.users[OWNER])
+
+
+# --- bodies ---------------------------------------------------------------------------
+
+
+def _sign_in(world: World, actor: str) -> dict[str, Any]:
+    return credentials(world, actor)
+
+
+def _ticket_for(world: World, actor: str) -> dict[str, Any]:
+    body: dict[str, Any] = {"subject": "Matrix ticket", "body": "Created by the access matrix."}
+    if actor not in CUSTOMERS:  # customers always open tickets for themselves
+        body["requester"] = {"id": world.owner_customer.pk}
+    return body
+
+
+def _workspace_new_ticket(world: World, actor: str) -> dict[str, Any]:
+    return {
+        "customer": world.owner_customer.pk,
+        "subject": "Phoned in",
+        "body": "The customer called about their order.",
+        "channel": "phone",
+        "priority": "normal",
+    }
+
+
+def _bulk(world: World, actor: str) -> dict[str, Any]:
+    return {"ticket_ids": [world.ticket.pk], "action": "priority", "priority": "high"}
+
+
+def _properties(world: World, actor: str) -> dict[str, Any]:
+    return {
+        "status": "pending",
+        "priority": "high",
+        "assignee": str(world.users[AGENT].pk),
+        "team": str(world.team_id),
+        "tags": "parcel",
+        "due_at": "",
+        "ccs": "",
+        f"cf_{world.field_key}": "A-1001",
+    }
+
+
+def _customer_form(world: World, actor: str) -> dict[str, Any]:
+    return {
+        "name": "Olive Owner-Smith",
+        "organization": str(world.organization_a.pk),
+        "language": "en",
+        "time_zone": "Europe/Paris",
+        "notes": "Prefers email.",
+    }
+
+
+def _merge_into_owner(world: World, actor: str) -> dict[str, Any]:
+    return {"target": str(world.owner_customer.pk)}
+
+
+def _agent_update_form(world: World, actor: str) -> dict[str, Any]:
+    prefix = f"agent-{world.users[AGENT].pk}"
+    return {f"{prefix}-role": "agent", f"{prefix}-capacity": "7", f"{prefix}-is_active": "on"}
+
+
+def _promote_owner_form(world: World, actor: str) -> dict[str, Any]:
+    prefix = f"agent-{world.users[OWNER].pk}"
+    return {f"{prefix}-role": "admin", f"{prefix}-capacity": "7", f"{prefix}-is_active": "on"}
+
+
+def _team_form(world: World, actor: str) -> dict[str, Any]:
+    return {"name": "Billing and refunds", "description": "", "members": [world.users[AGENT].pk]}
+
+
+def _field_form(world: World, actor: str) -> dict[str, Any]:
+    return {
+        "key": world.field_key,
+        "label": "Order no.",
+        "field_type": "text",
+        "position": "0",
+        "is_active": "on",
+    }
+
+
+def _merge_tickets(world: World, actor: str) -> dict[str, Any]:
+    return {"source_ids": [world.second_ticket.pk]}
+
+
+def _merge_customer(world: World, actor: str) -> dict[str, Any]:
+    return {"source_id": world.duplicate_customer.pk}
+
+
+INBOUND = {"From": "olive@acme.test", "Subject": "Hi", "TextBody": "Hello", "timestamp": "1"}
+NEW_FIELD = {"key": "new_field", "label": "New field", "field_type": "text", "position": "0"}
+NEW_VIEW_FORM = {"name": "New view", "sort": "-updated_at", "position": "0", "status": ["open"]}
+SIGN_UP = {"name": "Nina New", "email": "nina@newcomer.test", "password": "tangerine-kayak-71"}
+RESET_PASSWORD = {"new_password1": "tangerine-kayak-71", "new_password2": "tangerine-kayak-71"}
+
+# Sign-in pages answer the same to everyone; signed-in staff skip the workspace form.
+STAFF_SIGN_IN = outcomes(REFUSE, **_each(STAFF, ALLOW))
+CUSTOMER_SIGN_IN = outcomes(REFUSE, **_each(CUSTOMERS, ALLOW))
+
+RULES: list[Rule] = [
+    # --- probes -----------------------------------------------------------------------
+    Rule("healthz", "GET", EVERYONE),
+    Rule("readyz", "GET", EVERYONE),
+    # --- agent workspace: signing in ----------------------------------------------------
+    # Home routes everyone: staff to the inbox, customers to the portal, others to sign in.
+    Rule("workspace:home", "GET", outcomes(ALLOW, anonymous=DENY)),
+    Rule("workspace:login", "GET", EVERYONE),
+    Rule("workspace:login", "POST", STAFF_SIGN_IN, body=_sign_in, changes=False),
+    Rule("workspace:logout", "POST", outcomes(SIGN_IN)),
+    Rule("workspace:password_reset", "GET", EVERYONE),
+    Rule(
+        "workspace:password_reset",
+        "POST",
+        EVERYONE,
+        body={"email": "agent@concierge.test"},
+        changes=False,
+    ),
+    Rule("workspace:password_reset_done", "GET", EVERYONE),
+    Rule("workspace:password_reset_confirm", "GET", EVERYONE),
+    Rule("workspace:password_reset_confirm", "POST", outcomes(REFUSE), body=RESET_PASSWORD),
+    Rule("workspace:password_reset_complete", "GET", EVERYONE),
+    # --- agent workspace: profile and tokens ------------------------------------------
+    Rule("workspace:profile", "GET", STAFF_ONLY),
+    Rule(
+        "workspace:profile",
+        "POST",
+        STAFF_ONLY,
+        body={"name": "Renamed Person", "availability": "away", "signature": "Cheers"},
+    ),
+    Rule("workspace:availability", "POST", STAFF_ONLY, body={"availability": "away"}),
+    Rule("workspace:token_create", "POST", STAFF_ONLY, body={"name": "Reporting"}),
+    # The agent's own token: nobody else may revoke it, not even an admin.
+    Rule("workspace:token_revoke", "POST", outcomes(DENY, agent=ALLOW)),
+    Rule("workspace:avatar", "GET", STAFF_ONLY),
+    # --- agent workspace: inbox and tickets ------------------------------------------
+    Rule("workspace:inbox_default", "GET", STAFF_ONLY),
+    Rule("workspace:inbox", "GET", STAFF_ONLY),
+    Rule(
+        "workspace:inbox",
+        "GET",
+        STAFF_ONLY,
+        variant="built-in",
+        params={"view_slug": lambda w, a: "all-open"},
+    ),
+    Rule(
+        "workspace:inbox",
+        "GET",
+        outcomes(DENY, agent=ALLOW),
+        variant="personal",
+        params={"view_slug": lambda w, a: f"saved-{w.personal_view_id}"},
+    ),
+    Rule("workspace:inbox_save_view", "POST", STAFF_ONLY, body={"name": "My parcels"}),
+    # A personal view belongs to its owner alone; shared views are the admins'.
+    Rule(
+        "workspace:personal_view_rename",
+        "POST",
+        outcomes(DENY, agent=ALLOW),
+        variant="personal",
+        params={"view_id": personal_view},
+        body={"name": "Renamed"},
+    ),
+    Rule(
+        "workspace:personal_view_rename",
+        "POST",
+        ADMINS,
+        variant="shared",
+        body={"name": "Renamed"},
+    ),
+    Rule(
+        "workspace:personal_view_delete",
+        "POST",
+        outcomes(DENY, agent=ALLOW),
+        variant="personal",
+        params={"view_id": personal_view},
+    ),
+    Rule("workspace:personal_view_delete", "POST", ADMINS, variant="shared"),
+    Rule(
+        "workspace:inbox_bulk",
+        "POST",
+        outcomes(DENY, light_agent=REFUSE, agent=ALLOW, admin=ALLOW),
+        body=_bulk,
+    ),
+    Rule("workspace:ticket_new", "GET", STAFF_ONLY, query="?customer={customer_id}"),
+    Rule("workspace:ticket_new", "POST", FULL_AGENTS, body=_workspace_new_ticket),
+    Rule("workspace:ticket", "GET", STAFF_ONLY),
+    Rule(
+        "workspace:ticket_add_entry",
+        "POST",
+        outcomes(DENY, light_agent=REFUSE, agent=ALLOW, admin=ALLOW),
+        variant="reply",
+        body={"kind": "reply", "body": "We are on it."},
+    ),
+    Rule(
+        "workspace:ticket_add_entry",
+        "POST",
+        STAFF_ONLY,
+        variant="note",
+        body={"kind": "note", "body": "Checking the depot."},
+    ),
+    Rule("workspace:ticket_properties", "POST", FULL_AGENTS, body=_properties),
+    Rule(
+        "workspace:ticket_quick_action",
+        "POST",
+        outcomes(DENY, light_agent=REFUSE, agent=ALLOW, admin=ALLOW),
+        body={"action": "solve"},
+    ),
+    # Downloads serve the portal too: the requester gets public files, never a note's.
+    Rule("workspace:attachment", "GET", OWNER_AND_STAFF),
+    Rule(
+        "workspace:attachment",
+        "GET",
+        outcomes(ALLOW, anonymous=DENY, **_each(CUSTOMERS, NOT_FOUND)),
+        variant="note",
+        params={"attachment_id": note_attachment},
+    ),
+    Rule("workspace:search", "GET", STAFF_ONLY, query="?q=parcel"),
+    # --- agent workspace: customers and organizations -------------------------------
+    Rule("workspace:customers", "GET", STAFF_ONLY),
+    Rule("workspace:customer", "GET", STAFF_ONLY),
+    Rule("workspace:customer_edit", "POST", FULL_AGENTS, body=_customer_form),
+    Rule(
+        "workspace:customer_merge",
+        "POST",
+        FULL_AGENTS,
+        params={"customer_id": duplicate_customer},
+        body=_merge_into_owner,
+    ),
+    Rule("workspace:organizations", "GET", STAFF_ONLY),
+    Rule("workspace:organization", "GET", STAFF_ONLY),
+    # --- agent workspace: desk settings (admins) --------------------------------------
+    Rule("workspace:settings", "GET", ADMINS),
+    Rule("workspace:settings_agents", "GET", ADMINS),
+    Rule(
+        "workspace:settings_agents",
+        "POST",
+        ADMINS,
+        body={"name": "Nora New", "email": "nora@concierge.test", "role": "agent"},
+    ),
+    Rule("workspace:settings_agent_update", "POST", ADMINS, body=_agent_update_form),
+    # A customer's sign-in is not an agent: no role for it here, not even from an admin.
+    Rule(
+        "workspace:settings_agent_update",
+        "POST",
+        outcomes(DENY, admin=NOT_FOUND),
+        variant="customer-account",
+        params={"agent_id": owner_user},
+        body=_promote_owner_form,
+    ),
+    Rule("workspace:settings_teams", "GET", ADMINS),
+    Rule("workspace:settings_teams", "POST", ADMINS, body={"name": "Returns"}),
+    Rule("workspace:settings_team", "GET", ADMINS),
+    Rule("workspace:settings_team", "POST", ADMINS, body=_team_form),
+    Rule("workspace:settings_team_delete", "GET", ADMINS),
+    Rule("workspace:settings_team_delete", "POST", ADMINS),
+    Rule("workspace:settings_fields", "GET", ADMINS),
+    Rule("workspace:settings_field_new", "GET", ADMINS),
+    Rule("workspace:settings_field_new", "POST", ADMINS, body=NEW_FIELD),
+    Rule("workspace:settings_field", "GET", ADMINS),
+    Rule("workspace:settings_field", "POST", ADMINS, body=_field_form),
+    Rule("workspace:settings_field_delete", "POST", ADMINS),
+    Rule("workspace:settings_views", "GET", ADMINS),
+    Rule("workspace:settings_view_new", "GET", ADMINS),
+    Rule("workspace:settings_view_new", "POST", ADMINS, body=NEW_VIEW_FORM),
+    Rule("workspace:settings_view", "GET", ADMINS),
+    Rule("workspace:settings_view", "POST", ADMINS, body={**NEW_VIEW_FORM, "name": "Renamed"}),
+    Rule("workspace:settings_view_delete", "POST", ADMINS),
+    Rule("workspace:settings_organizations", "GET", ADMINS),
+    Rule(
+        "workspace:settings_organization_visibility",
+        "POST",
+        ADMINS,
+        body={"members_see_all_requests": "on"},
+    ),
+    # --- customer portal: signing in ----------------------------------------------------
+    Rule("portal:home", "GET", CUSTOMERS_ONLY),
+    Rule("portal:signup", "GET", EVERYONE),
+    Rule("portal:signup", "POST", EVERYONE, body=SIGN_UP),
+    Rule("portal:login", "GET", EVERYONE),
+    Rule("portal:login", "POST", CUSTOMER_SIGN_IN, body=_sign_in, changes=False),
+    Rule("portal:logout", "POST", outcomes(SIGN_IN)),
+    Rule("portal:magic_link", "GET", EVERYONE),
+    Rule("portal:magic_link", "POST", EVERYONE, body={"email": "olive@acme.test"}, changes=False),
+    Rule("portal:magic_link_sent", "GET", EVERYONE),
+    # The emailed token is the credential: whoever holds it signs in as the owner.
+    Rule("portal:magic_link_confirm", "GET", EVERYONE),
+    Rule("portal:magic_link_confirm", "POST", EVERYONE, changes=False),
+    Rule("portal:password_reset", "GET", EVERYONE),
+    Rule(
+        "portal:password_reset", "POST", EVERYONE, body={"email": "olive@acme.test"}, changes=False
+    ),
+    Rule("portal:password_reset_done", "GET", EVERYONE),
+    Rule("portal:password_reset_confirm", "GET", EVERYONE),
+    Rule("portal:password_reset_confirm", "POST", outcomes(REFUSE), body=RESET_PASSWORD),
+    Rule(
+        "portal:password_reset_confirm",
+        "GET",
+        EVERYONE,
+        variant="valid-token",
+        params={"token": valid_reset_token},
+    ),
+    Rule("portal:password_reset_complete", "GET", EVERYONE),
+    # --- customer portal: requests -------------------------------------------------------
+    Rule("portal:request_list", "GET", CUSTOMERS_ONLY),
+    Rule("portal:request_new", "GET", CUSTOMERS_ONLY),
+    Rule(
+        "portal:request_new",
+        "POST",
+        CUSTOMERS_ONLY,
+        body={"subject": "Another question", "description": "Is there a discount?"},
+    ),
+    Rule("portal:request_detail", "GET", OWNER_IN_PORTAL),
+    Rule("portal:request_reply", "POST", OWNER_IN_PORTAL, body={"body": "Thanks, any update?"}),
+    Rule("portal:request_solve", "POST", OWNER_IN_PORTAL),
+    Rule(
+        "portal:request_follow_up",
+        "POST",
+        OWNER_IN_PORTAL,
+        params={"ticket_id": closed_ticket},
+        body={"body": "It happened again."},
+    ),
+    # --- API: documentation and unknown routes -----------------------------------------
+    Rule("api:openapi-json", "GET", EVERYONE),
+    Rule("api:openapi-view", "GET", EVERYONE),
+    Rule("api:docs-asset", "GET", EVERYONE),
+    Rule("api:api-root", "GET", NOBODY_FINDS),
+    Rule("api:not-found", "GET", NOBODY_FINDS, url="/api/v1/no-such-route"),
+    Rule("api:not-found", "POST", NOBODY_FINDS, url="/api/v1/no-such-route", body={"x": 1}),
+    # --- API: inbound mail (a mailbox secret, never a user, lets mail in) ----------------
+    *(
+        Rule(f"api:receive_{kind}", "POST", outcomes(DENY), credential="mailbox", body=INBOUND)
+        for kind in ("raw", "postmark", "mailgun")
+    ),
+    # --- API: tickets --------------------------------------------------------------------
+    Rule("api:list_tickets", "GET", outcomes(ALLOW, anonymous=DENY)),
+    Rule(
+        "api:create_ticket",
+        "POST",
+        outcomes(ALLOW, anonymous=DENY, light_agent=DENY),
+        body=_ticket_for,
+    ),
+    # A requester by email is created first; a refused create must roll it back.
+    Rule(
+        "api:create_ticket",
+        "POST",
+        FULL_AGENTS,
+        variant="requester-by-email",
+        body={
+            "subject": "For someone else",
+            "body": "Opened on behalf of a stranger.",
+            "requester": {"email": "stranger@elsewhere.test", "name": "Stranger"},
+        },
+    ),
+    Rule("api:get_ticket", "GET", OWNER_AND_STAFF),
+    Rule(
+        "api:update_ticket",
+        "PATCH",
+        outcomes(DENY, colleague=NOT_FOUND, outsider=NOT_FOUND, agent=ALLOW, admin=ALLOW),
+        body={"priority": "urgent", "status": "pending"},
+    ),
+    Rule(
+        "api:merge_tickets",
+        "POST",
+        outcomes(DENY, colleague=NOT_FOUND, outsider=NOT_FOUND, agent=ALLOW, admin=ALLOW),
+        body=_merge_tickets,
+    ),
+    Rule("api:list_entries", "GET", OWNER_AND_STAFF),
+    Rule(
+        "api:create_entry",
+        "POST",
+        {**OWNER_AND_STAFF, LIGHT_AGENT: DENY},
+        variant="reply",
+        body={"kind": "reply", "body": "Any news?"},
+    ),
+    Rule(
+        "api:create_entry",
+        "POST",
+        {**OWNER_AND_STAFF, OWNER: DENY},
+        variant="note",
+        body={"kind": "note", "body": "Customer is anxious."},
+    ),
+    Rule("api:audit_trail", "GET", {**OWNER_AND_STAFF, OWNER: DENY}),
+    Rule("api:download_attachment", "GET", OWNER_AND_STAFF),
+    Rule(
+        "api:download_attachment",
+        "GET",
+        {**OWNER_AND_STAFF, OWNER: NOT_FOUND},
+        variant="note",
+        params={"attachment_id": note_attachment},
+    ),
+    # --- API: customers and organizations ----------------------------------------------
+    Rule("api:list_customers", "GET", STAFF_ONLY),
+    Rule(
+        "api:create_customer",
+        "POST",
+        FULL_AGENTS,
+        body={"name": "Nina New", "email": "nina@newcomer.test"},
+    ),
+    # A customer reads their own record, nobody else's.
+    Rule("api:get_customer", "GET", OWNER_AND_STAFF),
+    Rule(
+        "api:update_customer",
+        "PATCH",
+        outcomes(DENY, colleague=NOT_FOUND, outsider=NOT_FOUND, agent=ALLOW, admin=ALLOW),
+        body={"notes": "VIP"},
+    ),
+    Rule(
+        "api:merge_customer",
+        "POST",
+        outcomes(DENY, colleague=NOT_FOUND, outsider=NOT_FOUND, agent=ALLOW, admin=ALLOW),
+        body=_merge_customer,
+    ),
+    Rule("api:list_organizations", "GET", STAFF_ONLY),
+    Rule("api:create_organization", "POST", FULL_AGENTS, body={"name": "Initech"}),
+    Rule(
+        "api:create_organization",
+        "POST",
+        ADMINS,
+        variant="members-see-all",
+        body={"name": "Initech", "members_see_all_requests": True},
+    ),
+    # Members read their own organization's record.
+    Rule("api:get_organization", "GET", outcomes(ALLOW, anonymous=DENY, outsider=NOT_FOUND)),
+    Rule(
+        "api:update_organization",
+        "PATCH",
+        outcomes(DENY, outsider=NOT_FOUND, agent=ALLOW, admin=ALLOW),
+        body={"notes": "Key account"},
+    ),
+    Rule(
+        "api:update_organization",
+        "PATCH",
+        outcomes(DENY, outsider=NOT_FOUND, admin=ALLOW),
+        variant="members-see-all",
+        body={"members_see_all_requests": True},
+    ),
+    # --- API: agents, teams, tags, custom fields, views ----------------------------------
+    Rule("api:list_agents", "GET", STAFF_ONLY),
+    Rule(
+        "api:create_agent",
+        "POST",
+        ADMINS,
+        body={"email": "nora@concierge.test", "name": "Nora New", "role": "admin"},
+    ),
+    Rule("api:get_agent", "GET", STAFF_ONLY),
+    Rule(
+        "api:update_agent", "PATCH", ADMINS, variant="role", body={"role": "admin", "capacity": 5}
+    ),
+    Rule(
+        "api:update_agent",
+        "PATCH",
+        outcomes(DENY, admin=NOT_FOUND),
+        variant="customer-account",
+        params={"agent_id": owner_user},
+        body={"role": "admin"},
+    ),
+    Rule(
+        "api:get_agent",
+        "GET",
+        outcomes(DENY, **_each(STAFF, NOT_FOUND)),
+        variant="customer-account",
+        params={"agent_id": owner_user},
+    ),
+    Rule(
+        "api:update_agent",
+        "PATCH",
+        FULL_AGENTS,  # the agent edits their own profile; the admin anyone's
+        variant="own-profile",
+        body={"signature": "Best, Alan"},
+    ),
+    Rule("api:list_teams", "GET", STAFF_ONLY),
+    Rule("api:create_team", "POST", ADMINS, body={"name": "Returns"}),
+    Rule("api:update_team", "PATCH", ADMINS, body={"description": "Refunds too"}),
+    Rule("api:list_tags", "GET", STAFF_ONLY),
+    Rule("api:list_custom_fields", "GET", STAFF_ONLY),
+    Rule(
+        "api:create_custom_field",
+        "POST",
+        ADMINS,
+        body={"key": "new_field", "label": "New", "field_type": "text"},
+    ),
+    Rule("api:update_custom_field", "PATCH", ADMINS, body={"is_customer_visible": True}),
+    Rule("api:list_views", "GET", STAFF_ONLY),
+    Rule("api:create_view", "POST", ADMINS, variant="shared", body={"name": "Team view"}),
+    Rule(
+        "api:create_view",
+        "POST",
+        STAFF_ONLY,
+        variant="personal",
+        body={"name": "My view", "shared": False},
+    ),
+    Rule("api:update_view", "PATCH", ADMINS, variant="shared", body={"name": "Renamed"}),
+    Rule("api:delete_view", "DELETE", ADMINS, variant="shared"),
+    # Someone's personal view: its owner alone (an admin does not even see it).
+    Rule(
+        "api:update_view",
+        "PATCH",
+        outcomes(DENY, agent=ALLOW),
+        variant="personal",
+        params={"view_id": personal_view},
+        body={"name": "Renamed"},
+    ),
+    Rule(
+        "api:delete_view",
+        "DELETE",
+        outcomes(DENY, agent=ALLOW),
+        variant="personal",
+        params={"view_id": personal_view},
+    ),
+]
