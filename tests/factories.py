@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import factory
+from django.utils import timezone
 from factory.django import DjangoModelFactory
 
 from concierge.accounts.models import Availability, Role, Team, User
@@ -22,6 +23,7 @@ class UserFactory(DjangoModelFactory[User]):
     role = Role.AGENT
     availability = Availability.ONLINE
     password = factory.django.Password(PASSWORD)
+    email_verified_at = factory.LazyFunction(timezone.now)
 
 
 def make_agent(**kwargs: object) -> User:

@@ -2,28 +2,67 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
+from django.core import mail
 
 from concierge.accounts import actions
 from concierge.accounts.models import ApiToken, Role, User
-from concierge.core.errors import Conflict, LimitExceeded, ValidationFailed
+from concierge.core.errors import Conflict, EmailNotConfirmed, LimitExceeded, ValidationFailed
 from concierge.customers.models import Customer
 from tests.factories import PASSWORD, CustomerFactory
 
 pytestmark = pytest.mark.django_db
 
 
-def test_sign_up_links_existing_crm_record_by_email():
+def test_sign_up_links_existing_crm_record_only_once_the_email_is_confirmed(
+    django_capture_on_commit_callbacks,
+):
     known = CustomerFactory(email="Known@Example.com")
+    password = "a-long-Passphrase-7"
 
-    user = actions.sign_up_customer(
-        email="known@example.com", name="Known Person", password="a-long-Passphrase-7"
-    )
-
+    with django_capture_on_commit_callbacks(execute=True):
+        user = actions.sign_up_customer(email="known@example.com", name="Known", password=password)
+    known.refresh_from_db()
     assert user.role == Role.CUSTOMER
+    assert known.user is None
+    assert mail.outbox[0].to == ["known@example.com"]
+    with pytest.raises(EmailNotConfirmed):
+        actions.sign_in(email="known@example.com", password=password, ip="1.1.1.1")
+
+    token = re.search(r"/portal/confirm/([^/\s]+)/", mail.outbox[0].body).group(1)
+    assert actions.confirm_email(token) == user
+
     known.refresh_from_db()
     assert known.user == user
     assert Customer.objects.count() == 1
+    assert actions.sign_in(email="known@example.com", password=password, ip="1.1.1.1") == user
+
+
+def test_altered_confirmation_token_confirms_nothing(db):
+    user = actions.sign_up_customer(email="n@example.com", name="N", password="a-long-Passphrase-7")
+
+    assert actions.confirm_email(actions.make_email_confirmation_token(user) + "x") is None
+    user.refresh_from_db()
+    assert user.email_verified_at is None
+
+
+def test_magic_link_to_an_unconfirmed_sign_up_drops_the_password_chosen_without_proof():
+    victim_record = CustomerFactory(email="victim@example.com")
+    squatter = actions.sign_up_customer(
+        email="victim@example.com", name="Mallory", password="a-long-Passphrase-7"
+    )
+
+    # The real owner asks for a sign-in link and uses it.
+    owner = actions.redeem_magic_link(actions.make_magic_link_token(squatter))
+
+    assert owner is not None
+    owner.refresh_from_db()
+    assert owner.email_verified_at is not None
+    assert not owner.has_usable_password()
+    victim_record.refresh_from_db()
+    assert victim_record.user == owner
 
 
 def test_sign_up_refuses_weak_password_and_duplicate_email():

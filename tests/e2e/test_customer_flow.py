@@ -8,6 +8,7 @@ import zlib
 from pathlib import Path
 from typing import Any
 
+from django.core import mail
 from playwright.sync_api import expect
 
 from concierge.accounts.models import Role, User
@@ -54,9 +55,20 @@ def test_customer_signs_up_submits_a_request_with_a_file_and_reads_the_agents_re
     customer_page.get_by_label("Email address").fill("nora@customers.test")
     customer_page.get_by_label("Password").fill(password)
     customer_page.get_by_role("button", name="Create account").click()
-    customer_page.wait_for_url("**/portal/requests/")
-    expect(customer_page.get_by_text("Welcome, Nora Newcomer!")).to_be_visible()
+    customer_page.wait_for_url("**/portal/confirm/sent/")
     assert User.objects.get(email="nora@customers.test").role == Role.CUSTOMER
+
+    # Confirm the address with the emailed link, then sign in.
+    confirmation = next(m for m in mail.outbox if m.to == ["nora@customers.test"])
+    link = re.search(r"https?://[^/]+(/portal/confirm/\S+/)", confirmation.body)
+    assert link is not None
+    customer_page.goto(link.group(1))
+    expect(customer_page.get_by_text("Your email address is confirmed")).to_be_visible()
+    customer_page.get_by_role("link", name="Sign in").last.click()
+    customer_page.get_by_label("Email").fill("nora@customers.test")
+    customer_page.get_by_label("Password").fill(password)
+    customer_page.get_by_role("button", name="Sign in").click()
+    customer_page.wait_for_url("**/portal/requests/")
 
     # Submit a request with an attachment.
     customer_page.get_by_role("navigation", name="Portal").get_by_role(

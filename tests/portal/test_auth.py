@@ -36,21 +36,45 @@ def _link_path(body: str) -> str:
 # --- sign-up ---------------------------------------------------------------------
 
 
-def test_customer_signs_up_and_is_signed_in():
+def test_customer_signs_up_confirms_the_email_and_signs_in():
     client = Client()
+    credentials = {"email": "nora@example.test", "password": "a-long-pass-phrase"}
 
-    response = client.post(
-        "/portal/signup/",
-        {"name": "Nora New", "email": "Nora@Example.test", "password": "a-long-pass-phrase"},
-    )
-
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        response = client.post(
+            "/portal/signup/",
+            {"name": "Nora New", "email": "Nora@Example.test", "password": "a-long-pass-phrase"},
+        )
     assert response.status_code == 302
-    assert response["Location"] == LIST_URL
+    assert response["Location"] == "/portal/confirm/sent/"
     user = User.objects.get(email="nora@example.test")
     assert user.role == Role.CUSTOMER
+    assert _signed_in_user_id(client) is None
+    refused = client.post(LOGIN_URL, credentials)
+    assert refused.status_code == 403
+    assert "Email me a new confirmation link" in refused.content.decode()
+
+    link = re.search(r"https?://[^/]+(/portal/confirm/[^\s]+/)", mail.outbox[0].body).group(1)
+    confirmed = client.get(link)
+    signed_in = client.post(LOGIN_URL, credentials)
+
+    assert confirmed.status_code == 200
+    assert "Your email address is confirmed" in confirmed.content.decode()
+    assert signed_in.status_code == 302
     assert Customer.objects.get(user=user).name == "Nora New"
     assert _signed_in_user_id(client) == str(user.pk)
     assert client.get(LIST_URL).status_code == 200
+
+
+def test_confirmation_can_be_requested_again_from_the_sign_in_page(db):
+    client = Client()
+    sign_up = {"name": "Nora", "email": "nora@example.test", "password": "a-long-pass-phrase"}
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        client.post("/portal/signup/", sign_up)
+        response = client.post("/portal/confirm/resend/", {"email": "nora@example.test"})
+
+    assert response["Location"] == "/portal/confirm/sent/"
+    assert [m.to for m in mail.outbox] == [["nora@example.test"], ["nora@example.test"]]
 
 
 def test_sign_up_with_weak_password_keeps_what_was_typed_and_creates_nothing():

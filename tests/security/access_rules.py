@@ -25,7 +25,7 @@ from django.contrib.auth.tokens import default_token_generator
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
-from concierge.accounts.actions import make_magic_link_token
+from concierge.accounts.actions import make_email_confirmation_token, make_magic_link_token
 from tests.security.world import (
     ACTORS,
     AGENT,
@@ -121,6 +121,8 @@ ROUTE_PARAMS: dict[tuple[str, str], Value] = {
     ("portal/magic-link/", "token"): lambda w, a: make_magic_link_token(
         type(w.users[OWNER]).objects.get(pk=w.users[OWNER].pk)
     ),
+    # The owner's address is confirmed already: opening the link again changes nothing.
+    ("portal/confirm/", "token"): lambda w, a: make_email_confirmation_token(w.users[OWNER]),
 }
 
 
@@ -429,6 +431,11 @@ RULES: list[Rule] = [
     Rule("portal:magic_link", "GET", EVERYONE),
     Rule("portal:magic_link", "POST", EVERYONE, body={"email": "olive@acme.test"}, changes=False),
     Rule("portal:magic_link_sent", "GET", EVERYONE),
+    Rule("portal:confirm_sent", "GET", EVERYONE),
+    Rule("portal:confirm_email", "GET", EVERYONE),
+    Rule(
+        "portal:confirm_resend", "POST", EVERYONE, body={"email": "olive@acme.test"}, changes=False
+    ),
     # The emailed token is the credential: whoever holds it signs in as the owner.
     Rule("portal:magic_link_confirm", "GET", EVERYONE),
     Rule("portal:magic_link_confirm", "POST", EVERYONE, changes=False),

@@ -460,11 +460,6 @@ def test_organization_visibility_does_not_open_other_records_to_colleagues(world
     assert changed_tables(before, database_fingerprint()) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="open: sign-up links a known customer's record without proving the email "
-    "(accounts.actions.sign_up_customer); see the access-matrix report",
-)
 def test_signing_up_with_someone_elses_email_does_not_reveal_their_requests(
     world: World,
 ) -> None:
@@ -482,8 +477,14 @@ def test_signing_up_with_someone_elses_email_does_not_reveal_their_requests(
         "/portal/signup/",
         {"name": "Mallory", "email": "olive.old@acme.test", "password": "tangerine-kayak-71"},
     )
+    signed_in = stranger.post(
+        "/portal/login/", {"email": "olive.old@acme.test", "password": "tangerine-kayak-71"}
+    )
 
-    assert stranger.get(f"/portal/requests/{emailed.pk}/").status_code == 404
+    # Without the link mailed to the address, the account is not let in.
+    assert signed_in.status_code == 403
+    assert "Confirm your email address first" in signed_in.content.decode()
+    assert stranger.get(f"/portal/requests/{emailed.pk}/").status_code in (302, 404)
 
 
 # --- light agents, CSRF and the Django admin ----------------------------------------------------

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from concierge.accounts.models import STAFF_ROLES, ApiToken, Availability, Role, Team, User
 from concierge.core import policy
-from concierge.core.errors import Conflict, LimitExceeded, ValidationFailed
+from concierge.core.errors import Conflict, EmailNotConfirmed, LimitExceeded, ValidationFailed
 from concierge.customers.models import Customer, CustomerIdentity, IdentityKind
 
 TOKEN_PREFIX = "cnc_"  # noqa: S105 - a public marker, not a secret
@@ -76,7 +76,13 @@ def create_agent(
         raise Conflict(
             "A user with this email exists.", field_errors={"email": ["Already in use."]}
         )
-    return User.objects.create_user(email, password, name=name.strip() or email, role=role)
+    return User.objects.create_user(
+        email,
+        password,
+        name=name.strip() or email,
+        role=role,
+        email_verified_at=timezone.now(),  # an admin vouches for staff addresses
+    )
 
 
 def update_agent(*, actor: Any, agent: User, changes: dict[str, Any]) -> User:
@@ -161,8 +167,13 @@ def delete_team(*, actor: Any, team: Team) -> None:
 
 @transaction.atomic
 def sign_up_customer(*, email: str, name: str, password: str) -> User:
-    """Creates a customer's sign-in; links it to their CRM record when one exists for the email."""
-    from concierge.customers.actions import create_customer, normalize_identity
+    """Creates a customer's sign-in and emails a link to confirm the address.
+
+    The account sees nothing until the link is opened (``confirm_email``):
+    only then is it tied to the customer record of that address, which may
+    hold requests the person sent us by email before.
+    """
+    from concierge.customers.actions import normalize_identity
 
     email = normalize_identity(IdentityKind.EMAIL, email)
     name = " ".join(name.split())
@@ -185,18 +196,93 @@ def sign_up_customer(*, email: str, name: str, password: str) -> User:
             "Choose a stronger password.", field_errors={"password": list(error.messages)}
         ) from error
     user = User.objects.create_user(email, password, name=name, role=Role.CUSTOMER)
+    _send_confirmation(user)
+    return user
+
+
+EMAIL_CONFIRMATION_SALT = "concierge.accounts.confirm-email"
+EMAIL_CONFIRMATION_MAX_AGE_SECONDS = 3 * 24 * 3600
+
+
+def make_email_confirmation_token(user: User) -> str:
+    from django.core import signing
+
+    payload = {"user": user.pk, "email": user.email}
+    return signing.TimestampSigner(salt=EMAIL_CONFIRMATION_SALT).sign_object(payload)
+
+
+def _send_confirmation(user: User) -> None:
+    from concierge.accounts.tasks import send_email_confirmation
+    from concierge.core.events import enqueue_after_commit
+
+    enqueue_after_commit(send_email_confirmation, user.pk)
+
+
+def resend_email_confirmation(*, email: str, ip: str) -> None:
+    """Mails a new confirmation link to an unconfirmed customer; silent for anyone else."""
+    check_mail_request_allowed(email=email, ip=ip)
+    user = User.objects.filter(
+        email=email.strip().lower(), role=Role.CUSTOMER, is_active=True, email_verified_at=None
+    ).first()
+    if user is not None:
+        _send_confirmation(user)
+
+
+def confirm_email(token: str) -> User | None:
+    """Confirms the address a link was sent to; ``None`` when the link is invalid or expired."""
+    from django.core import signing
+
+    try:
+        payload = signing.TimestampSigner(salt=EMAIL_CONFIRMATION_SALT).unsign_object(
+            token, max_age=EMAIL_CONFIRMATION_MAX_AGE_SECONDS
+        )
+    except (signing.BadSignature, ValueError, TypeError):
+        return None
+    if not isinstance(payload, dict):
+        return None
+    user = User.objects.filter(
+        pk=payload.get("user"), email=payload.get("email"), role=Role.CUSTOMER, is_active=True
+    ).first()
+    if user is None:
+        return None
+    return mark_email_confirmed(user)
+
+
+@transaction.atomic
+def mark_email_confirmed(user: User, *, password_was_chosen_by_owner: bool = True) -> User:
+    """Records that ``user`` controls their address and ties them to its customer record.
+
+    Called when a link sent to the address was used: the confirmation link,
+    a magic sign-in link or a password-reset link. When the account was never
+    confirmed and the proof is not one that sets a password (a magic link),
+    the password chosen at sign-up is dropped: whoever chose it never showed
+    they own the address.
+    """
+    from concierge.customers.actions import create_customer
+
+    user = User.objects.select_for_update().get(pk=user.pk)
+    if user.role != Role.CUSTOMER:
+        return user
+    if user.email_verified_at is None:
+        user.email_verified_at = timezone.now()
+        if not password_was_chosen_by_owner:
+            user.set_unusable_password()
+        user.save(update_fields=["email_verified_at", "password"])
+    if Customer.objects.filter(user=user).exists():
+        return user
     identity = (
         CustomerIdentity.objects.select_related("customer")
-        .filter(kind=IdentityKind.EMAIL, value=email)
+        .filter(kind=IdentityKind.EMAIL, value=user.email)
         .first()
     )
-    customer: Customer
-    if identity is not None:
+    if identity is None:
+        customer = create_customer(actor=None, name=user.name, email=user.email)
+    else:
         customer = identity.customer
+        while customer.merged_into_id is not None and customer.merged_into is not None:
+            customer = customer.merged_into
         if customer.user_id is not None:
             raise Conflict("This email belongs to another account.")
-    else:
-        customer = create_customer(actor=None, name=name, email=email)
     customer.user = user
     customer.save(update_fields=["user", "updated_at"])
     return user
@@ -206,7 +292,8 @@ def customer_user_for_email(email: str) -> User | None:
     """The customer sign-in for ``email``, creating it (with no password) for a known customer.
 
     Used by magic links: a customer who wrote to us by email can sign in
-    with a link even if they never chose a password.
+    with a link even if they never chose a password. The account is tied to
+    the customer record when the link is used (``mark_email_confirmed``).
     """
     email = email.strip().lower()
     user = User.objects.filter(email=email).first()
@@ -219,13 +306,7 @@ def customer_user_for_email(email: str) -> User | None:
     )
     if identity is None or identity.customer.user_id is not None:
         return None
-    with transaction.atomic():
-        user = User.objects.create_user(
-            email, None, name=identity.customer.name, role=Role.CUSTOMER
-        )
-        identity.customer.user = user
-        identity.customer.save(update_fields=["user", "updated_at"])
-    return user
+    return User.objects.create_user(email, None, name=identity.customer.name, role=Role.CUSTOMER)
 
 
 # --- API tokens -------------------------------------------------------------
@@ -297,6 +378,11 @@ def sign_in(*, email: str, password: str, ip: str, roles: tuple[str, ...] | None
         record_signin_failure(email=email, ip=ip)
         raise ValidationFailed("Email or password is incorrect.")
     clear_signin_failures(email=email)
+    if user.role == Role.CUSTOMER and user.email_verified_at is None:  # type: ignore[attr-defined]
+        raise EmailNotConfirmed(
+            "Confirm your email address first: open the link we emailed you "
+            "(or ask for a new one below)."
+        )
     return user  # type: ignore[return-value]
 
 
@@ -354,7 +440,10 @@ def redeem_magic_link(token: str) -> User | None:
     consumed = User.objects.filter(pk=user.pk, last_login=user.last_login).update(
         last_login=timezone.now()
     )
-    return user if consumed == 1 else None
+    if consumed != 1:
+        return None
+    # The link reached the address's mailbox: that proves the address.
+    return mark_email_confirmed(user, password_was_chosen_by_owner=False)
 
 
 def check_mail_request_allowed(*, email: str, ip: str) -> None:

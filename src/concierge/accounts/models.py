@@ -49,6 +49,7 @@ class UserManager(BaseUserManager["User"]):
 
     def create_superuser(self, email: str, password: str | None = None, **fields: Any) -> User:
         fields.setdefault("role", Role.ADMIN)
+        fields.setdefault("email_verified_at", timezone.now())
         fields.setdefault("is_superuser", True)
         return self.create_user(email, password, **fields)
 
@@ -71,6 +72,10 @@ class User(AbstractBaseUser, PermissionsMixin, TimestampedModel):
     notify_on_customer_reply = models.BooleanField(default=True)
     notify_on_mention = models.BooleanField(default=True)
     last_seen_at = models.DateTimeField(null=True, blank=True)
+    # Customers prove they own their address (a link we email them) before the
+    # account can see any request: otherwise anyone could sign up with someone
+    # else's address and read that person's history.
+    email_verified_at = models.DateTimeField(null=True, blank=True)
 
     objects: ClassVar[UserManager] = UserManager()
 

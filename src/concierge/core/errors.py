@@ -40,6 +40,13 @@ class LimitExceeded(ConciergeError):
     status = 413
 
 
+class EmailNotConfirmed(ConciergeError):
+    """A customer signed in before confirming their address."""
+
+    code = "email_not_confirmed"
+    status = 403
+
+
 class Conflict(ConciergeError):
     code = "conflict"
     status = 409

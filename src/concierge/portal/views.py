@@ -27,7 +27,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from concierge.accounts import actions as account_actions
 from concierge.accounts.models import User
 from concierge.core import policy
-from concierge.core.errors import ConciergeError, NotFound, ValidationFailed
+from concierge.core.errors import ConciergeError, EmailNotConfirmed, NotFound, ValidationFailed
 from concierge.customers.models import Customer
 from concierge.portal.forms import (
     FollowUpForm,
@@ -108,7 +108,7 @@ def sign_up(request: HttpRequest) -> HttpResponse:
         status = 400
         if form.is_valid():
             try:
-                user = account_actions.sign_up_customer(
+                account_actions.sign_up_customer(
                     email=form.cleaned_data["email"],
                     name=form.cleaned_data["name"],
                     password=form.cleaned_data["password"],
@@ -117,9 +117,7 @@ def sign_up(request: HttpRequest) -> HttpResponse:
                 form.add_domain_error(error)
                 status = error.status
             else:
-                _sign_in(request, user)
-                messages.success(request, f"Welcome, {user.name}! Your account is ready.")
-                return redirect("portal:request_list")
+                return redirect("portal:confirm_sent")
     return render(request, "portal/signup.html", {"form": form}, status=status)
 
 
@@ -127,6 +125,7 @@ def sign_up(request: HttpRequest) -> HttpResponse:
 def sign_in(request: HttpRequest) -> HttpResponse:
     form = SignInForm(request.POST or None)
     status = 200
+    unconfirmed_email = ""
     if request.method == "POST":
         status = 400
         if form.is_valid():
@@ -137,13 +136,17 @@ def sign_in(request: HttpRequest) -> HttpResponse:
                     ip=_client_ip(request),
                     roles=("customer",),
                 )
+            except EmailNotConfirmed as error:
+                form.add_domain_error(error)
+                status = error.status
+                unconfirmed_email = form.cleaned_data["email"]
             except ConciergeError as error:
                 form.add_domain_error(error)
                 status = error.status
             else:
                 _sign_in(request, user)
                 return redirect(_next_url(request))
-    context = {"form": form, "next": _next_url(request)}
+    context = {"form": form, "next": _next_url(request), "unconfirmed_email": unconfirmed_email}
     return render(request, "portal/login.html", context, status=status)
 
 
@@ -169,6 +172,35 @@ def magic_link_request(request: HttpRequest) -> HttpResponse:
             return redirect("portal:magic_link_sent")
         return render(request, "portal/magic_link_request.html", {"form": form}, status=400)
     return render(request, "portal/magic_link_request.html", {"form": form})
+
+
+@require_GET
+def confirm_sent(request: HttpRequest) -> HttpResponse:
+    return render(request, "portal/confirm_sent.html")
+
+
+@require_GET
+def confirm_email(request: HttpRequest, token: str) -> HttpResponse:
+    """Opening the emailed link confirms the address; the customer then signs in.
+
+    Confirming is safe to do on GET (a mail scanner opening the link only
+    proves what the link proves); it signs nobody in.
+    """
+    user = account_actions.confirm_email(token)
+    if user is None:
+        return render(request, "portal/confirm_invalid.html", status=400)
+    return render(request, "portal/confirm_done.html", {"email": user.email})
+
+
+@require_POST
+def confirm_resend(request: HttpRequest) -> HttpResponse:
+    email = request.POST.get("email", "")[:254]
+    try:
+        account_actions.resend_email_confirmation(email=email, ip=_client_ip(request))
+    except ConciergeError as error:
+        messages.error(request, error.message)
+        return redirect("portal:login")
+    return redirect("portal:confirm_sent")
 
 
 @require_GET
@@ -218,6 +250,12 @@ class PasswordResetDoneView(auth_views.PasswordResetDoneView):
 class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
     template_name = "portal/password_reset_confirm.html"
     success_url = reverse_lazy("portal:password_reset_complete")
+
+    def form_valid(self, form: Any) -> HttpResponse:
+        response = super().form_valid(form)
+        # The reset link reached the mailbox, and its owner just chose this password.
+        account_actions.mark_email_confirmed(form.user)
+        return response
 
 
 class PasswordResetCompleteView(auth_views.PasswordResetCompleteView):
