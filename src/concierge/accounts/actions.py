@@ -238,10 +238,10 @@ def confirm_email(token: str) -> User | None:
         )
     except (signing.BadSignature, ValueError, TypeError):
         return None
-    if not isinstance(payload, dict):
+    if not isinstance(payload, dict) or not isinstance(payload.get("user"), int):
         return None
     user = User.objects.filter(
-        pk=payload.get("user"), email=payload.get("email"), role=Role.CUSTOMER, is_active=True
+        pk=payload["user"], email=payload.get("email"), role=Role.CUSTOMER, is_active=True
     ).first()
     if user is None:
         return None
