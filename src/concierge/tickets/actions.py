@@ -145,20 +145,18 @@ def _missing_required_on_solve(ticket: Ticket) -> list[str]:
 # --- change notices -----------------------------------------------------------
 
 
-def note_ticket_change() -> None:
-    """Bumps the ticket-change counter after commit, so cached inbox counts refresh."""
-    from django.core.cache import cache
+def note_ticket_change(actor: Any = None) -> None:
+    """After commit, makes the actor's cached inbox counts stale so their next page recounts.
 
-    from concierge.tickets.services import TICKET_CHANGE_COUNTER_KEY
+    Only the acting agent's counts: recounting every agent's views on every
+    change would cost a full set of COUNT queries per agent per change on a
+    busy desk; the others' counts catch up within the cache's few seconds.
+    """
+    from concierge.tickets.services import bump_count_version
 
-    def bump() -> None:
-        if not cache.add(TICKET_CHANGE_COUNTER_KEY, 1, timeout=None):
-            try:
-                cache.incr(TICKET_CHANGE_COUNTER_KEY)
-            except ValueError:
-                cache.set(TICKET_CHANGE_COUNTER_KEY, 1, timeout=None)
-
-    on_commit(bump)
+    user_id = getattr(actor, "pk", None)
+    if user_id is not None and policy.is_staff(actor):
+        on_commit(lambda: bump_count_version(f"user:{user_id}"))
 
 
 # --- audit -----------------------------------------------------------------
@@ -365,7 +363,7 @@ def create_ticket(
         },
     )
     _audit(ticket, "created", None, ticket.get_status_display(), actor, via=channel)
-    note_ticket_change()
+    note_ticket_change(actor)
     if assignee is not None:
         _notify_assignment(ticket, assignee, actor)
     return ticket
@@ -487,7 +485,7 @@ def update_ticket(
             _set_tags(ticket, wanted)
 
     ticket.save()
-    note_ticket_change()
+    note_ticket_change(actor)
     return ticket
 
 
@@ -577,7 +575,7 @@ def add_entry(
         metadata=metadata,
     )
     now = timezone.now()
-    note_ticket_change()
+    note_ticket_change(actor)
     if customer is not None:
         ticket.last_customer_activity_at = now
         if ticket.status == Status.SOLVED:
@@ -674,7 +672,7 @@ def merge_tickets(*, actor: Any, sources: Sequence[Ticket], target: Ticket) -> T
         source.closed_at = timezone.now()
         source.save()
     target.save()
-    note_ticket_change()
+    note_ticket_change(actor)
     return target
 
 
@@ -882,8 +880,15 @@ def save_saved_view(
     view.columns = [c for c in AVAILABLE_COLUMNS if c in columns] or list(DEFAULT_COLUMNS)
     view.position = position
     view.save()
-    note_ticket_change()  # the view's count in every sidebar must be recounted
+    _note_views_changed()
     return view
+
+
+def _note_views_changed() -> None:
+    """A view's filters changed: every sidebar showing it must recount."""
+    from concierge.tickets.services import bump_count_version
+
+    on_commit(lambda: bump_count_version("views"))
 
 
 def _require_view_access(actor: Any, view: SavedView | None, shared: bool) -> None:
@@ -901,4 +906,4 @@ def delete_saved_view(*, actor: Any, view: SavedView) -> None:
     """Deletes a shared view (admins) or the actor's own view."""
     _require_view_access(actor, view, shared=view.owner_id is None)
     view.delete()
-    note_ticket_change()
+    _note_views_changed()

@@ -482,19 +482,25 @@ def find_view(*, user: Any, slug: str) -> InboxView:
     raise NotFound("No such view.")
 
 
-TICKET_CHANGE_COUNTER_KEY = "ticket-change-counter"
+def count_version(scope: str) -> int:
+    """A number that grows when the counts of ``scope`` ("views", "user:<id>") go stale."""
+    return int(cache.get(f"count-version:{scope}") or 0)
 
 
-def ticket_change_counter() -> int:
-    """A number that grows whenever any ticket changes (see actions.note_ticket_change)."""
-    return int(cache.get(TICKET_CHANGE_COUNTER_KEY) or 0)
+def bump_count_version(scope: str) -> None:
+    key = f"count-version:{scope}"
+    if not cache.add(key, 1, timeout=None):
+        try:
+            cache.incr(key)
+        except ValueError:  # evicted between add and incr
+            cache.set(key, 1, timeout=None)
 
 
 def view_counts(*, user: Any) -> dict[str, int]:
     """Tickets per view for the sidebar, cached per user for a few seconds."""
-    # The key carries the ticket-change counter, so a write anywhere makes
-    # every agent's next load count afresh instead of waiting out the cache.
-    cache_key = f"view-counts:{user.pk}:{ticket_change_counter()}"
+    # Versioned keys: the user's own changes and any change to saved views make
+    # the next load recount; changes by others show within the cache's seconds.
+    cache_key = f"view-counts:{user.pk}:{count_version('views')}:{count_version(f'user:{user.pk}')}"
     counts: dict[str, int] = cache.get(cache_key) or {}
     missing = [view for view in inbox_views(user=user) if view.slug not in counts]
     if missing:
