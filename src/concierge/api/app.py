@@ -12,6 +12,7 @@ from concierge.api import (
     agents,
     custom_fields,
     customers,
+    mail_inbound,
     organizations,
     tags,
     teams,
@@ -61,3 +62,4 @@ api.add_router("/teams", teams.router)
 api.add_router("/tags", tags.router)
 api.add_router("/custom-fields", custom_fields.router)
 api.add_router("/views", views.router)
+api.add_router("/mail/inbound", mail_inbound.router)

@@ -13,7 +13,9 @@ time, so a retried task or a crashed worker never duplicates an entry.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import logging
+import smtplib
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -25,14 +27,15 @@ from django.utils import timezone
 
 from concierge.accounts.models import STAFF_ROLES, User
 from concierge.core import policy
-from concierge.core.errors import LimitExceeded, ValidationFailed
-from concierge.core.events import enqueue_after_commit
+from concierge.core.errors import Conflict, LimitExceeded, ValidationFailed
+from concierge.core.events import enqueue_after_commit, on_commit
 from concierge.customers.actions import find_or_create_customer_by_email
 from concierge.customers.models import Customer
-from concierge.mail import inbound_formats
+from concierge.mail import inbound_formats, outbound
 from concierge.mail.loops import (
     automation_verdict,
     is_delivery_report,
+    may_auto_reply,
     parse_delivery_report,
     spam_verdict,
 )
@@ -44,6 +47,9 @@ from concierge.mail.models import (
     InboundStatus,
     Mailbox,
     MessageRecord,
+    OutboundKind,
+    OutboundMessage,
+    OutboundStatus,
     generate_inbound_secret,
 )
 from concierge.mail.parsing import ParsedMessage, display_html, parse_headers_only, parse_message
@@ -262,6 +268,11 @@ def _process(message: InboundMessage) -> None:
     agent = User.objects.filter(email__iexact=sender, role__in=STAFF_ROLES, is_active=True).first()
     if match is None:
         ticket, entry = _new_ticket(mailbox, parsed, content)
+        if mailbox.acknowledge_new_requests and not content.metadata["is_spam"]:
+            # The task re-checks loops (may_auto_reply) and the per-sender limit.
+            from concierge.mail import tasks
+
+            enqueue_after_commit(tasks.send_acknowledgement, entry.pk)
     else:
         content.metadata["threaded_by"] = match.method
         ticket, entry = _continue_ticket(mailbox, match.ticket, parsed, content, agent)
@@ -573,7 +584,13 @@ MAILBOX_FIELDS = {
     "imap_move_to_folder", "smtp_host", "smtp_port", "smtp_security", "smtp_user",
     "smtp_password", "mailgun_signing_key", "max_attachment_bytes", "spam_threshold",
     "reopen_solved_on_reply", "acknowledge_new_requests", "max_messages_per_sender_per_hour",
+    "is_default", "signature", "acknowledgement_subject", "acknowledgement_template",
+    "assignment_notification_template", "customer_reply_notification_template",
 }  # fmt: skip
+TEMPLATE_FIELDS = (
+    "signature", "acknowledgement_subject", "acknowledgement_template",
+    "assignment_notification_template", "customer_reply_notification_template",
+)  # fmt: skip
 
 
 def save_mailbox(*, actor: Any, changes: dict[str, Any], mailbox: Mailbox | None = None) -> Mailbox:
@@ -592,9 +609,19 @@ def save_mailbox(*, actor: Any, changes: dict[str, Any], mailbox: Mailbox | None
         errors["address"] = ["Enter a plain address such as help@example.com (no +tag)."]
     elif Mailbox.objects.filter(address__iexact=mailbox.address).exclude(pk=mailbox.pk).exists():
         errors["address"] = ["Another mailbox uses this address."]
+    for name in TEMPLATE_FIELDS:
+        if unknown_names := outbound.unknown_placeholders(getattr(mailbox, name)):
+            errors[name] = [
+                f"Unknown placeholders: {', '.join('{' + n + '}' for n in unknown_names)}. "
+                f"Known: {', '.join('{' + n + '}' for n in outbound.PLACEHOLDERS)}."
+            ]
     if errors:
         raise ValidationFailed("The mailbox is not valid.", field_errors=errors)
-    mailbox.save()
+    with transaction.atomic():
+        mailbox.save()
+        if mailbox.is_default:
+            # One default mailbox: marking this one unmarks the others.
+            Mailbox.objects.filter(is_default=True).exclude(pk=mailbox.pk).update(is_default=False)
     return mailbox
 
 
@@ -616,3 +643,326 @@ def record_outgoing_message(
         defaults={"ticket": ticket, "entry": entry, "direction": Direction.OUTBOUND},
     )
     return record
+
+
+# --- receiving over HTTP --------------------------------------------------------------
+
+
+def receive_http_message(
+    *,
+    mailbox_id: int,
+    secret: str,
+    provider: str,
+    payload: Any,
+    files: Any = None,
+) -> InboundMessage:
+    """The HTTP inbound endpoints: checks the mailbox's secret, then receives.
+
+    Every post must carry the mailbox's inbound secret; Mailgun posts must
+    also be signed with the mailbox's Mailgun key (checked by
+    ``receive_provider_payload``). An unknown mailbox and a wrong secret get
+    the same answer, so the endpoint does not reveal which mailboxes exist.
+    """
+    mailbox = Mailbox.objects.filter(pk=mailbox_id, is_active=True).first()
+    if mailbox is None or not (
+        secret and hmac.compare_digest(secret.encode(), mailbox.inbound_secret.encode())
+    ):
+        raise policy.PermissionDenied("The mailbox secret is missing or wrong.")
+    return receive_provider_payload(
+        mailbox=mailbox, provider=provider, payload=payload, files=files
+    )
+
+
+def requeue_unprocessed_messages(*, older_than: timedelta = timedelta(minutes=5)) -> int:
+    """Queues again messages still "received" after a while (their task was lost in a crash)."""
+    pending = list(
+        InboundMessage.objects.filter(
+            status=InboundStatus.RECEIVED, received_at__lt=timezone.now() - older_than
+        ).values_list("pk", flat=True)[:10_000]
+    )
+    for message_id in pending:
+        _enqueue_processing(message_id)
+    return len(pending)
+
+
+# --- sending ----------------------------------------------------------------------
+
+MAX_SEND_ATTEMPTS = 6
+RETRY_BASE_SECONDS = 60
+RETRY_MAX_SECONDS = 2 * 60 * 60
+SENDING_STALE_AFTER = timedelta(minutes=15)
+ACKNOWLEDGEMENTS_PER_SENDER_PER_HOUR = 3
+
+
+def queue_reply_email(*, entry_id: int) -> bool:
+    """Queues an agent's public reply as a threaded email; False when mail does not carry it.
+
+    False means there is no active mailbox for the ticket (neither the one its
+    mail came to nor a default one), or no one to write to: the caller then
+    falls back to its generic notification. Running it twice queues one email.
+    """
+    entry = (
+        Entry.objects.select_related("ticket__requester", "author_user").filter(pk=entry_id).first()
+    )
+    if entry is None or not entry.is_public or entry.author_user_id is None:
+        return False
+    if OutboundMessage.objects.filter(entry=entry, kind=OutboundKind.REPLY).exists():
+        return True
+    mailbox = outbound.mailbox_for_ticket(entry.ticket)
+    if mailbox is None:
+        return False
+    composed = outbound.compose_reply(entry=entry, mailbox=mailbox)
+    if composed is None:
+        return False
+    _queue(mailbox=mailbox, entry=entry, kind=OutboundKind.REPLY, composed=composed)
+    return True
+
+
+def queue_acknowledgement(*, entry_id: int) -> OutboundMessage | None:
+    """Answers the mail that opened a ticket with the mailbox's acknowledgement, when allowed.
+
+    Never for automated senders (``loops.may_auto_reply``), spam, or a sender
+    who already got ``ACKNOWLEDGEMENTS_PER_SENDER_PER_HOUR`` within the hour.
+    """
+    entry = Entry.objects.select_related("ticket__requester").filter(pk=entry_id).first()
+    if entry is None or not may_auto_reply(entry) or entry.metadata.get("is_spam"):
+        return None
+    record = (
+        MessageRecord.objects.filter(entry=entry, direction=Direction.INBOUND)
+        .select_related("mailbox")
+        .first()
+    )
+    mailbox = record.mailbox if record is not None else None
+    if mailbox is None or not (mailbox.is_active and mailbox.acknowledge_new_requests):
+        return None
+    if existing := OutboundMessage.objects.filter(
+        entry=entry, kind=OutboundKind.ACKNOWLEDGEMENT
+    ).first():
+        return existing
+    composed = outbound.compose_acknowledgement(entry=entry, mailbox=mailbox)
+    if composed is None:
+        return None
+    recent = OutboundMessage.objects.filter(
+        kind=OutboundKind.ACKNOWLEDGEMENT, created_at__gte=timezone.now() - RATE_WINDOW
+    ).values_list("to", flat=True)[:1000]
+    if sum(1 for to in recent if composed.to[0] in to) >= ACKNOWLEDGEMENTS_PER_SENDER_PER_HOUR:
+        logger.info("acknowledgement to %s skipped: rate limit", composed.to[0])
+        return None
+    return _queue(
+        mailbox=mailbox, entry=entry, kind=OutboundKind.ACKNOWLEDGEMENT, composed=composed
+    )
+
+
+def _queue(
+    *, mailbox: Mailbox, entry: Entry, kind: str, composed: outbound.Composed
+) -> OutboundMessage | None:
+    try:
+        with transaction.atomic():
+            message = OutboundMessage.objects.create(
+                mailbox=mailbox,
+                ticket=entry.ticket,
+                entry=entry,
+                kind=kind,
+                message_id=composed.message_id,
+                from_header=composed.from_header,
+                to=composed.to,
+                cc=composed.cc,
+                reply_to=composed.reply_to,
+                subject=composed.subject[:998],
+                in_reply_to=composed.in_reply_to,
+                references=composed.references,
+                auto_submitted=composed.auto_submitted,
+                body_text=composed.body_text,
+                body_html=composed.body_html,
+                next_attempt_at=timezone.now(),
+            )
+            # Recorded before it leaves: the customer may answer within seconds.
+            record_outgoing_message(
+                mailbox=mailbox,
+                message_id=composed.message_id,
+                ticket=entry.ticket,
+                entry=entry if kind == OutboundKind.REPLY else None,
+            )
+            _note_delivery(message)
+            _enqueue_send(message)
+    except IntegrityError:
+        # Queued concurrently by another run of the same task.
+        return OutboundMessage.objects.filter(entry=entry, kind=kind).first()
+    return message
+
+
+def _enqueue_send(message: OutboundMessage) -> None:
+    from concierge.mail import tasks
+
+    task = tasks.send_outbound_message
+    run_after = message.next_attempt_at
+    if run_after is not None and run_after > timezone.now():
+        if not task.get_backend().supports_defer:
+            # Backends without delayed tasks (the inline test backend): the
+            # sweep in ``enqueue_due_outbound`` sends it when it is due.
+            return
+        on_commit(lambda: task.using(run_after=run_after).enqueue(message.pk))
+        return
+    enqueue_after_commit(task, message.pk)
+
+
+def _note_delivery(message: OutboundMessage) -> None:
+    """Shows the delivery state of a reply on its entry (``metadata["delivery"]``)."""
+    if message.entry_id is None or message.kind != OutboundKind.REPLY:
+        return
+    shown = {
+        OutboundStatus.QUEUED: "retrying" if message.attempts else "queued",
+        OutboundStatus.SENDING: "sending",
+        OutboundStatus.SENT: "sent",
+        OutboundStatus.FAILED: "failed",
+    }[OutboundStatus(message.status)]
+    delivery: dict[str, Any] = {
+        "status": shown,
+        "outbound_id": message.pk,
+        "message_id": message.message_id,
+        "attempts": message.attempts,
+    }
+    if message.last_error and message.status != OutboundStatus.SENT:
+        delivery["error"] = message.last_error
+    if shown == "retrying" and message.next_attempt_at:
+        delivery["next_attempt_at"] = message.next_attempt_at.isoformat()
+    if message.sent_at:
+        delivery["sent_at"] = message.sent_at.isoformat()
+    with transaction.atomic():
+        entry = Entry.objects.select_for_update().get(pk=message.entry_id)
+        entry.metadata = {**entry.metadata, "delivery": delivery}
+        entry.save(update_fields=["metadata"])
+
+
+def deliver_outbound(*, outbound_id: int) -> OutboundMessage | None:
+    """Sends one queued message over SMTP; on failure retries later with exponential backoff.
+
+    The row is claimed ("sending") in a short transaction and the network call
+    runs outside it, so no database lock is held while a server is slow.
+    Temporary failures (4xx, timeouts, refused connections) are retried up to
+    ``MAX_SEND_ATTEMPTS`` times, waiting 1, 2, 4 ... minutes; a permanent
+    refusal (5xx) fails at once. A failed reply says why on its entry and can
+    be sent again with ``retry_outbound``.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        message = (
+            OutboundMessage.objects.select_for_update(of=("self",))
+            .select_related("mailbox")
+            .filter(pk=outbound_id)
+            .first()
+        )
+        if message is None or message.status != OutboundStatus.QUEUED:
+            return message
+        if message.next_attempt_at and message.next_attempt_at > now + timedelta(seconds=1):
+            return message  # an early duplicate task; the scheduled one will send it
+        message.status = OutboundStatus.SENDING
+        message.attempts += 1
+        message.next_attempt_at = now  # while "sending": when this attempt started
+        message.save(update_fields=["status", "attempts", "next_attempt_at"])
+    try:
+        email = outbound.build_email(message)
+        with outbound.smtp_connection(message.mailbox) as connection:
+            connection.send_messages([email])
+    except (smtplib.SMTPException, OSError) as error:
+        return _delivery_failed(message, error, permanent=_is_permanent(error))
+    except Exception as error:  # a bug must not leave the row "sending" forever
+        logger.exception("outbound message %s could not be built or sent", outbound_id)
+        return _delivery_failed(message, error, permanent=True)
+    message.status = OutboundStatus.SENT
+    message.sent_at = timezone.now()
+    message.last_error = ""
+    message.next_attempt_at = None
+    message.save(update_fields=["status", "sent_at", "last_error", "next_attempt_at"])
+    _note_delivery(message)
+    return message
+
+
+def _is_permanent(error: BaseException) -> bool:
+    if isinstance(error, smtplib.SMTPRecipientsRefused):
+        codes = [code for code, _ in error.recipients.values()]
+        return bool(codes) and all(code >= 500 for code in codes)
+    code = getattr(error, "smtp_code", None)
+    return isinstance(code, int) and code >= 500
+
+
+def _describe(error: BaseException) -> str:
+    if isinstance(error, smtplib.SMTPRecipientsRefused):
+        refused = "; ".join(
+            f"{address}: {code} {_text(reply)}"
+            for address, (code, reply) in error.recipients.items()
+        )
+        return f"Recipients refused: {refused}"
+    code, reply = getattr(error, "smtp_code", None), getattr(error, "smtp_error", None)
+    if code is not None:
+        return f"{type(error).__name__}: {code} {_text(reply)}"
+    return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+
+
+def _text(reply: Any) -> str:
+    return reply.decode(errors="replace") if isinstance(reply, bytes) else str(reply)
+
+
+def _delivery_failed(
+    message: OutboundMessage, error: BaseException, *, permanent: bool
+) -> OutboundMessage:
+    message.last_error = _describe(error)[:2000]
+    if permanent or message.attempts >= MAX_SEND_ATTEMPTS:
+        message.status = OutboundStatus.FAILED
+        message.next_attempt_at = None
+    else:
+        delay = min(RETRY_BASE_SECONDS * 2 ** (message.attempts - 1), RETRY_MAX_SECONDS)
+        message.status = OutboundStatus.QUEUED
+        message.next_attempt_at = timezone.now() + timedelta(seconds=delay)
+    logger.warning(
+        "outbound message %s attempt %s failed: %s",
+        message.pk,
+        message.attempts,
+        message.last_error,
+    )
+    with transaction.atomic():
+        message.save(update_fields=["status", "last_error", "next_attempt_at"])
+        _note_delivery(message)
+        if message.status == OutboundStatus.QUEUED:
+            _enqueue_send(message)
+    return message
+
+
+def retry_outbound(*, actor: Any, outbound_id: int) -> OutboundMessage:
+    """Sends a failed email again (agents who may reply on its ticket)."""
+    message = OutboundMessage.objects.select_related("ticket").filter(pk=outbound_id).first()
+    ticket = policy.require_ticket_visible(actor, message.ticket if message else None)
+    policy.require(policy.can_reply_publicly(actor, ticket), "You cannot send mail on this ticket.")
+    with transaction.atomic():
+        message = OutboundMessage.objects.select_for_update().get(pk=outbound_id)
+        if message.status != OutboundStatus.FAILED:
+            raise Conflict(
+                f"Only failed emails can be sent again; this one is "
+                f"{message.get_status_display().lower()}."
+            )
+        message.status = OutboundStatus.QUEUED
+        message.attempts = 0
+        message.last_error = ""
+        message.next_attempt_at = timezone.now()
+        message.save(update_fields=["status", "attempts", "last_error", "next_attempt_at"])
+        _note_delivery(message)
+        _enqueue_send(message)
+    return message
+
+
+def enqueue_due_outbound() -> int:
+    """Queues sends that are due, and frees sends a crashed worker left "sending"."""
+    now = timezone.now()
+    OutboundMessage.objects.filter(
+        status=OutboundStatus.SENDING, next_attempt_at__lt=now - SENDING_STALE_AFTER
+    ).update(status=OutboundStatus.QUEUED)
+    due = list(
+        OutboundMessage.objects.filter(
+            status=OutboundStatus.QUEUED, next_attempt_at__lte=now
+        ).values_list("pk", flat=True)[:1000]
+    )
+    from concierge.mail import tasks
+
+    for outbound_id in due:
+        enqueue_after_commit(tasks.send_outbound_message, outbound_id)
+    return len(due)

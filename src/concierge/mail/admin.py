@@ -10,12 +10,18 @@ from django.http import HttpRequest
 
 from concierge.core.errors import ConciergeError
 from concierge.mail import actions
-from concierge.mail.models import InboundMessage, Mailbox, MessageRecord
+from concierge.mail.models import (
+    ImapCursor,
+    InboundMessage,
+    Mailbox,
+    MessageRecord,
+    OutboundMessage,
+)
 
 
 @admin.register(Mailbox)
 class MailboxAdmin(admin.ModelAdmin):
-    list_display = ["name", "address", "is_active", "default_team", "reopen_solved_on_reply"]
+    list_display = ["name", "address", "is_active", "is_default", "default_team"]
     list_filter = ["is_active"]
     search_fields = ["name", "address"]
     readonly_fields = ["inbound_secret", "created_at", "updated_at"]
@@ -71,3 +77,42 @@ class MessageRecordAdmin(admin.ModelAdmin):
     list_filter = ["direction", "mailbox"]
     search_fields = ["message_id"]
     raw_id_fields = ["ticket", "entry"]
+
+
+@admin.action(description="Send selected failed emails again")
+def retry_sending(
+    modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[OutboundMessage]
+) -> None:
+    done = 0
+    for message in queryset:
+        try:
+            actions.retry_outbound(actor=request.user, outbound_id=message.pk)
+            done += 1
+        except ConciergeError as error:
+            messages.error(request, f"#{message.pk}: {error.message}")
+    if done:
+        messages.success(request, f"Queued {done} email(s) again.")
+
+
+@admin.register(OutboundMessage)
+class OutboundMessageAdmin(admin.ModelAdmin):
+    list_display = ["id", "created_at", "mailbox", "kind", "status", "attempts", "subject"]
+    list_filter = ["status", "kind", "mailbox"]
+    search_fields = ["message_id", "subject", "last_error"]
+    raw_id_fields = ["ticket", "entry"]
+    readonly_fields = [
+        "mailbox", "ticket", "entry", "kind", "message_id", "from_header", "to", "cc",
+        "reply_to", "subject", "in_reply_to", "references", "auto_submitted", "body_text",
+        "body_html", "status", "attempts", "last_error", "next_attempt_at", "created_at",
+        "sent_at",
+    ]  # fmt: skip
+    actions = [retry_sending]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+
+@admin.register(ImapCursor)
+class ImapCursorAdmin(admin.ModelAdmin):
+    list_display = ["mailbox", "folder", "uidvalidity", "last_uid", "last_checked_at", "last_error"]
+    readonly_fields = ["uidvalidity", "last_uid", "last_error", "last_checked_at"]

@@ -88,6 +88,35 @@ class Mailbox(TimestampedModel):
     max_messages_per_sender_per_hour = models.PositiveIntegerField(
         default=20, help_text="More from one sender within an hour are ignored (mail loops)."
     )
+    is_default = models.BooleanField(
+        default=False,
+        help_text="Replies on tickets that did not come by mail leave from the default mailbox.",
+    )
+    # Outgoing mail: plain text with {placeholders} (see concierge.mail.outbound.PLACEHOLDERS).
+    signature = models.TextField(
+        blank=True, max_length=2000, help_text="Appended to every reply sent from this mailbox."
+    )
+    acknowledgement_subject = models.CharField(
+        max_length=255, default="We received your request: {subject}"
+    )
+    acknowledgement_template = models.TextField(
+        max_length=10_000,
+        default=(
+            "Hello {customer_name},\n\n"
+            "Thank you for writing to us. Your request has reference #{ticket_id}; "
+            "we will answer as soon as we can.\n\n"
+            "To add anything, simply reply to this email.\n\n"
+            "{mailbox_name}"
+        ),
+    )
+    assignment_notification_template = models.TextField(
+        max_length=10_000,
+        default="Ticket #{ticket_id} ({subject}) was assigned to you.\n\n{ticket_url}",
+    )
+    customer_reply_notification_template = models.TextField(
+        max_length=10_000,
+        default="{author_name} replied on #{ticket_id} ({subject}):\n\n{message}\n\n{ticket_url}",
+    )
 
     class Meta:
         ordering = ["name"]
@@ -202,3 +231,90 @@ class MessageRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.direction} {self.message_id} -> #{self.ticket_id}"
+
+
+class ImapCursor(models.Model):
+    """How far the IMAP watcher got in one folder: nothing at or below ``last_uid`` is fetched.
+
+    UIDs only mean something within one UIDVALIDITY: when the server reports
+    another (a rebuilt mailbox), the cursor starts over and receiving's own
+    deduplication (Message-ID, else content hash) keeps old mail from
+    becoming new tickets.
+    """
+
+    mailbox = models.ForeignKey(Mailbox, on_delete=models.CASCADE, related_name="imap_cursors")
+    folder = models.CharField(max_length=255)
+    uidvalidity = models.PositiveBigIntegerField(null=True, blank=True)
+    last_uid = models.PositiveBigIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    last_checked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["mailbox", "folder"], name="unique_imap_cursor")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.mailbox.address} {self.folder} uid>{self.last_uid}"
+
+
+class OutboundKind(models.TextChoices):
+    REPLY = "reply", "Agent reply"
+    ACKNOWLEDGEMENT = "ack", "Acknowledgement"
+
+
+class OutboundStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    SENDING = "sending", "Sending"
+    SENT = "sent", "Sent"
+    FAILED = "failed", "Failed"
+
+
+class OutboundMessage(models.Model):
+    """One email we send for a ticket: what it says, its headers, and how delivery went.
+
+    Everything the message needs except the attachments (read from the entry)
+    is stored here when it is queued, so every retry sends the same message
+    with the same Message-ID.
+    """
+
+    mailbox = models.ForeignKey(Mailbox, on_delete=models.CASCADE, related_name="outbound_messages")
+    ticket = models.ForeignKey("tickets.Ticket", on_delete=models.CASCADE, related_name="+")
+    entry = models.ForeignKey(
+        "tickets.Entry", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    kind = models.CharField(max_length=8, choices=OutboundKind.choices)
+    message_id = models.CharField(max_length=MESSAGE_ID_MAX_CHARS, unique=True)
+    from_header = models.CharField(max_length=400)
+    to = models.JSONField(default=list)
+    cc = models.JSONField(default=list)
+    reply_to = models.CharField(max_length=320, blank=True)
+    subject = models.CharField(max_length=998)
+    in_reply_to = models.CharField(max_length=MESSAGE_ID_MAX_CHARS, blank=True)
+    references = models.TextField(blank=True)
+    auto_submitted = models.CharField(max_length=20, default="no")
+    body_text = models.TextField()
+    body_html = models.TextField(blank=True)
+    status = models.CharField(
+        max_length=8, choices=OutboundStatus.choices, default=OutboundStatus.QUEUED
+    )
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            # One reply email per entry, however often the task runs.
+            models.UniqueConstraint(
+                fields=["entry", "kind"],
+                condition=Q(entry__isnull=False),
+                name="unique_outbound_per_entry_and_kind",
+            )
+        ]
+        indexes = [models.Index(fields=["status", "next_attempt_at"], name="outbound_due")]
+
+    def __str__(self) -> str:
+        return f"{self.get_status_display()}: {self.subject}"

@@ -8,6 +8,7 @@ applies (ticket deleted, agent deactivated, notifications turned off).
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from django.conf import settings
 from django.core.mail import send_mail
@@ -20,13 +21,27 @@ from concierge.tickets.models import Entry, Ticket
 logger = logging.getLogger(__name__)
 
 
-def _send(subject: str, body: str, recipient: str) -> None:
-    send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [recipient], fail_silently=False)
+def _send(subject: str, body: str, recipient: str, from_email: str | None = None) -> None:
+    from_email = from_email or settings.DEFAULT_FROM_EMAIL
+    send_mail(subject, body, from_email, [recipient], fail_silently=False)
+
+
+def _mail() -> Any:
+    # Imported late: the email channel builds on tickets, not the other way round.
+    from concierge.mail import actions, outbound
+
+    return actions, outbound
 
 
 @task()
 def notify_customer_of_reply(entry_id: int) -> None:
-    """Emails the requester and CCs that an agent replied, with a link to the portal."""
+    """Emails the requester and CCs that an agent replied, with a link to the portal.
+
+    When the email channel has a mailbox for the ticket, the reply itself goes
+    out as a threaded email from that mailbox instead.
+    """
+    if _mail()[0].queue_reply_email(entry_id=entry_id):
+        return
     entry = (
         Entry.objects.select_related("ticket__requester", "author_user").filter(pk=entry_id).first()
     )
@@ -53,6 +68,12 @@ def notify_agent_of_assignment(ticket_id: int, agent_id: int) -> None:
     agent = User.objects.filter(pk=agent_id, is_active=True, notify_on_assignment=True).first()
     if ticket is None or agent is None:
         return
+    if custom := _mail()[1].agent_notification(
+        kind="assignment", ticket=ticket, agent_name=agent.name
+    ):
+        from_email, subject, body = custom
+        _send(subject, body, agent.email, from_email)
+        return
     _send(
         f"[#{ticket.pk}] Assigned to you: {ticket.subject}",
         f"Ticket #{ticket.pk} was assigned to you.\n\n{settings.SITE_URL}/tickets/{ticket.pk}/\n",
@@ -73,6 +94,12 @@ def notify_agent_of_customer_reply(entry_id: int) -> None:
     if not (agent.is_active and agent.notify_on_customer_reply):
         return
     ticket = entry.ticket
+    if custom := _mail()[1].agent_notification(
+        kind="customer_reply", ticket=ticket, agent_name=agent.name, entry=entry
+    ):
+        from_email, subject, body = custom
+        _send(subject, body, agent.email, from_email)
+        return
     _send(
         f"[#{ticket.pk}] New reply from {entry.author_name}: {ticket.subject}",
         f"{plain_text(entry.body_html, limit=4000)}\n\n{settings.SITE_URL}/tickets/{ticket.pk}/\n",
