@@ -231,6 +231,8 @@ def _logger() -> Callable[[str], None]:
 
 
 def seed(args: argparse.Namespace, log: Callable[[str], None]) -> int:
+    from django.core.management import call_command
+
     from concierge.demo import generator
 
     customers = max(20, min(2000, args.tickets // 50))
@@ -243,9 +245,12 @@ def seed(args: argparse.Namespace, log: Callable[[str], None]) -> int:
         if done % 20_000 == 0 or done == args.tickets:
             log(f"  {done:,} / {args.tickets:,} tickets")
 
-    return generator.seed_tickets(
+    written = generator.seed_tickets(
         args.tickets, entries_per_ticket=args.entries_per_ticket, progress=progress
     )
+    # As `./concierge serve` does after migrating: planner statistics for the loaded data.
+    call_command("optimize_database")
+    return written
 
 
 def make_credentials() -> dict[str, Any]:
