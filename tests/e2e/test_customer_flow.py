@@ -161,9 +161,5 @@ def test_customer_cannot_open_another_customers_request_or_file(
         if error.endswith((f"/portal/requests/{ticket.pk}/)", f"/attachments/{attachment.pk}/)"))
     ]
     assert len(refused) == 2
-    watch.console_errors = [
-        error
-        for error in watch.console_errors
-        if error not in refused
-    ]
+    watch.console_errors = [error for error in watch.console_errors if error not in refused]
     assert_clean(watch)

@@ -22,10 +22,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.contrib.auth.tokens import default_token_generator
+from django.core.files.base import ContentFile
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
 from concierge.accounts.actions import make_email_confirmation_token, make_magic_link_token
+from concierge.mail.models import (
+    InboundMessage,
+    InboundStatus,
+    OutboundKind,
+    OutboundMessage,
+    OutboundStatus,
+)
 from tests.security.world import (
     ACTORS,
     AGENT,
@@ -114,6 +122,8 @@ DEFAULT_PARAMS: dict[str, Value] = {
     "token": lambda w, a: "not-a-valid-reset-token",
     "name": lambda w, a: "swagger-ui.css",
     "mailbox_id": lambda w, a: w.mailbox_id,
+    "message_id": lambda w, a: quarantined_mail(w, a),  # defined below
+    "outbound_id": lambda w, a: failed_reply_email(w, a),
 }
 # (route prefix, parameter) -> value, where a name means something else under a prefix.
 ROUTE_PARAMS: dict[tuple[str, str], Value] = {
@@ -148,6 +158,74 @@ def owner_user(world: World, actor: str) -> int:
 
 def valid_reset_token(world: World, actor: str) -> str:
     return default_token_generator.make_token(world.users[OWNER])
+
+
+# Mail records are made when a case's URL is built (before the database is fingerprinted);
+# each case's savepoint rolls them back, so every case finds exactly one.
+RAW_MAIL = b"From: Olive <olive@acme.test>\r\nSubject: Parcel\r\n\r\nStill waiting.\r\n"
+
+
+def _inbound(world: World, *, message_id: str, status: str, ticket: Any, error: str = "") -> int:
+    found = InboundMessage.objects.filter(mailbox_id=world.mailbox_id, message_id=message_id)
+    if existing := found.first():
+        return existing.pk
+    message = InboundMessage(
+        mailbox_id=world.mailbox_id,
+        source="smtp",
+        raw_size=len(RAW_MAIL),
+        sha256=message_id.ljust(64, "0")[:64],
+        message_id=message_id,
+        sender="olive@acme.test",
+        subject="Parcel",
+        status=status,
+        error=error,
+        ticket=ticket,
+    )
+    message.raw.save("message.eml", ContentFile(RAW_MAIL), save=False)
+    message.save()
+    return message.pk
+
+
+def ticket_mail(world: World, actor: str) -> int:
+    """A message received by mail that became part of ticket T."""
+    return _inbound(
+        world,
+        message_id="matrix-ticket@acme.test",
+        status=InboundStatus.PROCESSED,
+        ticket=world.ticket,
+    )
+
+
+def quarantined_mail(world: World, actor: str) -> int:
+    return _inbound(
+        world,
+        message_id="matrix-quarantine@acme.test",
+        status=InboundStatus.QUARANTINED,
+        ticket=None,
+        error="ValidationFailed: The message has no readable From address.",
+    )
+
+
+def failed_reply_email(world: World, actor: str) -> int:
+    """The email of T's public reply, refused by the server."""
+    entry = world.public_attachment.entry
+    message, _ = OutboundMessage.objects.get_or_create(
+        entry=entry,
+        kind=OutboundKind.REPLY,
+        defaults={
+            "mailbox_id": world.mailbox_id,
+            "ticket": world.ticket,
+            "message_id": "matrix-reply@concierge.test",
+            "from_header": "Support <help@concierge.test>",
+            "to": ["olive@acme.test"],
+            "subject": f"Re: {world.ticket.subject}",
+            "body_text": "Your parcel left the depot.",
+            "status": OutboundStatus.FAILED,
+            "attempts": 1,
+            "last_error": "SMTPRecipientsRefused: olive@acme.test: 550 unknown",
+        },
+    )
+    return message.pk
 
 
 # --- bodies ---------------------------------------------------------------------------
@@ -235,6 +313,32 @@ def _merge_tickets(world: World, actor: str) -> dict[str, Any]:
 
 def _merge_customer(world: World, actor: str) -> dict[str, Any]:
     return {"source_id": world.duplicate_customer.pk}
+
+
+def _mailbox_form(world: World, actor: str) -> dict[str, Any]:
+    return {
+        "name": "Support desk",
+        "address": "help@concierge.test",
+        "default_team": str(world.team_id),
+        "is_active": "on",
+        "imap_port": "993",
+        "imap_folder": "INBOX",
+        "imap_after_import": "flag_seen",
+        "smtp_port": "587",
+        "smtp_security": "starttls",
+        "smtp_password": "new-smtp-password",
+        "max_attachment_mb": "20",
+        "spam_threshold": "5",
+        "max_messages_per_sender_per_hour": "20",
+        "acknowledgement_subject": "We received your request: {subject}",
+        "acknowledgement_template": "Hello {customer_name}",
+        "assignment_notification_template": "#{ticket_id} is yours",
+        "customer_reply_notification_template": "{author_name} replied",
+    }
+
+
+def _new_mailbox_form(world: World, actor: str) -> dict[str, Any]:
+    return {**_mailbox_form(world, actor), "name": "Sales", "address": "sales@concierge.test"}
 
 
 INBOUND = {"From": "olive@acme.test", "Subject": "Hi", "TextBody": "Hello", "timestamp": "1"}
@@ -421,6 +525,22 @@ RULES: list[Rule] = [
         ADMINS,
         body={"members_see_all_requests": "on"},
     ),
+    # --- agent workspace: email ----------------------------------------------------------
+    # Agents who may reply send a failed reply email again; light agents only see it failed.
+    Rule("workspace:mail_retry_delivery", "POST", FULL_AGENTS),
+    # The original of mail on a ticket: staff; of mail in the quarantine: admins.
+    Rule("workspace:mail_original", "GET", STAFF_ONLY, params={"message_id": ticket_mail}),
+    Rule("workspace:mail_original", "GET", ADMINS, variant="quarantined"),
+    Rule("workspace:settings_mail", "GET", ADMINS),
+    Rule("workspace:settings_mailbox_new", "GET", ADMINS),
+    Rule("workspace:settings_mailbox_new", "POST", ADMINS, body=_new_mailbox_form),
+    Rule("workspace:settings_mailbox", "GET", ADMINS),
+    Rule("workspace:settings_mailbox", "POST", ADMINS, body=_mailbox_form),
+    Rule("workspace:settings_mailbox_secret", "POST", ADMINS),
+    Rule("workspace:settings_mail_quarantine", "GET", ADMINS),
+    Rule("workspace:settings_mail_message", "GET", ADMINS),
+    Rule("workspace:settings_mail_reprocess", "POST", ADMINS),
+    Rule("workspace:settings_mail_discard", "POST", ADMINS),
     # --- customer portal: signing in ----------------------------------------------------
     Rule("portal:home", "GET", CUSTOMERS_ONLY),
     Rule("portal:signup", "GET", EVERYONE),

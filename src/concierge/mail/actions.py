@@ -57,7 +57,7 @@ from concierge.mail.replies import as_markdown_text, extract_reply
 from concierge.mail.services import is_own_address, own_addresses, raw_bytes
 from concierge.mail.threading import find_ticket, same_message_elsewhere
 from concierge.tickets import actions as ticket_actions
-from concierge.tickets.models import Channel, Entry, EntryKind, Status, Ticket
+from concierge.tickets.models import SPAM_TAG, Channel, Entry, EntryKind, Status, Ticket
 
 logger = logging.getLogger(__name__)
 
@@ -66,7 +66,6 @@ QUOTED_TEXT_MAX_CHARS = 50_000
 HTML_METADATA_MAX_CHARS = 200_000
 ATTACHMENT_URL = "/attachments/{id}/"  # the workspace's download view
 RATE_WINDOW = timedelta(hours=1)
-SPAM_TAG = "spam"
 
 
 # --- receiving -------------------------------------------------------------------

@@ -75,3 +75,50 @@ def raw_bytes(message: InboundMessage) -> bytes:
 def reply_address_for(*, mailbox: Mailbox, ticket: Ticket) -> str:
     """The Reply-To of outgoing mail on ``ticket``: the mailbox plus a signed ticket token."""
     return reply_address(mailbox.address, ticket.pk)
+
+
+# --- added for the agent workspace (new functions; see the workspace mail report) ---
+
+RAW_PREVIEW_MAX_BYTES = 64 * 1024
+
+
+def get_original_message(*, user: Any, message_id: int) -> InboundMessage:
+    """A received message whose original staff may read, or NotFound.
+
+    Admins read any (the quarantine among them); other staff only mail that
+    became part of a ticket they can see.
+    """
+    policy.require(policy.is_staff(user), "Only the support team reads original messages.")
+    message = (
+        InboundMessage.objects.select_related("mailbox", "ticket").filter(pk=message_id).first()
+    )
+    if message is None:
+        raise NotFound("No such message.")
+    if policy.can_manage_settings(user):
+        return message
+    if message.ticket is None or not policy.can_view_ticket(user, message.ticket):
+        raise NotFound("No such message.")
+    return message
+
+
+def raw_preview(
+    message: InboundMessage, *, max_bytes: int = RAW_PREVIEW_MAX_BYTES
+) -> tuple[bytes, bool]:
+    """The start of the raw message, and whether there is more (reads no more than that)."""
+    with message.raw.open("rb") as handle:
+        head = bytes(handle.read(max_bytes + 1))
+    return head[:max_bytes], len(head) > max_bytes
+
+
+def inbound_status_counts(*, user: Any) -> dict[str, int]:
+    """Messages per status in the inbound log (admins only)."""
+    from django.db.models import Count
+
+    rows = (
+        list_inbound_messages(user=user)
+        .order_by()
+        .values("status")
+        .annotate(total=Count("id"))
+        .values_list("status", "total")
+    )
+    return {status: total for status, total in rows}

@@ -27,6 +27,9 @@ class Status(models.TextChoices):
     CLOSED = "closed", "Closed"
 
 
+# The tag that marks a ticket as spam: inbound channels set it, inbox views hide it.
+SPAM_TAG = "spam"
+
 # Statuses in which a ticket still needs work from the team.
 UNSOLVED_STATUSES = (Status.NEW, Status.OPEN, Status.PENDING, Status.ON_HOLD)
 

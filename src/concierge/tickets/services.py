@@ -21,6 +21,7 @@ from django.db.models import Prefetch, Q, QuerySet
 from concierge.core import policy
 from concierge.core.errors import NotFound, ValidationFailed
 from concierge.tickets.models import (
+    SPAM_TAG,
     UNSOLVED_STATUSES,
     Attachment,
     AuditEvent,
@@ -441,13 +442,19 @@ class InboxView:
         return self.saved_view is not None and self.saved_view.owner_id == getattr(user, "pk", None)
 
 
+# Channels tag what they judge to be spam (mail: the receiving server's verdict).
+# The working views leave it out so nobody answers it by accident; "Spam" lists
+# it for a human to confirm (remove the tag) or solve.
+NOT_SPAM = {"exclude_tags": [SPAM_TAG]}
+
 BUILT_IN_VIEWS = (
-    InboxView("my-open", "My open", {"assignee": "me", "status": ["new", "open"]}),
-    InboxView("unassigned", "Unassigned", {"assignee": "none", "status": ["unsolved"]}),
-    InboxView("my-teams", "My teams", {"team": "mine", "status": ["unsolved"]}),
-    InboxView("all-open", "All open", {"status": ["new", "open"]}),
-    InboxView("pending", "Pending", {"status": ["pending", "on_hold"]}),
+    InboxView("my-open", "My open", {"assignee": "me", "status": ["new", "open"], **NOT_SPAM}),
+    InboxView("unassigned", "Unassigned", {"assignee": "none", "status": ["unsolved"], **NOT_SPAM}),
+    InboxView("my-teams", "My teams", {"team": "mine", "status": ["unsolved"], **NOT_SPAM}),
+    InboxView("all-open", "All open", {"status": ["new", "open"], **NOT_SPAM}),
+    InboxView("pending", "Pending", {"status": ["pending", "on_hold"], **NOT_SPAM}),
     InboxView("solved", "Solved", {"status": ["solved", "closed"]}),
+    InboxView("spam", "Spam", {"status": ["unsolved"], "tags": [SPAM_TAG]}),
 )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.contrib.auth import views as auth_views
 from django.urls import URLPattern, path, reverse_lazy
 
-from concierge.workspace import forms, settings_views, views
+from concierge.workspace import forms, mail_views, settings_views, views
 
 app_name = "workspace"
 
@@ -120,4 +120,5 @@ urlpatterns: list[URLPattern] = [
     path("organizations/", views.organization_list, name="organizations"),
     path("organizations/<int:organization_id>/", views.organization_detail, name="organization"),
     *settings_urls,
+    *mail_views.urlpatterns,
 ]
