@@ -12,11 +12,15 @@ import json
 import math
 import os
 import platform
+import shutil
 import sqlite3
+import subprocess
 import sys
+import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from urllib.parse import urlsplit
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 RESULTS_PATH = Path(__file__).resolve().parent / "RESULTS.md"
 
@@ -258,3 +262,108 @@ def _module_name() -> str:
     if spec is not None and spec.name:
         return str(spec.name)
     return Path(sys.argv[0]).stem
+
+
+# --- one child process per database -------------------------------------------------------
+#
+# A benchmark's parent process runs each database's pass in a fresh child
+# (`python -m bench.NAME ... --child sqlite|postgresql`) so the two passes share
+# no Django state; PostgreSQL passes get a scratch database created and dropped here.
+
+
+def is_postgres_url(url: str) -> bool:
+    return urlsplit(url).scheme.split("+", 1)[0] in {"postgres", "postgresql", "pgsql"}
+
+
+def with_database_name(url: str, name: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, parts.fragment))
+
+
+def libpq_url(url: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(("postgresql", parts.netloc, parts.path, parts.query, parts.fragment))
+
+
+def recreate_postgres_database(url: str, name: str, *, drop_only: bool = False) -> None:
+    """Drops (and unless ``drop_only`` creates) database ``name`` on the server of ``url``."""
+    import psycopg
+    from psycopg import sql
+
+    maintenance = libpq_url(with_database_name(url, "postgres"))
+    with psycopg.connect(maintenance, autocommit=True, connect_timeout=5) as connection:
+        identifier = sql.Identifier(name)
+        connection.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(identifier))
+        if not drop_only:
+            connection.execute(sql.SQL("CREATE DATABASE {}").format(identifier))
+
+
+def databases_to_run(choice: str) -> list[str] | None:
+    """The passes for ``--database all|sqlite|postgresql``; None when PostgreSQL is impossible."""
+    databases = ["sqlite"] if choice in {"all", "sqlite"} else []
+    if choice in {"all", "postgresql"}:
+        if is_postgres_url(os.environ.get("DATABASE_URL", "")):
+            databases.append("postgresql")
+        elif choice == "postgresql":
+            print("--database postgresql needs DATABASE_URL=postgres://...", file=sys.stderr)
+            return None
+        else:
+            print("DATABASE_URL is not PostgreSQL: SQLite pass only.", file=sys.stderr)
+    return databases
+
+
+def run_child_pass(
+    *,
+    module: str,
+    database: str,
+    argv: list[str],
+    scratch_database: str,
+    extra_env: dict[str, str] | None = None,
+) -> dict[str, Any] | None:
+    """Runs ``python -m module ... --child database``; streams its output, returns its JSON line.
+
+    The child gets a scratch folder (``BENCH_SCRATCH``, also its SQLite file and
+    media root) and, for PostgreSQL, a scratch database, both removed afterwards.
+    """
+    root = Path(__file__).resolve().parent.parent
+    scratch = Path(tempfile.mkdtemp(prefix=f"concierge-{module.replace('.', '-')}-"))
+    given_url = os.environ.get("DATABASE_URL", "")
+    env = {k: v for k, v in os.environ.items() if k not in {"REDIS_URL", "TASK_BACKEND"}}
+    env.update(
+        PYTHONPATH=os.pathsep.join([str(root / "src"), str(root)]),
+        DJANGO_SETTINGS_MODULE="concierge.settings",
+        MEDIA_ROOT=str(scratch / "media"),
+        STATIC_ROOT=str(scratch / "static"),
+        BENCH_SCRATCH=str(scratch),
+        DEBUG="0",
+    )
+    env.update(extra_env or {})
+    if database == "sqlite":
+        env.pop("DATABASE_URL", None)
+        env["SQLITE_PATH"] = str(scratch / "bench.sqlite3")
+    else:
+        recreate_postgres_database(given_url, scratch_database)
+        env["DATABASE_URL"] = with_database_name(given_url, scratch_database)
+    command = [sys.executable, "-m", module, *argv, "--child", database]
+    summary: dict[str, Any] | None = None
+    try:
+        with subprocess.Popen(  # noqa: S603 - our own interpreter and module
+            command, cwd=root, env=env, stdout=subprocess.PIPE, text=True, bufsize=1
+        ) as child:
+            last = ""
+            for line in child.stdout or ():
+                if last:
+                    print(last, end="", flush=True)
+                last = line
+            code = child.wait()
+        try:
+            summary = json.loads(last)
+        except json.JSONDecodeError:
+            print(last, end="", flush=True)
+        if code != 0:
+            print(f"{database} pass failed (exit {code})", file=sys.stderr)
+    finally:
+        if database == "postgresql":
+            recreate_postgres_database(given_url, scratch_database, drop_only=True)
+        shutil.rmtree(scratch, ignore_errors=True)
+    return summary

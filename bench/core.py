@@ -28,11 +28,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections import Counter
@@ -40,7 +38,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+
+from bench.common import databases_to_run, run_child_pass
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_DATABASE = "concierge_bench"
@@ -92,90 +91,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def is_postgres_url(url: str) -> bool:
-    return urlsplit(url).scheme.split("+", 1)[0] in {"postgres", "postgresql", "pgsql"}
-
-
-def with_database_name(url: str, name: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, parts.fragment))
-
-
-def libpq_url(url: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit(("postgresql", parts.netloc, parts.path, parts.query, parts.fragment))
-
-
-def recreate_postgres_database(url: str, *, drop_only: bool = False) -> None:
-    import psycopg
-    from psycopg import sql
-
-    with psycopg.connect(libpq_url(url), autocommit=True, connect_timeout=5) as connection:
-        name = sql.Identifier(BENCH_DATABASE)
-        connection.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))
-        if not drop_only:
-            connection.execute(sql.SQL("CREATE DATABASE {}").format(name))
-
-
-def run_pass(database: str, args: argparse.Namespace, argv: list[str]) -> dict[str, Any] | None:
-    """Runs one database's pass in a child process; streams its output, returns its summary."""
-    scratch = Path(tempfile.mkdtemp(prefix="concierge-bench-"))
-    env = {k: v for k, v in os.environ.items() if k not in {"REDIS_URL", "TASK_BACKEND"}}
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), str(ROOT)])
-    env["DJANGO_SETTINGS_MODULE"] = "concierge.settings"
-    env["STATIC_ROOT"] = str(scratch / "static")
-    env["MEDIA_ROOT"] = str(scratch / "media")
-    env["DEBUG"] = "0"
-    given_url = os.environ.get("DATABASE_URL", "")
-    if database == "sqlite":
-        env.pop("DATABASE_URL", None)
-        env["SQLITE_PATH"] = str(scratch / "bench.sqlite3")
-    else:
-        recreate_postgres_database(given_url)
-        env["DATABASE_URL"] = with_database_name(given_url, BENCH_DATABASE)
-    command = [sys.executable, "-m", "bench.core", *argv, "--child", database]
-    summary: dict[str, Any] | None = None
-    try:
-        with subprocess.Popen(  # noqa: S603 - our own interpreter and module
-            command, cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True, bufsize=1
-        ) as child:
-            last = ""
-            for line in child.stdout or ():
-                if last:
-                    print(last, end="", flush=True)
-                last = line
-            code = child.wait()
-        try:
-            summary = json.loads(last)
-        except json.JSONDecodeError:
-            print(last, end="", flush=True)
-        if code != 0:
-            print(f"{database} pass failed (exit {code})", file=sys.stderr)
-    finally:
-        if database == "postgresql":
-            recreate_postgres_database(given_url, drop_only=True)
-        shutil.rmtree(scratch, ignore_errors=True)
-    return summary
-
-
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parse_args(argv)
     if args.child:
         return child_main(args)
-    databases = ["sqlite"] if args.database in {"all", "sqlite"} else []
-    given_url = os.environ.get("DATABASE_URL", "")
-    if args.database in {"all", "postgresql"}:
-        if is_postgres_url(given_url):
-            databases.append("postgresql")
-        elif args.database == "postgresql":
-            print("--database postgresql needs DATABASE_URL=postgres://...", file=sys.stderr)
-            return 2
-        else:
-            print("DATABASE_URL is not PostgreSQL: SQLite pass only.", file=sys.stderr)
+    databases = databases_to_run(args.database)
+    if databases is None:
+        return 2
     results = {}
     for database in databases:
-        summary = run_pass(database, args, argv)
+        summary = run_child_pass(
+            module="bench.core", database=database, argv=argv, scratch_database=BENCH_DATABASE
+        )
         if summary is not None:
             results[database] = summary
     # The last line on stdout: every pass's figures in one JSON object.

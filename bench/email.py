@@ -27,10 +27,8 @@ import argparse
 import json
 import os
 import random
-import shutil
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from email import policy
@@ -38,7 +36,7 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
-from bench.core import is_postgres_url, libpq_url, with_database_name
+from bench.common import databases_to_run, run_child_pass
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_DATABASE = "concierge_bench_email"
@@ -63,64 +61,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 # --- parent: one child per database ------------------------------------------------
 
 
-def recreate_postgres_database(url: str, *, drop_only: bool = False) -> None:
-    import psycopg
-    from psycopg import sql
-
-    maintenance = libpq_url(with_database_name(url, "postgres"))
-    with psycopg.connect(maintenance, autocommit=True, connect_timeout=5) as connection:
-        name = sql.Identifier(BENCH_DATABASE)
-        connection.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))
-        if not drop_only:
-            connection.execute(sql.SQL("CREATE DATABASE {}").format(name))
-
-
-def child_env(database: str, scratch: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in {"REDIS_URL", "TASK_BACKEND"}}
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), str(ROOT)])
-    env["DJANGO_SETTINGS_MODULE"] = "concierge.settings"
-    env["MEDIA_ROOT"] = str(scratch / "media")
-    env["TASK_BACKEND"] = "immediate"  # processing runs in the importing worker
-    env["DEBUG"] = "0"
-    if database == "sqlite":
-        env.pop("DATABASE_URL", None)
-        env["SQLITE_PATH"] = str(scratch / "bench.sqlite3")
-    else:
-        env["DATABASE_URL"] = with_database_name(os.environ["DATABASE_URL"], BENCH_DATABASE)
-    return env
-
-
-def run_pass(database: str, argv: list[str]) -> dict[str, Any] | None:
-    scratch = Path(tempfile.mkdtemp(prefix="concierge-bench-email-"))
-    env = child_env(database, scratch)
-    env["BENCH_SCRATCH"] = str(scratch)
-    if database == "postgresql":
-        recreate_postgres_database(os.environ["DATABASE_URL"])
-    command = [sys.executable, "-m", "bench.email", *argv, "--child", database]
-    summary: dict[str, Any] | None = None
-    try:
-        with subprocess.Popen(  # noqa: S603 - our own interpreter and module
-            command, cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True, bufsize=1
-        ) as child:
-            last = ""
-            for line in child.stdout or ():
-                if last:
-                    print(last, end="", flush=True)
-                last = line
-            code = child.wait()
-        try:
-            summary = json.loads(last)
-        except json.JSONDecodeError:
-            print(last, end="", flush=True)
-        if code != 0:
-            print(f"{database} pass failed (exit {code})", file=sys.stderr)
-    finally:
-        if database == "postgresql":
-            recreate_postgres_database(os.environ["DATABASE_URL"], drop_only=True)
-        shutil.rmtree(scratch, ignore_errors=True)
-    return summary
-
-
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parse_args(argv)
@@ -128,19 +68,19 @@ def main(argv: list[str] | None = None) -> int:
         return import_worker(args)
     if args.child:
         return child_main(args)
-    databases = ["sqlite"] if args.database in {"all", "sqlite"} else []
-    given_url = os.environ.get("DATABASE_URL", "")
-    if args.database in {"all", "postgresql"}:
-        if is_postgres_url(given_url):
-            databases.append("postgresql")
-        elif args.database == "postgresql":
-            print("--database postgresql needs DATABASE_URL=postgres://...", file=sys.stderr)
-            return 2
-        else:
-            print("DATABASE_URL is not PostgreSQL: SQLite pass only.", file=sys.stderr)
+    databases = databases_to_run(args.database)
+    if databases is None:
+        return 2
     results = {}
     for database in databases:
-        summary = run_pass(database, argv)
+        summary = run_child_pass(
+            module="bench.email",
+            database=database,
+            argv=argv,
+            scratch_database=BENCH_DATABASE,
+            # processing runs in the importing worker
+            extra_env={"TASK_BACKEND": "immediate"},
+        )
         if summary is not None:
             results[database] = summary
     print(json.dumps({"benchmark": NAME, "passes": results}, default=str), flush=True)
