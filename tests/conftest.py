@@ -8,6 +8,7 @@ import pytest
 from django.core.cache import cache
 from django.test import Client
 
+from concierge.search import vectors
 from tests.factories import PASSWORD, make_admin, make_agent, make_customer_user, make_light_agent
 
 SHARED_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
@@ -19,6 +20,21 @@ def _isolated_media_and_mail(settings: object, tmp_path: Path) -> None:
     settings.MEDIA_ROOT = tmp_path / "media"  # type: ignore[attr-defined]
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"  # type: ignore[attr-defined]
     cache.clear()
+    # The search app's in-process vector matrices are keyed by an index revision
+    # that a rolled-back test hands out again: forget them between tests.
+    vectors.reset_caches()
+
+
+@pytest.fixture(autouse=True)
+def _triage_off_unless_asked(request: pytest.FixtureRequest, settings: object) -> None:
+    # AI triage of new tickets loads models; only tests that ask for it pay for it.
+    settings.TRIAGE_ENABLED = "enable_triage" in request.fixturenames  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def enable_triage(settings: object) -> None:
+    """Runs the AI triage in the ticket pipeline (off by default in tests)."""
+    settings.TRIAGE_ENABLED = True  # type: ignore[attr-defined]
 
 
 @pytest.fixture

@@ -120,7 +120,22 @@ TEMPLATES = [
 # --- Database -------------------------------------------------------------
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
 if DATABASE_URL:
-    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
+    # Under ASGI every request runs in a thread of its own, and a persistent
+    # connection stays with its thread: DATABASE_CONN_MAX_AGE=0 closes them after
+    # each request (the chat benchmark needs it to stay under max_connections).
+    DATABASES = {
+        "default": dj_database_url.parse(
+            DATABASE_URL, conn_max_age=int(os.environ.get("DATABASE_CONN_MAX_AGE", "60"))
+        )
+    }
+    # DATABASE_POOL=1 (PostgreSQL): one psycopg pool per process shared by every
+    # thread, instead of a connection per thread (Django 5.1+, needs psycopg-pool).
+    if _env_bool("DATABASE_POOL", False):
+        DATABASES["default"]["CONN_MAX_AGE"] = 0
+        DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+            "min_size": 2,
+            "max_size": int(os.environ.get("DATABASE_POOL_MAX_SIZE", "20")),
+        }
 else:
     DATABASES = {
         "default": {
@@ -173,6 +188,52 @@ if TASK_BACKEND == "rq":
 # In the embedded profile the ASGI server runs a task worker thread so that
 # no second process is needed (see concierge/asgi.py).
 EMBEDDED_WORKER = _env_bool("CONCIERGE_EMBEDDED_WORKER", False)
+# AI triage of every new ticket and customer message (automation.tasks.process_ticket_event);
+# routing rules and assignment run either way. Tests turn it off unless they ask for it.
+TRIAGE_ENABLED = _env_bool("CONCIERGE_TRIAGE", True)
+
+# --- Search (concierge.search) ---------------------------------------------
+# Encoder per indexed kind ("" = lexical only): articles get MiniLM, tickets the
+# cheap static embeddings distilled from it (var/search/static-minilm.npz, made by
+# `manage build_static_embeddings` or on first use). Tests index tickets lexically
+# unless a test asks for vectors, so that no test pays for the distillation.
+SEARCH_ENCODERS = {
+    "article": "default",
+    "ticket": "" if TESTING else "static",
+    "customer": "",
+}
+SEARCH_STATIC_EMBEDDINGS = os.environ.get(
+    "SEARCH_STATIC_EMBEDDINGS", str(VAR_DIR / "search" / "static-minilm.npz")
+)
+# Intra-op threads of the MiniLM session (one keeps a web worker from taking every core).
+SEARCH_ENCODER_THREADS = int(os.environ.get("SEARCH_ENCODER_THREADS", "1"))
+
+# --- Real time (concierge.realtime, core.events) ----------------------------
+# Stored events older than this are pruned (`manage prune_realtime_events`);
+# a client away longer reloads its page instead of replaying.
+REALTIME_EVENT_RETENTION_DAYS = float(os.environ.get("REALTIME_EVENT_RETENTION_DAYS", "7"))
+# Agent sockets: largest client frame, frames allowed per window, heartbeat.
+REALTIME_MAX_MESSAGE_BYTES = int(os.environ.get("REALTIME_MAX_MESSAGE_BYTES", "8192"))
+REALTIME_RATE_LIMIT_MESSAGES = int(os.environ.get("REALTIME_RATE_LIMIT_MESSAGES", "60"))
+REALTIME_RATE_LIMIT_WINDOW_SECONDS = float(
+    os.environ.get("REALTIME_RATE_LIMIT_WINDOW_SECONDS", "10")
+)
+REALTIME_HEARTBEAT_SECONDS = float(os.environ.get("REALTIME_HEARTBEAT_SECONDS", "25"))
+# Presence: no open socket for this long -> offline; no activity -> away.
+REALTIME_OFFLINE_GRACE_SECONDS = float(os.environ.get("REALTIME_OFFLINE_GRACE_SECONDS", "30"))
+REALTIME_AWAY_AFTER_SECONDS = float(os.environ.get("REALTIME_AWAY_AFTER_SECONDS", "300"))
+
+# --- Live chat (concierge.chat, realtime/widget.py) -------------------------
+# A visitor's message: most characters; socket frames: most bytes and frames
+# per window; messages per visitor per window, counted across nodes (cache).
+CHAT_MESSAGE_MAX_CHARS = int(os.environ.get("CHAT_MESSAGE_MAX_CHARS", "5000"))
+CHAT_MAX_FRAME_BYTES = int(os.environ.get("CHAT_MAX_FRAME_BYTES", str(16 * 1024)))
+CHAT_SOCKET_RATE_LIMIT = int(os.environ.get("CHAT_SOCKET_RATE_LIMIT", "30"))
+CHAT_SOCKET_RATE_WINDOW_SECONDS = float(os.environ.get("CHAT_SOCKET_RATE_WINDOW_SECONDS", "10"))
+CHAT_RATE_LIMIT_MESSAGES = int(os.environ.get("CHAT_RATE_LIMIT_MESSAGES", "20"))
+CHAT_RATE_LIMIT_WINDOW_SECONDS = int(os.environ.get("CHAT_RATE_LIMIT_WINDOW_SECONDS", "10"))
+# New anonymous visitors (each one a customer record) per client address per minute.
+CHAT_NEW_VISITORS_PER_ADDRESS = int(os.environ.get("CHAT_NEW_VISITORS_PER_ADDRESS", "30"))
 
 # --- Auth -----------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"

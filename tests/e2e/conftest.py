@@ -41,7 +41,10 @@ class PageWatch:
     page_errors: list[str] = field(default_factory=list)
 
 
-@pytest.fixture(scope="session")
+# Package scope, not session: Playwright's sync API keeps an event loop running
+# in the main thread while the browser is open, and tests after tests/e2e that
+# call async_to_sync (the realtime socket tests) fail when that loop is still there.
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Any]:
     if not (shutil.which(CHROMIUM) or os.path.exists(CHROMIUM)):
         if os.environ.get("CI") == "true":

@@ -36,6 +36,7 @@ from concierge.mail.models import (
 )
 from tests.security.world import (
     ACTORS,
+    ADMIN,
     AGENT,
     CUSTOMERS,
     LIGHT_AGENT,
@@ -124,6 +125,11 @@ DEFAULT_PARAMS: dict[str, Value] = {
     "mailbox_id": lambda w, a: w.mailbox_id,
     "message_id": lambda w, a: quarantined_mail(w, a),  # defined below
     "outbound_id": lambda w, a: failed_reply_email(w, a),
+    "public_key": lambda w, a: chat_channel(w).public_key,  # defined below
+    "channel_id": lambda w, a: chat_channel(w).pk,
+    "signed": lambda w, a: "not-a-signed-link",
+    "rule_id": lambda w, a: routing_rule(w, a),  # defined below
+    "hours_id": lambda w, a: business_hours(w, a),
 }
 # (route prefix, parameter) -> value, where a name means something else under a prefix.
 ROUTE_PARAMS: dict[tuple[str, str], Value] = {
@@ -134,6 +140,71 @@ ROUTE_PARAMS: dict[tuple[str, str], Value] = {
     # The owner's address is confirmed already: opening the link again changes nothing.
     ("portal/confirm/", "token"): lambda w, a: make_email_confirmation_token(w.users[OWNER]),
 }
+
+
+def chat_channel(world: World) -> Any:
+    """The matrix's chat channel (made on first use; each case's savepoint rolls it back)."""
+    from concierge.chat.models import ChatChannel
+
+    channel, _ = ChatChannel.objects.get_or_create(
+        name="Matrix chat", defaults={"allowed_origins": ["https://shop.example.com"]}
+    )
+    return channel
+
+
+def _chat_channel_form(world: World, actor: str) -> dict[str, Any]:
+    return {
+        "name": "Matrix chat renamed", "is_active": "on",
+        "allowed_origins": "https://www.example.com", "title": "Chat with us",
+        "greeting": "Hello!", "offline_message": "We are away.", "primary_color": "#2f5bea",
+        "text_color": "#ffffff", "language": "en", "idle_timeout_minutes": "30",
+    }  # fmt: skip
+
+
+# Routing records, made like the mail records above: when the URL is built, rolled back after.
+def routing_rule(world: World, actor: str) -> int:
+    from concierge.automation.models import RoutingRule
+
+    rule, _ = RoutingRule.objects.get_or_create(
+        name="Matrix rule",
+        defaults={
+            "events": ["ticket_created"],
+            "conditions": {"all": []},
+            "actions": [{"type": "add_tags", "tags": ["matrix"]}],
+        },
+    )
+    return rule.pk
+
+
+def business_hours(world: World, actor: str) -> int:
+    from concierge.automation.models import BusinessHours
+
+    hours, _ = BusinessHours.objects.get_or_create(
+        name="Matrix hours", defaults={"timezone": "UTC"}
+    )
+    return hours.pk
+
+
+def _routing_rule_form(world: World, actor: str) -> dict[str, Any]:
+    routing_rule(world, actor)
+    return {
+        "name": "Matrix rule, renamed",
+        "events": "ticket_created",
+        "conditions": '{"all": [{"field": "text", "operator": "contains_any", '
+        '"value": ["refund"]}]}',
+        "actions": f'[{{"type": "set_team", "team": {world.team_id}}}]',
+        "is_active": "on",
+    }
+
+
+NEW_ROUTING_RULE_FORM = {
+    "name": "Refunds",
+    "events": "ticket_created",
+    "conditions": '{"all": []}',
+    "actions": '[{"type": "add_tags", "tags": ["refund"]}]',
+    "is_active": "on",
+}
+NEW_HOURS_FORM = {"name": "Office", "timezone": "Europe/Paris", "mon": "09:00-17:00"}
 
 
 def note_attachment(world: World, actor: str) -> int:
@@ -525,6 +596,51 @@ RULES: list[Rule] = [
         ADMINS,
         body={"members_see_all_requests": "on"},
     ),
+    # --- agent workspace: routing (rules, business hours, assignment: admins; queues: staff) ---
+    Rule("workspace:queues", "GET", STAFF_ONLY),
+    Rule("workspace:settings_routing", "GET", ADMINS),
+    Rule("workspace:settings_routing_new", "GET", ADMINS),
+    Rule("workspace:settings_routing_new", "POST", ADMINS, body=NEW_ROUTING_RULE_FORM),
+    Rule("workspace:settings_routing_rule", "GET", ADMINS),
+    Rule("workspace:settings_routing_rule", "POST", ADMINS, body=_routing_rule_form),
+    Rule("workspace:settings_routing_test", "GET", ADMINS),
+    Rule(
+        "workspace:settings_routing_test",
+        "GET",
+        ADMINS,
+        variant="on-ticket",
+        query="?ticket=999999&event=ticket_created",  # an unknown ticket: a form error
+    ),
+    Rule("workspace:settings_routing_rule_test", "GET", ADMINS),
+    # One rule only: moving it changes nothing, but the admin's request is served.
+    Rule(
+        "workspace:settings_routing_move", "POST", ADMINS, body={"direction": "up"}, changes=False
+    ),
+    Rule("workspace:settings_routing_toggle", "POST", ADMINS),
+    Rule("workspace:settings_routing_delete", "POST", ADMINS),
+    Rule("workspace:settings_business_hours", "GET", ADMINS),
+    Rule("workspace:settings_business_hours_new", "GET", ADMINS),
+    Rule("workspace:settings_business_hours_new", "POST", ADMINS, body=NEW_HOURS_FORM),
+    Rule("workspace:settings_business_hours_edit", "GET", ADMINS),
+    Rule(
+        "workspace:settings_business_hours_edit",
+        "POST",
+        ADMINS,
+        body={**NEW_HOURS_FORM, "name": "Matrix hours", "tue": "10:00-12:00"},
+    ),
+    Rule("workspace:settings_assignment", "GET", ADMINS),
+    Rule(
+        "workspace:settings_assignment_team",
+        "POST",
+        ADMINS,
+        body=lambda w, a: {f"team-{w.team_id}-strategy": "round_robin"},
+    ),
+    Rule(
+        "workspace:settings_assignment_agent",
+        "POST",
+        ADMINS,
+        body=lambda w, a: {f"agent-{w.users[AGENT].pk}-skills": "billing, refunds"},
+    ),
     # --- agent workspace: email ----------------------------------------------------------
     # Agents who may reply send a failed reply email again; light agents only see it failed.
     Rule("workspace:mail_retry_delivery", "POST", FULL_AGENTS),
@@ -541,6 +657,29 @@ RULES: list[Rule] = [
     Rule("workspace:settings_mail_message", "GET", ADMINS),
     Rule("workspace:settings_mail_reprocess", "POST", ADMINS),
     Rule("workspace:settings_mail_discard", "POST", ADMINS),
+    # --- agent workspace: live chat channels (admins) and the demo host page ----------------
+    Rule("workspace:settings_chat", "GET", ADMINS),
+    Rule("workspace:settings_chat_channel_new", "GET", ADMINS),
+    Rule("workspace:settings_chat_channel_new", "POST", ADMINS, body=_chat_channel_form),
+    Rule("workspace:settings_chat_channel", "GET", ADMINS),
+    Rule("workspace:settings_chat_channel", "POST", ADMINS, body=_chat_channel_form),
+    Rule("workspace:settings_chat_channel_secret", "POST", ADMINS),
+    # Outside DEBUG only admins find it; everyone else (anonymous too) gets a plain 404.
+    Rule("workspace:chat_demo_host", "GET", outcomes(NOT_FOUND, admin=ALLOW)),
+    # --- chat widget (/widget/): the channel key and an allowed Origin, never a session ------
+    # The matrix sends no Origin header, so every channel endpoint refuses (403) and
+    # creates nothing, whoever is signed in; tests/chat covers the allowed-origin paths.
+    *(
+        Rule(f"widget:{name}", method, outcomes(REFUSE), body={"body": "Hi", "ticket_id": 1})
+        for name, method in (
+            ("config", "GET"), ("session", "POST"), ("visitor", "POST"), ("messages", "POST"),
+            ("upload", "POST"), ("offline", "POST"), ("transcript", "POST"), ("end", "POST"),
+        )
+    ),
+    Rule("widget:channel_avatar", "GET", NOBODY_FINDS),  # the matrix channel has no picture
+    # Agents' pictures appear next to their replies in the widget: public by design.
+    Rule("widget:agent_avatar", "GET", EVERYONE),
+    Rule("widget:download", "GET", NOBODY_FINDS),  # only a genuine signed link opens a file
     # --- customer portal: signing in ----------------------------------------------------
     Rule("portal:home", "GET", CUSTOMERS_ONLY),
     Rule("portal:signup", "GET", EVERYONE),
@@ -663,6 +802,8 @@ RULES: list[Rule] = [
         params={"attachment_id": note_attachment},
     ),
     # --- API: customers and organizations ----------------------------------------------
+    # Search: every signed-in caller may search; the hits are what each may see.
+    Rule("api:search", "GET", outcomes(ALLOW, anonymous=DENY), query="?q=refund"),
     Rule("api:list_customers", "GET", STAFF_ONLY),
     Rule(
         "api:create_customer",
@@ -746,6 +887,34 @@ RULES: list[Rule] = [
     Rule("api:create_team", "POST", ADMINS, body={"name": "Returns"}),
     Rule("api:update_team", "PATCH", ADMINS, body={"description": "Refunds too"}),
     Rule("api:list_tags", "GET", STAFF_ONLY),
+    # --- API: routing ----------------------------------------------------------------------
+    Rule("api:list_routing_rules", "GET", ADMINS),
+    Rule(
+        "api:create_routing_rule",
+        "POST",
+        ADMINS,
+        body={"name": "Refunds", "events": ["ticket_created"], "actions": [{"type": "stop"}]},
+    ),
+    Rule("api:get_routing_rule", "GET", ADMINS),
+    Rule("api:update_routing_rule", "PATCH", ADMINS, body={"is_active": False}),
+    Rule("api:delete_routing_rule", "DELETE", ADMINS),
+    Rule(
+        "api:reorder_routing_rules",
+        "PUT",
+        ADMINS,
+        body={"rule_ids": []},  # the world has no rules: the order of none, unchanged
+        changes=False,
+    ),
+    Rule(
+        "api:test_routing_rules",
+        "POST",
+        ADMINS,
+        body=lambda w, a: {"ticket_id": w.ticket.pk, "event": "ticket_created"},
+        changes=False,
+    ),
+    Rule("api:list_team_queues", "GET", STAFF_ONLY),
+    Rule("api:set_team_routing", "PUT", ADMINS, body={"strategy": "least_open"}),
+    Rule("api:set_agent_skills", "PUT", ADMINS, body={"skills": ["billing"], "languages": ["en"]}),
     Rule("api:list_custom_fields", "GET", STAFF_ONLY),
     Rule(
         "api:create_custom_field",
@@ -782,3 +951,330 @@ RULES: list[Rule] = [
         params={"view_id": personal_view},
     ),
 ]
+
+
+# --- knowledge base and help center ------------------------------------------------------
+# The help center's records are made like the mail records above: when a case's URL is
+# built, through the real actions; each case's savepoint rolls them back.
+
+
+@dataclass(frozen=True)
+class KnowledgeWorld:
+    category: Any
+    section: Any
+    public_article: Any
+    internal_article: Any
+    draft_article: Any
+    internal_category: Any  # holds only an agents-only article
+    internal_section: Any
+    image: Any
+    internal_file: Any
+
+
+def knowledge(world: World) -> KnowledgeWorld:
+    from concierge.knowledge import actions as kb
+    from concierge.knowledge.models import Article, Category
+    from concierge.tickets.actions import NewAttachment
+
+    admin, agent = world.users[ADMIN], world.users[AGENT]
+    category = Category.objects.filter(name="Matrix help").first()
+    if category is None:
+        category = kb.save_category(actor=admin, changes={"name": "Matrix help"})
+        section = kb.save_section(
+            actor=admin, changes={"name": "Basics", "category_id": category.pk}
+        )
+        hidden_category = kb.save_category(actor=admin, changes={"name": "Matrix internal"})
+        hidden_section = kb.save_section(
+            actor=admin, changes={"name": "Procedures", "category_id": hidden_category.pk}
+        )
+
+        def article(title: str, section_id: int, **extra: Any) -> Any:
+            changes = {"section_id": section_id, "title": title, "body": "## Steps\n\nDo it."}
+            changes = {"status": "published", **changes, **extra}
+            return kb.create_article(actor=agent, changes=changes)
+
+        public = article("Track a parcel", section.pk, tags=["parcel"])
+        kb.update_article(actor=agent, article=public, changes={"body": "## Steps\n\nTrack it."})
+        internal = article("Matrix internal procedure", hidden_section.pk, visibility="internal")
+        article("Matrix draft", section.pk, status="draft")
+        kb.add_attachments(
+            actor=agent, article=public, attachments=[NewAttachment("map.png", PNG, "image/png")]
+        )
+        kb.add_attachments(
+            actor=agent, article=internal, attachments=[NewAttachment("memo.pdf", b"%PDF memo")]
+        )
+        kb.save_branding(actor=admin, changes={}, logo=NewAttachment("logo.png", PNG, "image/png"))
+    matrix_articles = Article.objects.filter(section__category__name__startswith="Matrix")
+    articles = {a.translations.get().title: a for a in matrix_articles}
+    public = articles["Track a parcel"]
+    internal = articles["Matrix internal procedure"]
+    return KnowledgeWorld(
+        category=category,
+        section=public.section,
+        public_article=public,
+        internal_article=internal,
+        draft_article=articles["Matrix draft"],
+        internal_category=internal.section.category,
+        internal_section=internal.section,
+        image=public.attachments.get(),
+        internal_file=internal.attachments.get(),
+    )
+
+
+PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c489"
+    "0000000d49444154789c6300010000000500010d0a2db40000000049454e44ae426082"
+)
+
+
+def _slug(article: Any) -> str:
+    return str(article.translations.get(locale=article.source_locale).slug)
+
+
+def _logo_filename(world: World, actor: str) -> str:
+    from concierge.knowledge.models import HelpCenterSettings
+
+    knowledge(world)
+    return HelpCenterSettings.objects.get(pk=1).logo_filename
+
+
+def _empty_category(world: World, actor: str) -> int:
+    from concierge.knowledge.models import Category
+
+    category, _ = Category.objects.get_or_create(name="Matrix empty", slug="matrix-empty")
+    return category.pk
+
+
+def _empty_section(world: World, actor: str) -> int:
+    from concierge.knowledge.models import Section
+
+    section, _ = Section.objects.get_or_create(
+        name="Matrix empty", slug="matrix-empty", category_id=knowledge(world).category.pk
+    )
+    return section.pk
+
+
+def _view_event(world: World, actor: str) -> dict[str, Any]:
+    from concierge.portal.help_views import event_token
+
+    article_id = knowledge(world).public_article.pk
+    return {"token": event_token("view", article_id=article_id, locale="en")}
+
+
+# A body is built after the "before" fingerprint: a route without a help center parameter
+# makes the help center records only for the actors allowed to write (whose request
+# changes the database anyway); the others are refused before the section is looked up.
+WRITERS = (AGENT, ADMIN)
+
+
+def _section_for(world: World, actor: str, allowed: tuple[str, ...] = WRITERS) -> int:
+    return knowledge(world).section.pk if actor in allowed else 0
+
+
+def _article_form(world: World, actor: str) -> dict[str, Any]:
+    return {
+        "title": "Track a parcel, revised", "body": "Track it today.", "description": "",
+        "section_id": _section_for(world, actor), "status": "published",
+        "visibility": "public", "tags": "parcel", "position": "0",
+    }  # fmt: skip
+
+
+def _article_upload(world: World, actor: str) -> dict[str, Any]:
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    return {"uploads": SimpleUploadedFile("route.png", PNG, content_type="image/png")}
+
+
+def _new_section_api(world: World, actor: str) -> dict[str, Any]:
+    category_id = knowledge(world).category.pk if actor == ADMIN else 0
+    return {"name": "Returns", "category_id": category_id}
+
+
+def _new_article_api(world: World, actor: str) -> dict[str, Any]:
+    return {"section_id": _section_for(world, actor), "title": "New", "body": "Text."}
+
+
+KB_PARAMS: dict[str, Value] = {
+    "category_id": lambda w, a: knowledge(w).category.pk,
+    "section_id": lambda w, a: knowledge(w).section.pk,
+    "article_id": lambda w, a: knowledge(w).public_article.pk,
+    "slug": lambda w, a: _slug(knowledge(w).public_article),
+    "file_id": lambda w, a: knowledge(w).image.pk,
+    "filename": lambda w, a: knowledge(w).image.filename,
+    "version_id": lambda w, a: knowledge(w).public_article.versions.order_by("number").first().pk,
+    "entry_id": lambda w, a: _agent_reply_on_t(w),
+}
+
+
+def _agent_reply_on_t(world: World) -> int:
+    """The agent's public reply on ticket T; a draft made from it needs a section to go to."""
+    knowledge(world)
+    return int(world.public_attachment.entry_id)
+KB_INTERNAL_ARTICLE: dict[str, Value] = {
+    **KB_PARAMS,
+    "article_id": lambda w, a: knowledge(w).internal_article.pk,
+    "slug": lambda w, a: _slug(knowledge(w).internal_article),
+}
+KB_DRAFT_ARTICLE: dict[str, Value] = {
+    **KB_PARAMS,
+    "article_id": lambda w, a: knowledge(w).draft_article.pk,
+    "slug": lambda w, a: _slug(knowledge(w).draft_article),
+}
+KB_INTERNAL_STRUCTURE: dict[str, Value] = {
+    **KB_PARAMS,
+    "category_id": lambda w, a: knowledge(w).internal_category.pk,
+    "section_id": lambda w, a: knowledge(w).internal_section.pk,
+    "slug": lambda w, a: knowledge(w).internal_section.slug,
+}
+KB_EMPTY: dict[str, Value] = {
+    **KB_PARAMS,
+    "category_id": _empty_category,
+    "section_id": _empty_section,
+}
+# Published public content: everyone. Agents-only content: staff; nobody else learns it exists.
+STAFF_FIND = outcomes(NOT_FOUND, **_each(STAFF, ALLOW))
+
+
+def _kb(name: str, method: str, outcome: Outcomes, **kwargs: Any) -> Rule:
+    kwargs.setdefault("params", KB_PARAMS)
+    return Rule(name, method, outcome, **kwargs)
+
+
+RULES.extend([
+    # --- help center (public, in the portal) -----------------------------------------------
+    _kb("robots_txt", "GET", EVERYONE),
+    _kb("portal:help_home", "GET", EVERYONE),
+    _kb("portal:help_search", "GET", EVERYONE, query="?q=parcel"),
+    _kb("portal:help_suggest", "GET", EVERYONE, query="?subject=where+is+my+parcel"),
+    _kb("portal:help_theme", "GET", EVERYONE),
+    _kb("portal:help_logo", "GET", EVERYONE, params={"filename": _logo_filename}),
+    _kb("portal:help_sitemap", "GET", EVERYONE),
+    _kb("portal:help_event", "POST", EVERYONE, body=_view_event),
+    _kb("portal:help_category", "GET", EVERYONE, params={
+        **KB_PARAMS, "slug": lambda w, a: knowledge(w).category.slug}),
+    _kb("portal:help_category", "GET", STAFF_FIND, variant="agents-only",
+        params={**KB_INTERNAL_STRUCTURE, "slug": lambda w, a: knowledge(w).internal_category.slug}),
+    _kb("portal:help_section", "GET", EVERYONE, params={
+        **KB_PARAMS, "slug": lambda w, a: knowledge(w).section.slug}),
+    _kb("portal:help_section", "GET", STAFF_FIND, variant="agents-only",
+        params=KB_INTERNAL_STRUCTURE),
+    _kb("portal:help_article_by_id", "GET", EVERYONE),
+    _kb("portal:help_article_by_id", "GET", STAFF_FIND, variant="agents-only",
+        params=KB_INTERNAL_ARTICLE),
+    _kb("portal:help_article", "GET", EVERYONE),
+    _kb("portal:help_article", "GET", STAFF_FIND, variant="agents-only",
+        params=KB_INTERNAL_ARTICLE),
+    # Staff preview drafts; nobody else sees them.
+    _kb("portal:help_article", "GET", STAFF_FIND, variant="draft", params=KB_DRAFT_ARTICLE),
+    _kb("portal:help_vote", "POST", EVERYONE, body={"helpful": "yes", "comment": "Clear."}),
+    _kb("portal:help_vote", "POST", STAFF_FIND, variant="agents-only",
+        params=KB_INTERNAL_ARTICLE, body={"helpful": "no"}),
+    _kb("portal:help_file", "GET", EVERYONE),
+    _kb("portal:help_file", "GET", STAFF_FIND, variant="agents-only", params={
+        **KB_PARAMS, "file_id": lambda w, a: knowledge(w).internal_file.pk,
+        "filename": lambda w, a: knowledge(w).internal_file.filename}),
+    # --- knowledge base in the workspace -----------------------------------------------------
+    _kb("workspace:knowledge", "GET", STAFF_ONLY),
+    _kb("workspace:knowledge_article_new", "GET", FULL_AGENTS),
+    _kb("workspace:knowledge_article_new", "POST", FULL_AGENTS, body=_article_form),
+    _kb("workspace:knowledge_article", "GET", STAFF_ONLY),
+    _kb("workspace:knowledge_article", "POST", FULL_AGENTS, body=_article_form),
+    _kb("workspace:knowledge_article_delete", "POST", FULL_AGENTS),
+    _kb("workspace:knowledge_article_files", "POST", FULL_AGENTS, body=_article_upload),
+    _kb("workspace:knowledge_article_file_delete", "POST", FULL_AGENTS),
+    _kb("workspace:knowledge_versions", "GET", STAFF_ONLY),
+    _kb("workspace:knowledge_version_restore", "POST", FULL_AGENTS),
+    _kb("workspace:knowledge_structure", "GET", STAFF_ONLY),
+    _kb("workspace:knowledge_structure", "POST", ADMINS,
+        body={"kind": "category", "name": "Returns", "position": "0"}),
+    _kb("workspace:knowledge_category", "GET", ADMINS),
+    _kb("workspace:knowledge_category", "POST", ADMINS,
+        body={"name": "Matrix help, renamed", "position": "0"}),
+    _kb("workspace:knowledge_category_delete", "POST", ADMINS, params=KB_EMPTY),
+    _kb("workspace:knowledge_section", "GET", ADMINS),
+    _kb("workspace:knowledge_section", "POST", ADMINS, body=lambda w, a: {
+        "name": "Basics, renamed", "position": "0", "category_id": knowledge(w).category.pk}),
+    _kb("workspace:knowledge_section_delete", "POST", ADMINS, params=KB_EMPTY),
+    _kb("workspace:knowledge_branding", "GET", ADMINS),
+    _kb("workspace:knowledge_branding", "POST", ADMINS, body={
+        "name": "Acme Help", "tagline": "Hi", "primary_color": "#112233",
+        "accent_color": "#445566", "text_color": "#000000", "background_color": "#ffffff",
+        "default_locale": "en", "locales": "fr"}),
+    _kb("workspace:knowledge_reports", "GET", ADMINS),
+    _kb("workspace:knowledge_composer_search", "GET", STAFF_ONLY, query="?kb_q=parcel"),
+    _kb("workspace:knowledge_from_entry", "POST", FULL_AGENTS),
+    # --- API -------------------------------------------------------------------------------------
+    _kb("api:list_kb_categories", "GET", EVERYONE),
+    _kb("api:create_kb_category", "POST", ADMINS, body={"name": "Returns"}),
+    _kb("api:update_kb_category", "PATCH", ADMINS, body={"description": "All about parcels"}),
+    _kb("api:delete_kb_category", "DELETE", ADMINS, params=KB_EMPTY),
+    _kb("api:list_kb_sections", "GET", EVERYONE),
+    _kb("api:create_kb_section", "POST", ADMINS, body=_new_section_api),
+    _kb("api:update_kb_section", "PATCH", ADMINS, body={"description": "First steps"}),
+    _kb("api:delete_kb_section", "DELETE", ADMINS, params=KB_EMPTY),
+    _kb("api:list_kb_articles", "GET", EVERYONE),
+    _kb("api:create_kb_article", "POST", FULL_AGENTS, body=_new_article_api),
+    _kb("api:get_kb_article", "GET", EVERYONE),
+    _kb("api:get_kb_article", "GET", STAFF_FIND, variant="agents-only",
+        params=KB_INTERNAL_ARTICLE),
+    _kb("api:update_kb_article", "PATCH", FULL_AGENTS, body={"body": "Track it now."}),
+    _kb("api:delete_kb_article", "DELETE", FULL_AGENTS),
+    _kb("api:list_kb_article_versions", "GET", STAFF_ONLY),
+    _kb("api:restore_kb_article_version", "POST", FULL_AGENTS),
+])  # fmt: skip
+
+
+# --- AI triage (predictions, corrections, categories) -------------------------------------------
+# Staff read predictions (light agents too); full agents correct them; admins edit categories
+# and retrain. Customers never see a prediction, even on their own ticket.
+
+
+def triage_prediction(world: World, actor: str) -> int:
+    from concierge.ai.models import Prediction
+
+    prediction, _ = Prediction.objects.get_or_create(
+        ticket=world.ticket,
+        kind="sentiment",
+        defaults={"label": "neutral", "confidence": 0.6, "model_version": "matrix"},
+    )
+    return prediction.pk
+
+
+def triage_category(world: World, actor: str) -> int:
+    from concierge.ai.models import Category
+
+    category, _ = Category.objects.get_or_create(name="matrix-billing")
+    return category.pk
+
+
+TRIAGE_PARAMS: dict[str, Value] = {
+    "prediction_id": triage_prediction,
+    "category_id": triage_category,
+}
+
+
+def _triage(name: str, method: str, outcome: Outcomes, **kwargs: Any) -> Rule:
+    return Rule(name, method, outcome, params=TRIAGE_PARAMS, **kwargs)
+
+
+RULES.extend([
+    _triage("workspace:ticket_triage", "GET", STAFF_ONLY),
+    _triage("workspace:ticket_triage_correct", "POST", FULL_AGENTS, body={"label": "negative"}),
+    _triage("workspace:settings_triage", "GET", ADMINS),
+    _triage("workspace:settings_triage_new", "GET", ADMINS),
+    _triage("workspace:settings_triage_new", "POST", ADMINS,
+            body={"name": "Refunds", "examples": "refund please", "is_active": "on"}),
+    _triage("workspace:settings_triage_category", "GET", ADMINS),
+    _triage("workspace:settings_triage_category", "POST", ADMINS,
+            body={"name": "matrix-billing", "description": "Money", "is_active": "on"}),
+    _triage("workspace:settings_triage_category_delete", "POST", ADMINS),
+    # Too few labels: nothing is trained, the admin is told why.
+    _triage("workspace:settings_triage_retrain", "POST", ADMINS, changes=False),
+    _triage("api:ticket_predictions", "GET", STAFF_ONLY),
+    _triage("api:correct_prediction", "POST", FULL_AGENTS, body={"label": "negative"}),
+    _triage("api:list_categories", "GET", STAFF_ONLY),
+    _triage("api:create_category", "POST", ADMINS, body={"name": "Refunds"}),
+    _triage("api:update_category", "PATCH", ADMINS, body={"description": "Money back"}),
+    _triage("api:delete_category", "DELETE", ADMINS),
+    _triage("api:retrain", "POST", ADMINS, changes=False),
+])  # fmt: skip

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.management import call_command
+from django.urls import reverse
 
 from concierge.customers.models import Customer, CustomerIdentity
 from concierge.tickets.models import Channel, Entry, Status, Ticket
@@ -184,10 +186,14 @@ def test_search_finds_tickets_and_customers(agent_user):
     customer = CustomerFactory(name="Zebra Corp contact")
     ticket = TicketFactory(subject="Zebra stripes fading")
     TicketFactory(subject="Unrelated")
+    # Factories write rows directly, bypassing the actions that index on save.
+    call_command("rebuild_search_index", verbosity=0)
 
     content = signed_in_client(agent_user).get("/search/?q=zebra").content.decode()
 
     assert f'data-ticket-id="{ticket.pk}"' in content
     assert "Unrelated" not in content
-    assert customer.name in content
+    # The matching word is highlighted: <mark>Zebra</mark> Corp contact.
+    assert f'href="{reverse("workspace:customer", args=[customer.pk])}"' in content
+    assert "<mark>Zebra</mark> Corp contact" in content
     assert Customer.objects.count() >= 2

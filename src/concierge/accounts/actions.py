@@ -16,6 +16,7 @@ from django.utils import timezone
 from concierge.accounts.models import STAFF_ROLES, ApiToken, Availability, Role, Team, User
 from concierge.core import policy
 from concierge.core.errors import Conflict, EmailNotConfirmed, LimitExceeded, ValidationFailed
+from concierge.core.events import enqueue_after_commit
 from concierge.customers.models import Customer, CustomerIdentity, IdentityKind
 
 TOKEN_PREFIX = "cnc_"  # noqa: S105 - a public marker, not a secret
@@ -123,6 +124,11 @@ def update_agent(*, actor: Any, agent: User, changes: dict[str, Any]) -> User:
     for field, value in changes.items():
         setattr(agent, field, value)
     agent.save()
+    if {"availability", "capacity", "is_active"} & set(changes):
+        # Coming online or gaining capacity frees room: routing assigns waiting tickets.
+        from concierge.automation import tasks as routing_tasks  # automation builds on accounts
+
+        enqueue_after_commit(routing_tasks.fill_free_capacity, agent.pk)
     return agent
 
 

@@ -10,10 +10,14 @@ from ninja import NinjaAPI
 
 from concierge.api import (
     agents,
+    ai,
+    automation,
     custom_fields,
     customers,
+    knowledge,
     mail_inbound,
     organizations,
+    search,
     tags,
     teams,
     tickets,
@@ -60,6 +64,10 @@ api.add_router("/organizations", organizations.router)
 api.add_router("/agents", agents.router)
 api.add_router("/teams", teams.router)
 api.add_router("/tags", tags.router)
+api.add_router("/triage", ai.router)
 api.add_router("/custom-fields", custom_fields.router)
 api.add_router("/views", views.router)
 api.add_router("/mail/inbound", mail_inbound.router)
+api.add_router("/routing", automation.router)
+api.add_router("/kb", knowledge.router)
+api.add_router("/search", search.router)

@@ -50,3 +50,13 @@ class EmailNotConfirmed(ConciergeError):
 class Conflict(ConciergeError):
     code = "conflict"
     status = 409
+
+
+class NewerEntriesArrived(Conflict):
+    """A reply written while someone else added to the conversation since the page loaded.
+
+    The writer reads the new entries, then sends again confirming (without
+    the check); nothing was saved.
+    """
+
+    code = "newer_entries"

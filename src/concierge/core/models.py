@@ -52,3 +52,54 @@ class IdempotencyRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.endpoint} {self.key}"
+
+
+class RealtimeEvent(models.Model):
+    """One event sent to live sockets, kept so a reconnecting client can catch up.
+
+    The primary key is the event id clients resume from ("send me every
+    event after N"); rows are written in the same transaction as the change
+    they describe, so an event exists only if the change committed. Old rows
+    are deleted after ``REALTIME_EVENT_RETENTION_DAYS`` (see the
+    ``prune_realtime_events`` command): a client away longer than that
+    reloads its page instead of replaying.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    stream = models.CharField(max_length=200)
+    kind = models.CharField(max_length=64)
+    data = models.JSONField(default=dict)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["stream", "id"], name="realtime_event_stream_id")]
+
+    def __str__(self) -> str:
+        return f"#{self.id} {self.stream} {self.kind}"
+
+    def as_message(self) -> dict[str, object]:
+        """What a client receives: {"id", "stream", "kind", "data"}."""
+        return {"id": self.id, "stream": self.stream, "kind": self.kind, "data": self.data}
+
+
+class AgentPresence(models.Model):
+    """Whether a staff member is at their desk right now, as teammates and routing see it.
+
+    The agent's own choice stays in ``User.availability`` (online, away,
+    offline); this row adds what the sockets observe: ``last_seen_at`` (an
+    open workspace tab's heartbeat) and ``last_active_at`` (the last key press
+    or click there). ``status`` is the effective presence last announced on
+    the ``presence`` stream; ``concierge.core.presence`` computes it:
+    no tab open -> offline, idle -> away, else the agent's choice.
+    """
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True, related_name="+"
+    )
+    status = models.CharField(max_length=10, default="offline", db_index=True)
+    last_seen_at = models.DateTimeField(null=True, blank=True)
+    last_active_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.user_id}: {self.status}"

@@ -166,3 +166,160 @@ def can_manage_own_tokens(user: AnyUser) -> bool:
 
 def can_use_workspace(user: User | AnyUser) -> bool:
     return is_staff(user)
+
+
+# --- AI triage (predictions, corrections, categories) ----------------------
+
+
+def can_view_predictions(user: AnyUser) -> bool:
+    """Staff see triage predictions (light agents too: reading is all they do); customers never."""
+    return is_staff(user)
+
+
+def can_correct_prediction(user: AnyUser, ticket: Ticket) -> bool:
+    """A correction changes how tickets are routed, so only full agents make one."""
+    return is_full_agent(user)
+
+
+def can_manage_triage(user: AnyUser) -> bool:
+    """Categories, retraining and the triage model: admins."""
+    return is_admin(user)
+
+
+# --- Knowledge base and help center ------------------------------------------
+
+
+def can_read_internal_articles(user: AnyUser) -> bool:
+    """Drafts, archived and agents-only articles: staff (light agents read them too)."""
+    return is_staff(user)
+
+
+def can_edit_articles(user: AnyUser) -> bool:
+    """Write, publish, archive, translate and restore articles: full agents."""
+    return is_full_agent(user)
+
+
+def can_manage_help_center(user: AnyUser) -> bool:
+    """Categories, sections and branding."""
+    return is_admin(user)
+
+
+def can_view_knowledge_reports(user: AnyUser) -> bool:
+    return is_admin(user)
+
+
+def visible_articles_filter(user: AnyUser) -> Q:
+    """Articles ``user`` may read: published public ones, or all of them for staff."""
+    if can_read_internal_articles(user):
+        return Q()
+    return Q(status="published", visibility="public")
+
+
+# --- Live chat (channels, visitors) ------------------------------------------
+#
+# A chat visitor is not a signed-in user: the widget proves who it is with a
+# visitor token (or an identity signed by the host site). These rules take
+# the visitor record (``chat.ChatVisitor``) instead of a user.
+
+
+def can_manage_chat_channels(user: AnyUser) -> bool:
+    """Create, configure and re-key embedded chat channels: admins."""
+    return is_admin(user)
+
+
+def visitor_may_see_conversation(visitor: Any, conversation: Any) -> bool:
+    """A visitor sees the chats of their own customer record, in the channel they came through.
+
+    An identified visitor on a second device is the same customer, so they
+    see their earlier chats; an anonymous visitor has a customer of their own.
+    """
+    if visitor is None or conversation is None:
+        return False
+    return bool(
+        conversation.channel_id == visitor.channel_id
+        and conversation.ticket.requester_id == visitor.customer_id
+    )
+
+
+# --- Real time (agent sockets, live events) ------------------------------------
+#
+# A socket is checked when it opens and when it subscribes to a stream; staff
+# events are then re-checked per recipient as they go out, from the facts the
+# event carries (ticket_id, team_id, assignee_id), so no query runs per event.
+
+
+def can_use_agent_socket(user: AnyUser) -> bool:
+    """The workspace's live socket: any active staff member."""
+    return is_staff(user)
+
+
+def can_subscribe_to_ticket_stream(user: AnyUser, ticket: Ticket) -> bool:
+    """A ticket's staff stream (internal notes, viewers, typing): staff who may see the ticket."""
+    return is_staff(user) and can_view_ticket(user, ticket)
+
+
+def can_receive_ticket_event(user: AnyUser, event_data: dict[str, Any]) -> bool:
+    """Whether an inbox-wide (``staff`` stream) event about one ticket may reach ``user``.
+
+    Today every staff role reads every ticket; a team-limited role would
+    decide here from ``event_data["team_id"]`` / ``["assignee_id"]``.
+    """
+    return is_staff(user)
+
+
+def can_type_public_reply(user: AnyUser, ticket: Ticket) -> bool:
+    """Whether the requester may be shown "agent is typing" for ``user``'s draft."""
+    return is_full_agent(user) and can_reply_publicly(user, ticket)
+
+
+# --- Routing and assignment (rules, team strategies, queues) -------------------------
+#
+# Rules change tickets on their own, so only admins write them; every staff
+# member may see why a ticket landed where it did (queues, which rules fired).
+
+
+def can_manage_routing(user: AnyUser) -> bool:
+    """Routing rules, business hours, team assignment strategies, agent skills: admins."""
+    return is_admin(user)
+
+
+def can_view_routing(user: AnyUser) -> bool:
+    """Team queues (waiting tickets, oldest wait) and the rules that fired: staff."""
+    return is_staff(user)
+
+
+# --- Search (articles, tickets, customers in one index) ------------------------------
+#
+# Anonymous visitors find public articles only; customers public articles and
+# the tickets they may see (never by words of internal notes); staff
+# everything. The search service applies these in SQL and re-checks each hit.
+
+
+def searchable_kinds(user: AnyUser) -> set[str]:
+    """Which kinds of indexed objects ``user`` may search at all."""
+    if is_staff(user):
+        return {"article", "ticket", "customer"}
+    if customer_of(user) is not None:
+        return {"article", "ticket"}
+    return {"article"}
+
+
+def can_search_staff_text(user: AnyUser) -> bool:
+    """Whether searches may match staff-only text (internal notes, internal articles)."""
+    return is_staff(user)
+
+
+def search_document_filter(user: AnyUser) -> Q:
+    """The index rows (search.SearchDocument) ``user`` may find."""
+    if is_staff(user):
+        return Q()
+    visible = Q(audience="public")
+    customer = customer_of(user)
+    if customer is None:
+        return visible
+    from concierge.tickets.models import Ticket
+
+    own_tickets = visible_tickets(user, Ticket.objects.all()).values("pk")
+    return visible | Q(audience="customer", kind="ticket", object_id__in=own_tickets) | Q(
+        ~Q(kind="ticket"), audience="customer", customer_id=customer.pk
+    )

@@ -75,7 +75,15 @@ def create_customer(
         )
     if phone:
         add_identity(actor=None, customer=customer, kind=IdentityKind.PHONE, value=phone)
+    _index_for_search([customer.pk])
     return customer
+
+
+def _index_for_search(customer_ids: list[int]) -> None:
+    """Re-indexes these customers for staff search after the commit (a background task)."""
+    from concierge.search.actions import schedule_index
+
+    schedule_index(kind="customer", object_ids=customer_ids)
 
 
 def find_or_create_customer_by_email(*, email: str, name: str = "") -> Customer:
@@ -109,7 +117,11 @@ def add_identity(*, actor: Any, customer: Customer, kind: str, value: str) -> Cu
         raise ValidationFailed("The identity is empty.", field_errors={"value": ["Required."]})
     try:
         with transaction.atomic():
-            return CustomerIdentity.objects.create(customer=customer, kind=kind, value=normalized)
+            identity = CustomerIdentity.objects.create(
+                customer=customer, kind=kind, value=normalized
+            )
+        _index_for_search([customer.pk])
+        return identity
     except IntegrityError as error:
         raise Conflict(f"{kind} {normalized} already belongs to a customer.") from error
 
@@ -139,6 +151,7 @@ def merge_customers(*, actor: Any, source: Customer, target: Customer) -> Custom
     target.save()
     source.merged_into = target
     source.save(update_fields=["merged_into", "updated_at"])
+    _index_for_search([source.pk, target.pk])
     return target
 
 
@@ -166,6 +179,7 @@ def update_customer(*, actor: Any, customer: Customer, changes: dict[str, Any]) 
     customer.save()
     if tag_names is not None:
         customer.tags.set(tags_named(tag_names))
+    _index_for_search([customer.pk])
     return customer
 
 

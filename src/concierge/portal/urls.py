@@ -2,11 +2,39 @@
 
 from django.urls import path
 
-from concierge.portal import views
+from concierge.portal import help_views, views
 
 app_name = "portal"
 
+# The public help center (knowledge base): anyone may read published articles.
+help_center_urls = [
+    path("help/", help_views.help_home, name="help_home"),
+    path("help/search/", help_views.help_search, name="help_search"),
+    path("help/suggest/", help_views.help_suggest, name="help_suggest"),
+    path("help/events/", help_views.help_event, name="help_event"),
+    path("help/theme.css", help_views.help_theme, name="help_theme"),
+    path("help/logo/<str:filename>", help_views.help_logo, name="help_logo"),
+    path("help/sitemap.xml", help_views.help_sitemap, name="help_sitemap"),
+    path(
+        "help/categories/<int:category_id>-<slug:slug>/",
+        help_views.help_category,
+        name="help_category",
+    ),
+    path(
+        "help/sections/<int:section_id>-<slug:slug>/", help_views.help_section, name="help_section"
+    ),
+    path(
+        "help/articles/<int:article_id>/", help_views.help_article_by_id, name="help_article_by_id"
+    ),
+    path(
+        "help/articles/<int:article_id>-<slug:slug>/", help_views.help_article, name="help_article"
+    ),
+    path("help/articles/<int:article_id>/vote/", help_views.help_vote, name="help_vote"),
+    path("help/files/<int:file_id>/<str:filename>", help_views.help_file, name="help_file"),
+]
+
 urlpatterns = [
+    *help_center_urls,
     path("", views.home, name="home"),
     path("signup/", views.sign_up, name="signup"),
     path("confirm/sent/", views.confirm_sent, name="confirm_sent"),

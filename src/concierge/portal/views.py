@@ -29,6 +29,7 @@ from concierge.accounts.models import User
 from concierge.core import policy
 from concierge.core.errors import ConciergeError, EmailNotConfirmed, NotFound, ValidationFailed
 from concierge.customers.models import Customer
+from concierge.knowledge import actions as knowledge_actions
 from concierge.portal.forms import (
     FollowUpForm,
     MagicLinkForm,
@@ -38,6 +39,7 @@ from concierge.portal.forms import (
     SignUpForm,
     to_attachments,
 )
+from concierge.portal.help_views import HELP_SESSION_KEY
 from concierge.tickets import actions as ticket_actions
 from concierge.tickets import services as ticket_services
 from concierge.tickets.models import Channel, EntryKind, FieldType, Status, Ticket
@@ -323,6 +325,10 @@ def request_new(request: HttpRequest, customer: Customer) -> HttpResponse:
             form.add_domain_error(error)
             status = error.status
         else:
+            # Deflection: the help session (if any) that still ended in a request.
+            knowledge_actions.note_request_opened(
+                session_key=request.session.get(HELP_SESSION_KEY, ""), ticket=ticket
+            )
             messages.success(request, f"Thank you! We received your request #{ticket.pk}.")
             return redirect("portal:request_detail", ticket_id=ticket.pk)
     context = {"form": form, "files_were_chosen": bool(request.FILES)}

@@ -22,11 +22,18 @@ from django.utils import timezone
 
 from concierge.accounts.models import Team, User
 from concierge.core import policy
-from concierge.core.errors import Conflict, LimitExceeded, NotFound, ValidationFailed
+from concierge.core.errors import (
+    Conflict,
+    LimitExceeded,
+    NewerEntriesArrived,
+    NotFound,
+    ValidationFailed,
+)
 from concierge.core.events import enqueue_after_commit, on_commit
 from concierge.core.sanitize import render_markdown
 from concierge.core.tags import normalize_tags, tags_named
 from concierge.customers.models import Customer
+from concierge.tickets import live_events
 from concierge.tickets.models import (
     Attachment,
     AuditEvent,
@@ -145,14 +152,19 @@ def _missing_required_on_solve(ticket: Ticket) -> list[str]:
 # --- change notices -----------------------------------------------------------
 
 
-def note_ticket_change(actor: Any = None) -> None:
+def note_ticket_change(actor: Any = None, *, ticket_ids: Sequence[int] = ()) -> None:
     """After commit, makes the actor's cached inbox counts stale so their next page recounts.
 
     Only the acting agent's counts: recounting every agent's views on every
     change would cost a full set of COUNT queries per agent per change on a
     busy desk; the others' counts catch up within the cache's few seconds.
+    The changed tickets are also re-indexed for search (a background task).
     """
+    from concierge.search.actions import schedule_index
     from concierge.tickets.services import bump_count_version
+
+    if ticket_ids:
+        schedule_index(kind="ticket", object_ids=list(ticket_ids))
 
     user_id = getattr(actor, "pk", None)
     if user_id is not None and policy.is_staff(actor):
@@ -252,7 +264,7 @@ def _create_entry(
 
 
 def _system_event(ticket: Ticket, text: str, metadata: dict[str, Any] | None = None) -> Entry:
-    return _create_entry(
+    entry = _create_entry(
         ticket=ticket,
         kind=EntryKind.SYSTEM_EVENT,
         body=text,
@@ -261,6 +273,8 @@ def _system_event(ticket: Ticket, text: str, metadata: dict[str, Any] | None = N
         channel=Channel.WEB,
         metadata=metadata,
     )
+    live_events.publish_entry_created(entry)
+    return entry
 
 
 # --- tickets ---------------------------------------------------------------
@@ -349,7 +363,7 @@ def create_ticket(
     if tags:
         _set_tags(ticket, normalize_tags(tags))
     agent_actor = actor if actor is not None and customer_actor is None else None
-    _create_entry(
+    first_entry = _create_entry(
         ticket=ticket,
         kind=EntryKind.PUBLIC_REPLY,
         body=body,
@@ -363,9 +377,12 @@ def create_ticket(
         },
     )
     _audit(ticket, "created", None, ticket.get_status_display(), actor, via=channel)
-    note_ticket_change(actor)
+    note_ticket_change(actor, ticket_ids=[ticket.pk])
+    live_events.publish_ticket_created(ticket)
+    live_events.publish_entry_created(first_entry)
     if assignee is not None:
         _notify_assignment(ticket, assignee, actor)
+    _schedule_routing(ticket.pk, "ticket_created")
     return ticket
 
 
@@ -396,6 +413,9 @@ def update_ticket(
     ticket = Ticket.objects.select_for_update().get(pk=ticket.pk)
     if ticket.merged_into_id and changes:
         raise Conflict(f"Ticket #{ticket.pk} was merged into #{ticket.merged_into_id}.")
+    properties_before = live_events.snapshot(ticket)
+    routing_before = (ticket.assignee_id, ticket.status, ticket.team_id)
+    related_changes: list[str] = []  # many-to-many changes the snapshot does not see
 
     if "custom_fields" in changes:
         cleaned = clean_custom_field_values(changes["custom_fields"] or {})
@@ -468,6 +488,7 @@ def update_ticket(
                 via,
             )
             ticket.ccs.set(list(new_ccs.values()))
+            related_changes.append("ccs")
 
     if {"tags", "add_tags", "remove_tags"} & set(changes):
         current = list(ticket.tags.values_list("name", flat=True))
@@ -483,9 +504,14 @@ def update_ticket(
         if sorted(wanted) != sorted(current):
             _audit(ticket, "tags", " ".join(sorted(current)), " ".join(sorted(wanted)), actor, via)
             _set_tags(ticket, wanted)
+            related_changes.append("tags")
 
     ticket.save()
-    note_ticket_change(actor)
+    note_ticket_change(actor, ticket_ids=[ticket.pk])
+    _schedule_assignment_after_update(ticket, routing_before)
+    live_events.publish_ticket_updated(
+        ticket, [*live_events.changed_fields(properties_before, ticket), *related_changes]
+    )
     return ticket
 
 
@@ -531,6 +557,7 @@ def add_entry(
     status_after: str | None = None,
     metadata: dict[str, Any] | None = None,
     author_customer: Customer | None = None,
+    seen_last_entry_id: int | None = None,
 ) -> Entry:
     """Adds a public reply or an internal note and moves the ticket along.
 
@@ -538,6 +565,11 @@ def add_entry(
     * a customer's reply reopens a solved ticket and takes a pending one back to open;
     * a closed ticket takes no replies: the customer opens a follow-up instead.
     ``actor=None`` with ``author_customer`` is an inbound channel writing for a customer.
+
+    ``seen_last_entry_id`` is the newest entry the writer's page showed; when
+    someone else has written since, nothing is saved and ``NewerEntriesArrived``
+    asks the writer to read first (collision detection). Sending again
+    without it confirms.
     """
     if kind not in (EntryKind.PUBLIC_REPLY, EntryKind.INTERNAL_NOTE):
         raise ValidationFailed("Unknown entry kind.", field_errors={"kind": ["Unknown value."]})
@@ -559,6 +591,9 @@ def add_entry(
         raise Conflict(
             f"Ticket #{ticket.pk} was merged into #{ticket.merged_into_id}; reply there."
         )
+    if seen_last_entry_id is not None:
+        _refuse_if_newer_entries(ticket, actor, seen_last_entry_id)
+    properties_before = live_events.snapshot(ticket)
 
     customer = policy.customer_of(actor) if actor is not None else author_customer
     if customer is not None and kind == EntryKind.INTERNAL_NOTE:
@@ -575,7 +610,7 @@ def add_entry(
         metadata=metadata,
     )
     now = timezone.now()
-    note_ticket_change(actor)
+    note_ticket_change(actor, ticket_ids=[ticket.pk])
     if customer is not None:
         ticket.last_customer_activity_at = now
         if ticket.status == Status.SOLVED:
@@ -585,6 +620,7 @@ def add_entry(
         ticket.save()
         if ticket.assignee_id:
             enqueue_after_commit(_tasks().notify_agent_of_customer_reply, entry.pk)
+        _schedule_routing(ticket.pk, "customer_reply", entry.pk)
     elif kind == EntryKind.PUBLIC_REPLY:
         ticket.last_agent_activity_at = now
         if ticket.first_response_at is None:
@@ -610,7 +646,41 @@ def add_entry(
             update_ticket(actor=actor, ticket=ticket, changes={"status": status_after}, via=channel)
         else:
             Ticket.objects.filter(pk=ticket.pk).update(updated_at=now)
+    live_events.publish_entry_created(entry)
+    # The inbox row moves (last activity, maybe status); update_ticket above
+    # already announced its own changes, so re-read the ticket for fresh facts.
+    changed = live_events.changed_fields(properties_before, ticket)
+    ticket.refresh_from_db()
+    live_events.publish_ticket_updated(
+        ticket, ["entries", *changed], extra={"entry_id": entry.pk, "entry_kind": entry.kind}
+    )
     return entry
+
+
+def _refuse_if_newer_entries(ticket: Ticket, actor: Any, seen_last_entry_id: int) -> None:
+    """Raises NewerEntriesArrived if others wrote on ``ticket`` after the last entry seen.
+
+    Only messages count (not system events), only ones the writer may see
+    (customers never see notes), and not the writer's own (another tab).
+    """
+    newer = Entry.objects.filter(
+        ticket=ticket,
+        pk__gt=seen_last_entry_id,
+        kind__in=[EntryKind.PUBLIC_REPLY, EntryKind.INTERNAL_NOTE],
+    )
+    customer = policy.customer_of(actor) if actor is not None else None
+    if customer is not None:
+        newer = newer.filter(kind=EntryKind.PUBLIC_REPLY).exclude(author_customer_id=customer.pk)
+    elif actor is not None:
+        newer = newer.exclude(author_user_id=actor.pk)
+    count = newer.count()
+    if count:
+        noun = "message has" if count == 1 else "messages have"
+        raise NewerEntriesArrived(
+            f"{count} new {noun} arrived on #{ticket.pk} since you opened it. "
+            "Read them, then send your reply again to confirm.",
+            field_errors={"body": ["Newer messages arrived; your reply was not sent."]},
+        )
 
 
 @transaction.atomic
@@ -621,6 +691,7 @@ def customer_mark_solved(*, actor: Any, ticket: Ticket) -> Ticket:
     if ticket.status not in (Status.SOLVED, Status.CLOSED):
         _change_status(ticket, Status.SOLVED, actor, via=Channel.PORTAL)
         ticket.save()
+        live_events.publish_ticket_updated(ticket, ["status"])
     return ticket
 
 
@@ -671,8 +742,15 @@ def merge_tickets(*, actor: Any, sources: Sequence[Ticket], target: Ticket) -> T
         source.status = Status.CLOSED
         source.closed_at = timezone.now()
         source.save()
+        live_events.publish_ticket_updated(
+            source, ["merged_into", "status"], extra={"merged_into": target.pk}
+        )
     target.save()
-    note_ticket_change(actor)
+    note_ticket_change(actor, ticket_ids=[target.pk, *(source.pk for source in sources)])
+    # The target's timeline gained the sources' entries: its page reloads them.
+    live_events.publish_ticket_updated(
+        target, ["entries", "merged_from"], extra={"merged_from": source_ids}
+    )
     return target
 
 
@@ -744,6 +822,39 @@ def _tasks() -> Any:
     from concierge.tickets import tasks
 
     return tasks
+
+
+# --- hand-offs to routing (automation builds on tickets, so it is imported late) ---
+
+
+def _routing_tasks() -> Any:
+    from concierge.automation import tasks
+
+    return tasks
+
+
+def _schedule_routing(ticket_id: int, event: str, entry_id: int | None = None) -> None:
+    """After commit: triage, routing rules and assignment for a new ticket or customer message."""
+    enqueue_after_commit(_routing_tasks().process_ticket_event, ticket_id, event, entry_id)
+
+
+def _schedule_assignment_after_update(
+    ticket: Ticket, before: tuple[int | None, str, int | None]
+) -> None:
+    """After commit, let routing use what this change freed: the previous assignee's slot
+    (reassigned, solved, set pending), or a ticket moved into a team with nobody assigned."""
+    assignee_before, status_before, team_before = before
+    if assignee_before and (
+        ticket.assignee_id != assignee_before or ticket.status != status_before
+    ):
+        enqueue_after_commit(_routing_tasks().fill_free_capacity, assignee_before)
+    if (
+        ticket.assignee_id is None
+        and ticket.team_id is not None
+        and (ticket.team_id != team_before or assignee_before is not None)
+        and ticket.is_unsolved
+    ):
+        enqueue_after_commit(_routing_tasks().assign_waiting_ticket, ticket.pk)
 
 
 # --- desk configuration: custom fields and shared views (added for the workspace) ---

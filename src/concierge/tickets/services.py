@@ -135,6 +135,9 @@ class TicketFilters:
     created_before: datetime | None = None
     updated_after: datetime | None = None
     text: str = ""
+    # AI triage: kind -> label ("intent": "billing"); the latest prediction of that kind,
+    # with an agent's correction winning (concierge.ai.services.filter_by_predictions).
+    predictions: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TicketFilters:
@@ -163,8 +166,11 @@ class TicketFilters:
             created_before=_optional_datetime(data.get("created_before"), "created_before"),
             updated_after=_optional_datetime(data.get("updated_after"), "updated_after"),
             text=str(data.get("q") or "")[:200],
+            predictions=_prediction_filters(data),
         )
         errors: dict[str, list[str]] = {}
+        if bad := set(filters.predictions) - set(PREDICTION_FILTER_KINDS):
+            errors["predictions"] = [f"Unknown prediction kind: {', '.join(sorted(bad))}."]
         if bad := set(filters.statuses) - set(Status.values) - {"unsolved"}:
             errors["status"] = [f"Unknown: {', '.join(sorted(bad))}."]
         from concierge.tickets.models import Channel, Priority
@@ -188,10 +194,27 @@ class TicketFilters:
             ("assignee", self.assignee), ("team", self.team), ("requester", self.requester_id),
             ("organization", self.organization_id), ("tags", self.tags),
             ("exclude_tags", self.exclude_tags), ("custom_fields", self.custom_fields),
+            ("predictions", self.predictions),
         ):  # fmt: skip
             if value:
                 data[name] = value
         return data
+
+
+PREDICTION_FILTER_KINDS = ("language", "sentiment", "intent", "urgency", "abuse", "spam")
+
+
+def _prediction_filters(data: dict[str, Any]) -> dict[str, str]:
+    """``{"predictions": {"intent": "billing"}}`` (saved views) or ``prediction_intent=billing``."""
+    given = data.get("predictions") or {}
+    predictions = (
+        {str(k): str(v)[:100] for k, v in given.items() if v} if isinstance(given, dict) else {}
+    )
+    for kind in PREDICTION_FILTER_KINDS:
+        value = data.get(f"prediction_{kind}")
+        if value:
+            predictions[kind] = str(value)[:100]
+    return predictions
 
 
 def _optional_int(value: Any, name: str) -> int | None:
@@ -310,6 +333,10 @@ def apply_filters(
         queryset = queryset.filter(updated_at__gte=filters.updated_after)
     if filters.text:
         queryset = queryset.filter(search_condition(filters.text))
+    if filters.predictions:
+        from concierge.ai.services import filter_by_predictions  # the AI domain owns predictions
+
+        queryset = filter_by_predictions(queryset, filters.predictions)
     return queryset
 
 

@@ -40,6 +40,10 @@ def notify_customer_of_reply(entry_id: int) -> None:
     When the email channel has a mailbox for the ticket, the reply itself goes
     out as a threaded email from that mailbox instead.
     """
+    # A visitor in a live chat reads the reply in the widget; an email for each
+    # chat message would be noise. Once the chat has ended, replies go by email.
+    if Entry.objects.filter(pk=entry_id, ticket__chat_conversation__status="active").exists():
+        return
     if _mail()[0].queue_reply_email(entry_id=entry_id):
         return
     entry = (

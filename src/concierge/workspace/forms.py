@@ -257,6 +257,8 @@ class ComposerForm(WorkspaceForm):
     status_after = forms.ChoiceField(
         label="Submit as", choices=STATUS_AFTER_CHOICES, required=False
     )
+    # The newest entry the page showed (collision detection in add_entry).
+    seen_last_entry_id = forms.IntegerField(required=False, min_value=0, widget=forms.HiddenInput)
 
     def __init__(self, *args: Any, can_reply: bool = True, can_update: bool = True, **kwargs: Any):
         super().__init__(*args, **kwargs)
@@ -432,7 +434,14 @@ class BulkForm(WorkspaceForm):
 
 # The filters the inbox's filter bar sets; a view's other filters (custom fields,
 # excluded tags ...) stay as the view has them.
-INBOX_FILTER_KEYS = ("status", "priority", "channel", "assignee", "team", "tags")
+INBOX_FILTER_KEYS = ("status", "priority", "channel", "assignee", "team", "tags", "predictions")
+# AI triage filters in the bar: (field name, prediction kind).
+PREDICTION_FILTER_FIELDS = (
+    ("prediction_intent", "intent"),
+    ("prediction_sentiment", "sentiment"),
+    ("prediction_urgency", "urgency"),
+    ("prediction_language", "language"),
+)
 
 
 def _filter_list(value: Any) -> list[str]:
@@ -481,6 +490,12 @@ class InboxFilterForm(WorkspaceForm):
         max_length=2000,
         help_text="Separate with spaces or commas.",
     )
+    prediction_intent = forms.ChoiceField(label="Predicted intent", required=False)
+    prediction_sentiment = forms.ChoiceField(label="Sentiment", required=False)
+    prediction_urgency = forms.ChoiceField(label="Urgency", required=False)
+    prediction_language = forms.CharField(
+        label="Language", required=False, max_length=16, help_text="A code such as en or fr."
+    )
 
     def __init__(
         self,
@@ -509,6 +524,10 @@ class InboxFilterForm(WorkspaceForm):
             [("", "Any team"), ("mine", "My teams"), ("none", "No team")]
             + [(str(team.pk), team.name) for team in teams],
         )
+        from concierge.ai.services import label_choices
+
+        for name, kind in PREDICTION_FILTER_FIELDS[:3]:
+            set_choices(self, name, [("", "Any")] + [(c, c) for c in label_choices(kind)])
 
     @staticmethod
     def initial_from(filters: dict[str, Any]) -> dict[str, Any]:
@@ -519,6 +538,10 @@ class InboxFilterForm(WorkspaceForm):
             "assignee": str(filters.get("assignee") or ""),
             "team": str(filters.get("team") or ""),
             "tags": " ".join(_filter_list(filters.get("tags"))),
+            **{
+                name: str((filters.get("predictions") or {}).get(kind) or "")
+                for name, kind in PREDICTION_FILTER_FIELDS
+            },
         }
 
     def filters(self) -> dict[str, Any]:
@@ -534,6 +557,9 @@ class InboxFilterForm(WorkspaceForm):
             "assignee": data["assignee"],
             "team": data["team"],
             "tags": split_tags(data["tags"]),
+            "predictions": {
+                kind: data[name].strip() for name, kind in PREDICTION_FILTER_FIELDS if data[name]
+            },
         }
         return {**merged, **{key: value for key, value in submitted.items() if value}}
 
@@ -546,6 +572,7 @@ class InboxFilterForm(WorkspaceForm):
         for key in ("status", "priority", "channel"):
             params.extend((key, value) for value in data[key])
         params.extend((key, data[key]) for key in ("assignee", "team", "tags") if data[key])
+        params.extend((name, data[name]) for name, _ in PREDICTION_FILTER_FIELDS if data[name])
         return params
 
 

@@ -5,7 +5,16 @@ from __future__ import annotations
 from django.contrib.auth import views as auth_views
 from django.urls import URLPattern, path, reverse_lazy
 
-from concierge.workspace import forms, mail_views, settings_views, views
+from concierge.workspace import (
+    ai_views,
+    automation_views,
+    chat_views,
+    forms,
+    knowledge_views,
+    mail_views,
+    settings_views,
+    views,
+)
 
 app_name = "workspace"
 
@@ -121,4 +130,8 @@ urlpatterns: list[URLPattern] = [
     path("organizations/<int:organization_id>/", views.organization_detail, name="organization"),
     *settings_urls,
     *mail_views.urlpatterns,
+    *chat_views.urlpatterns,
+    *knowledge_views.urlpatterns,
+    *automation_views.urlpatterns,
+    *ai_views.urlpatterns,
 ]

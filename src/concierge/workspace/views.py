@@ -31,6 +31,8 @@ from concierge.core.errors import ConciergeError, LimitExceeded, NotFound, Valid
 from concierge.customers import actions as customer_actions
 from concierge.customers import services as customer_services
 from concierge.customers.models import Customer, IdentityKind
+from concierge.search import services as search_services
+from concierge.search.services import SearchHit
 from concierge.tickets import actions as ticket_actions
 from concierge.tickets import services as ticket_services
 from concierge.tickets.models import AuditEvent, Entry, EntryKind, SavedView, Status, Ticket
@@ -548,6 +550,7 @@ def _ticket_context(
             entries, events, {f"custom_fields.{field.key}": field.label for field in custom_fields}
         ),
         "entry_count": len(entries),
+        "latest_entry_id": max((entry.pk for entry in entries), default=0),
         "can_update": can_update,
         "can_reply": can_reply,
         "composer": composer or forms.ComposerForm(can_reply=can_reply, can_update=can_update),
@@ -587,6 +590,7 @@ def ticket_add_entry(request: HttpRequest, ticket_id: int) -> HttpResponse:
                 kind=EntryKind.INTERNAL_NOTE if is_note else EntryKind.PUBLIC_REPLY,
                 attachments=forms.to_attachments(form.cleaned_data["attachments"]),
                 status_after=form.cleaned_data.get("status_after") or None,
+                seen_last_entry_id=form.cleaned_data.get("seen_last_entry_id"),
             )
         except ConciergeError as error:
             forms.apply_error(form, error)
@@ -809,15 +813,25 @@ def search(request: HttpRequest) -> HttpResponse:
             pass
         else:
             return redirect("workspace:ticket", ticket_id=ticket.pk)
-    tickets: list[Ticket] = []
-    customers: list[Customer] = []
+    # One search service for tickets, customers and articles (words and meaning).
+    hits_by_kind: dict[str, list[SearchHit]] = {"ticket": [], "customer": [], "article": []}
+    error = ""
     if query:
-        tickets = ticket_services.list_tickets(user=user, filters=TicketFilters(text=query)).tickets
-        customers = list(customer_services.list_customers(user=user, text=query)[:25])
+        try:
+            for hit in search_services.search(user=user, query=query, limit=60):
+                hits_by_kind[hit.kind].append(hit)
+        except ValidationFailed as failure:
+            error = failure.message
     return page(
         request,
         "workspace/search.html",
-        {"query": query, "tickets": tickets, "customers": customers},
+        {
+            "query": query,
+            "error": error,
+            "ticket_hits": hits_by_kind["ticket"],
+            "customer_hits": hits_by_kind["customer"],
+            "article_hits": hits_by_kind["article"],
+        },
     )
 
 

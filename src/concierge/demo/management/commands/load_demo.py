@@ -13,6 +13,9 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
 from concierge.demo import generator
+from concierge.demo.chat import ensure_demo_chat_channel
+from concierge.demo.knowledge import ensure_demo_help_center
+from concierge.demo.routing import ensure_demo_routing
 
 
 class Command(BaseCommand):
@@ -50,6 +53,25 @@ class Command(BaseCommand):
                 f"in {time.monotonic() - started:.1f} s (text from the {summary.corpus} corpus)."
             )
         self.stdout.write(sign_in_box(settings.SITE_URL))
+        self.stdout.write(ensure_demo_chat_channel(settings.SITE_URL))
+        self.stdout.write(ensure_demo_routing())
+        self.stdout.write(ensure_demo_help_center())
+        self.stdout.write(ensure_search_index())
+
+
+def ensure_search_index() -> str:
+    """Indexes the demo's tickets and customers for search (rows were bulk-created)."""
+    from concierge.search.actions import rebuild
+    from concierge.search.models import SearchDocument
+
+    if SearchDocument.objects.filter(kind="ticket").exists():
+        return "Search index: already built."
+    started = time.monotonic()
+    counts = rebuild(kinds=["ticket", "customer"])
+    return (
+        f"Search index: {counts.get('ticket', 0):,} tickets and "
+        f"{counts.get('customer', 0):,} customers in {time.monotonic() - started:.1f} s."
+    )
 
 
 def sign_in_box(site_url: str) -> str:

@@ -1,0 +1,272 @@
+"""Writes for triage: predict on tickets, record corrections, edit categories, retrain."""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from concierge.ai import predictors
+from concierge.ai.models import (
+    OUT_OF_SCOPE,
+    Category,
+    Prediction,
+    PredictionKind,
+)
+from concierge.core import policy
+from concierge.core.errors import NotFound, ValidationFailed
+
+logger = logging.getLogger(__name__)
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def clean_text(value: str) -> str:
+    """Plain text as typed (escaped on output), minus control characters that break displays."""
+    return _CONTROL_CHARACTERS.sub("", value)
+
+
+# Classify at most this much of a message: the start says what it is about,
+# and the limit bounds prediction time.
+MAX_TEXT_CHARS = 2000
+CATEGORY_EXAMPLES_MAX = 200
+CATEGORY_EXAMPLE_MAX_CHARS = 300
+
+
+def _ticket_text(ticket: Any, entry: Any | None) -> str:
+    """The customer's message; the first message of a ticket is read with its subject."""
+    from concierge.tickets.models import EntryKind
+
+    first = ticket.entries.filter(kind=EntryKind.PUBLIC_REPLY).order_by("created_at", "id").first()
+    if entry is None or (first is not None and entry.pk == first.pk):
+        parts = [ticket.subject, first.body_source if first is not None else ""]
+    else:
+        parts = [entry.body_source]
+    return "\n".join(part.strip() for part in parts if part and part.strip())[:MAX_TEXT_CHARS]
+
+
+def _is_customer_message(entry: Any) -> bool:
+    from concierge.tickets.models import EntryKind
+
+    return entry.kind == EntryKind.PUBLIC_REPLY and entry.author_user_id is None
+
+
+@transaction.atomic
+def triage_ticket(*, ticket_id: int, entry_id: int | None = None) -> dict[str, Prediction]:
+    """Predicts language, sentiment, intent, urgency, abuse and spam; stores one row per kind.
+
+    Called by the pipeline task for a new ticket (``entry_id`` None: subject +
+    first message) and for each new customer message (``entry_id``). Safe to
+    run twice: an existing prediction for the same ticket/entry/kind is kept.
+    An agent's reply or note is not classified. Intent is predicted for a
+    follow-up message only while the ticket has no intent yet, so "thanks!"
+    does not overwrite what the ticket is about.
+    """
+    from concierge.tickets.models import Entry, Ticket
+
+    ticket = Ticket.objects.filter(pk=ticket_id).first()
+    if ticket is None:
+        return {}
+    entry = None
+    if entry_id is not None:
+        entry = Entry.objects.filter(pk=entry_id, ticket_id=ticket_id).first()
+        if entry is None or not _is_customer_message(entry):
+            return {}
+    same_message = Prediction.objects.filter(ticket_id=ticket_id)
+    same_message = (
+        same_message.filter(entry__isnull=True)
+        if entry_id is None
+        else same_message.filter(entry_id=entry_id)
+    )
+    existing = {p.kind: p for p in same_message}
+    kinds = [kind for kind in PredictionKind.values if kind not in existing]
+    if entry is not None and PredictionKind.INTENT in kinds:
+        if Prediction.objects.filter(ticket_id=ticket_id, kind=PredictionKind.INTENT).exists():
+            kinds.remove(PredictionKind.INTENT)
+    if not kinds:
+        return existing
+    text = _ticket_text(ticket, entry)
+    results = predictors.predict_all(text, kinds=kinds)
+    stored = dict(existing)
+    for kind, result in results.items():
+        stored[kind] = Prediction.objects.create(
+            ticket=ticket,
+            entry=entry,
+            kind=kind,
+            label=result.label,
+            score=result.score,
+            confidence=result.confidence,
+            model_version=result.model_version,
+            reasons=list(result.reasons)[:5],
+            text=text,
+        )
+    _publish_update(ticket.pk)
+    return stored
+
+
+def _publish_update(ticket_id: int) -> None:
+    from concierge.core import events
+
+    publish = getattr(events, "publish", None)
+    if publish is None:
+        return
+    data = {"ticket_id": ticket_id, "fields": ["predictions"]}
+    publish(stream="staff", kind="ticket.updated", data=data)
+    publish(stream=f"ticket.{ticket_id}", kind="ticket.updated", data=data)
+
+
+@transaction.atomic
+def correct_prediction(*, actor: Any, prediction: Prediction, label: str) -> Prediction:
+    """Records an agent's correct label; the corrected row becomes a training label."""
+    from concierge.ai.services import label_choices
+
+    policy.require(
+        policy.can_view_predictions(actor)
+        and policy.can_correct_prediction(actor, prediction.ticket),
+        "Only agents may correct predictions.",
+    )
+    label = clean_text(label or "").strip()
+    choices = label_choices(prediction.kind)
+    if prediction.kind == PredictionKind.LANGUAGE:
+        if not label or len(label) > 16 or not label.replace("-", "").isalpha():
+            raise ValidationFailed(
+                "Give a language code such as 'en' or 'pt-br'.",
+                field_errors={"label": ["A language code of at most 16 letters."]},
+            )
+        label = label.lower()
+    elif label not in choices:
+        raise ValidationFailed(
+            f"'{label}' is not a {prediction.kind} label.",
+            field_errors={"label": [f"Choose one of: {', '.join(choices)}."]},
+        )
+    prediction = Prediction.objects.select_for_update().get(pk=prediction.pk)
+    before = prediction.effective_label
+    # Confirming the predicted label is stored too: a confirmed label trains as well.
+    prediction.corrected_label = label
+    prediction.corrected_by = actor
+    prediction.corrected_at = timezone.now()
+    prediction.save(update_fields=["corrected_label", "corrected_by", "corrected_at", "updated_at"])
+    if before != prediction.effective_label:
+        _audit_correction(prediction, before, actor)
+        _publish_update(prediction.ticket_id)
+    if prediction.kind == PredictionKind.INTENT:
+        _schedule_retrain_when_due()
+    return prediction
+
+
+def _schedule_retrain_when_due() -> None:
+    """Enqueues a retrain once ``TRIAGE_RETRAIN_EVERY_LABELS`` new labels arrived since the last."""
+    from django.conf import settings
+
+    from concierge.ai.models import TriageModel
+    from concierge.ai.tasks import retrain_triage_model
+    from concierge.core.events import enqueue_after_commit
+
+    every = int(getattr(settings, "TRIAGE_RETRAIN_EVERY_LABELS", 25))
+    if every <= 0:
+        return
+    last = TriageModel.objects.filter(kind=PredictionKind.INTENT).order_by("-created_at").first()
+    new_labels = Prediction.objects.filter(kind=PredictionKind.INTENT).exclude(corrected_label="")
+    if last is not None:
+        new_labels = new_labels.filter(corrected_at__gt=last.created_at)
+    if new_labels.count() % every == 0:  # once per batch of `every` new labels
+        enqueue_after_commit(retrain_triage_model)
+
+
+def _audit_correction(prediction: Prediction, before: str, actor: Any) -> None:
+    from concierge.tickets.models import AuditEvent
+
+    AuditEvent.objects.create(
+        ticket_id=prediction.ticket_id,
+        field=f"prediction.{prediction.kind}",
+        before=before,
+        after=prediction.effective_label,
+        actor=actor,
+        via="correction",
+    )
+
+
+def _clean_examples(examples: str) -> str:
+    lines = [clean_text(line).strip() for line in (examples or "").splitlines()]
+    lines = [line for line in lines if line]
+    if len(lines) > CATEGORY_EXAMPLES_MAX:
+        raise ValidationFailed(
+            f"At most {CATEGORY_EXAMPLES_MAX} example phrases per category.",
+            field_errors={
+                "examples": [f"{len(lines)} given; the limit is {CATEGORY_EXAMPLES_MAX}."]
+            },
+        )
+    too_long = [line for line in lines if len(line) > CATEGORY_EXAMPLE_MAX_CHARS]
+    if too_long:
+        raise ValidationFailed(
+            f"Example phrases are limited to {CATEGORY_EXAMPLE_MAX_CHARS} characters.",
+            field_errors={"examples": [f"Too long: {too_long[0][:60]}..."]},
+        )
+    return "\n".join(lines)
+
+
+@transaction.atomic
+def save_category(
+    *,
+    actor: Any,
+    category: Category | None = None,
+    name: str,
+    description: str = "",
+    examples: str = "",
+    is_active: bool = True,
+) -> Category:
+    """Creates or updates a category (admins); the few-shot classifier picks it up at once."""
+    policy.require(policy.can_manage_triage(actor), "Only admins may edit triage categories.")
+    name = clean_text(name or "").strip()
+    description = clean_text(description or "").strip()
+    errors: dict[str, list[str]] = {}
+    if not name:
+        errors["name"] = ["A name is required."]
+    elif len(name) > 100:
+        errors["name"] = ["At most 100 characters."]
+    elif name == OUT_OF_SCOPE:
+        errors["name"] = [f"'{OUT_OF_SCOPE}' is reserved for 'none of these'."]
+    elif (
+        Category.objects.filter(name__iexact=name)
+        .exclude(pk=category.pk if category is not None else 0)
+        .exists()
+    ):
+        errors["name"] = ["A category with this name exists."]
+    if len(description) > 500:
+        errors["description"] = ["At most 500 characters."]
+    if errors:
+        raise ValidationFailed("The category was not saved.", field_errors=errors)
+    cleaned_examples = _clean_examples(examples)
+    category = category or Category()
+    category.name = name
+    category.description = description
+    category.examples = cleaned_examples
+    category.is_active = is_active
+    category.save()
+    predictors.forget_cached_models()
+    return category
+
+
+@transaction.atomic
+def delete_category(*, actor: Any, category: Category) -> None:
+    policy.require(policy.can_manage_triage(actor), "Only admins may edit triage categories.")
+    if category.pk is None:
+        raise NotFound("No such category.")
+    category.delete()
+    predictors.forget_cached_models()
+
+
+def retrain(*, actor: Any = None, force: bool = False) -> dict[str, Any]:
+    """Trains a new intent model on the labelled tickets; promotes it only if it validates.
+
+    ``actor`` None is the scheduler / command line (trusted); a user must be an admin.
+    """
+    from concierge.ai import training
+
+    if actor is not None:
+        policy.require(policy.can_manage_triage(actor), "Only admins may retrain triage.")
+    outcome = training.retrain_intent_model(force=force)
+    predictors.forget_cached_models()
+    return outcome

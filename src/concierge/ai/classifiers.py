@@ -1,0 +1,324 @@
+"""The trainable text classifier used for intent (and sentiment) in production and in the eval.
+
+Features: TF-IDF word 1-2-grams and character 2-5-grams (what the words say,
+robust to typos) concatenated with a sentence embedding from the shared
+encoder (``search.encoders.get_encoder``: what the text means, robust to
+paraphrase), fed to one linear SVM. Scores become probabilities with a
+softmax whose temperature is fitted on held-out data, so "confidence" means
+something and an out-of-scope threshold can be tuned on a validation split.
+
+``bench/eval_triage.py`` trains and predicts through this same class.
+"""
+
+from __future__ import annotations
+
+import io
+import pickle  # noqa: S403 - artifacts are written by this code only, stored in our DB
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+Embedder = Callable[[Sequence[str]], np.ndarray]
+
+ARTIFACT_FORMAT = 1
+
+
+def default_embedder(texts: Sequence[str]) -> np.ndarray:
+    """Sentence vectors from the one shared encoder (all-MiniLM-L6-v2 int8 ONNX)."""
+    from concierge.search.encoders import get_encoder
+
+    return get_encoder("default").encode(list(texts))
+
+
+_URL = re.compile(r"https?://\S+|www\.\S+")
+_MENTION = re.compile(r"@\w+")
+_NUMBER = re.compile(r"\d+")
+
+
+def normalise_text(text: str) -> str:
+    """Lower-case, with URLs, @mentions and digits collapsed to placeholders."""
+    text = _URL.sub(" url ", text or "")
+    text = _MENTION.sub(" @user ", text)
+    text = _NUMBER.sub("0", text)
+    return text.lower()
+
+
+@dataclass
+class ClassifierResult:
+    label: str
+    confidence: float
+    probabilities: dict[str, float]
+    reasons: list[str] = field(default_factory=list)
+
+
+@dataclass
+class TrainingConfig:
+    """Settings that matter; defaults chosen on train/validation splits (eval_triage --tune)."""
+
+    use_embeddings: bool = True
+    use_tfidf: bool = True
+    embedding_weight: float = 2.0
+    svm_c: float = 0.5
+    char_min_df: int = 2
+    extra_features: Callable[[Sequence[str]], np.ndarray] | None = None
+    extra_weight: float = 1.0
+    class_weight: str | None = None
+
+
+class TextClassifier:
+    """TF-IDF + embeddings -> LinearSVC, with a calibrated softmax and an optional OOS label."""
+
+    def __init__(self, config: TrainingConfig | None = None, *, embedder: Embedder | None = None):
+        self.config = config or TrainingConfig()
+        self.embedder = embedder
+        self.labels: list[str] = []
+        self.temperature = 1.0
+        self.out_of_scope_label: str | None = None
+        self.out_of_scope_threshold = 0.0
+        self._word: Any = None
+        self._char: Any = None
+        self._svm: Any = None
+
+    # --- features ---------------------------------------------------------
+
+    def _embed(self, texts: Sequence[str], embeddings: np.ndarray | None) -> np.ndarray:
+        if embeddings is not None:
+            return embeddings
+        return (self.embedder or default_embedder)(texts)
+
+    def _features(
+        self, texts: Sequence[str], embeddings: np.ndarray | None, *, fit: bool = False
+    ) -> Any:
+        from scipy import sparse
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
+        blocks: list[Any] = []
+        normalised = [normalise_text(text) for text in texts]
+        if self.config.use_tfidf:
+            if fit:
+                self._word = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True)
+                self._char = TfidfVectorizer(
+                    analyzer="char_wb",
+                    ngram_range=(2, 5),
+                    sublinear_tf=True,
+                    min_df=self.config.char_min_df if len(texts) > 200 else 1,
+                )
+                blocks.append(self._word.fit_transform(normalised))
+                blocks.append(self._char.fit_transform(normalised))
+            else:
+                blocks.append(self._word.transform(normalised))
+                blocks.append(self._char.transform(normalised))
+        if self.config.use_embeddings:
+            vectors = self._embed(texts, embeddings)
+            blocks.append(sparse.csr_matrix(vectors * self.config.embedding_weight))
+        if self.config.extra_features is not None:
+            extra = self.config.extra_features(texts)
+            blocks.append(sparse.csr_matrix(extra * self.config.extra_weight))
+        return sparse.hstack(blocks).tocsr()
+
+    # --- training ---------------------------------------------------------
+
+    def fit(
+        self,
+        texts: Sequence[str],
+        labels: Sequence[str],
+        *,
+        embeddings: np.ndarray | None = None,
+        out_of_scope_label: str | None = None,
+    ) -> TextClassifier:
+        """Trains on ``texts``; fits the softmax temperature by cross-validated scores.
+
+        ``out_of_scope_label``: the label meaning "none of these"; examples of it
+        train a class of their own, and ``tune_out_of_scope`` sets a threshold.
+        """
+        from sklearn.svm import LinearSVC
+
+        if len(set(labels)) < 2:
+            raise ValueError("Training needs at least two different labels.")
+        features = self._features(texts, embeddings, fit=True)
+        self._svm = LinearSVC(C=self.config.svm_c, class_weight=self.config.class_weight)
+        self._svm.fit(features, list(labels))
+        self.labels = [str(label) for label in self._svm.classes_]
+        self.out_of_scope_label = out_of_scope_label
+        self.temperature = self._fit_temperature(features, list(labels))
+        return self
+
+    def _fit_temperature(self, features: Any, labels: list[str]) -> float:
+        """Chooses the softmax temperature that best predicts held-out labels (log-loss).
+
+        Training scores are over-confident, so the temperature is fitted on
+        3-fold out-of-fold scores (a quick, small search).
+        """
+        from sklearn.model_selection import StratifiedKFold
+        from sklearn.svm import LinearSVC
+
+        label_array = np.asarray(labels)
+        counts = np.unique(label_array, return_counts=True)[1]
+        folds = int(min(3, counts.min()))
+        if folds < 2 or len(labels) > 40000:
+            return 0.1
+        scores = np.zeros((len(labels), len(self.labels)), dtype=np.float64)
+        index = {label: i for i, label in enumerate(self.labels)}
+        splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=0)
+        for train_rows, held_rows in splitter.split(np.zeros(len(labels)), label_array):
+            model = LinearSVC(C=self.config.svm_c, class_weight=self.config.class_weight)
+            model.fit(features[train_rows], label_array[train_rows])
+            fold_scores = _decision_matrix(model, features[held_rows])
+            for column, label in enumerate(model.classes_):
+                scores[held_rows, index[str(label)]] = fold_scores[:, column]
+        truth = np.array([index[label] for label in labels])
+        best, best_loss = 0.1, float("inf")
+        for temperature in (0.02, 0.03, 0.05, 0.07, 0.1, 0.15, 0.2, 0.3, 0.5):
+            probabilities = _softmax(scores / temperature)
+            loss = -np.mean(np.log(probabilities[np.arange(len(truth)), truth] + 1e-12))
+            if loss < best_loss:
+                best, best_loss = temperature, loss
+        return best
+
+    def tune_out_of_scope(
+        self,
+        texts: Sequence[str],
+        labels: Sequence[str],
+        *,
+        embeddings: np.ndarray | None = None,
+        minimum_out_of_scope_recall: float = 0.8,
+    ) -> float:
+        """Sets the confidence below which the answer is "out of scope", from a validation split.
+
+        Picks the threshold with the best in-scope accuracy among those that
+        catch at least ``minimum_out_of_scope_recall`` of the out-of-scope
+        examples (answering "none of these" to a real request costs an agent
+        a re-route, so recall beyond the target is not bought with accuracy);
+        when no threshold reaches the target, the one maximising the mean of
+        both. Without out-of-scope examples the threshold stays 0.
+        """
+        probabilities = self.predict_proba(texts, embeddings=embeddings)
+        top = probabilities.argmax(axis=1)
+        confidence = probabilities.max(axis=1)
+        predicted = np.array(self.labels)[top]
+        truth = np.asarray(labels)
+        oos = self.out_of_scope_label
+        is_oos = truth == oos if oos else np.zeros(len(truth), dtype=bool)
+        if not oos or not is_oos.any() or is_oos.all():
+            self.out_of_scope_threshold = 0.0
+            return 0.0
+        reaching: tuple[float, float] | None = None  # (in-scope accuracy, threshold)
+        balanced: tuple[float, float] = (-1.0, 0.0)  # (mean of both, threshold)
+        for threshold in np.linspace(0.0, 0.95, 96):
+            final = np.where(confidence < threshold, oos, predicted)
+            in_scope = float((final[~is_oos] == truth[~is_oos]).mean())
+            recall = float((final[is_oos] == oos).mean())
+            if recall >= minimum_out_of_scope_recall and (
+                reaching is None or in_scope > reaching[0] + 1e-9
+            ):
+                reaching = (in_scope, float(threshold))
+            if (in_scope + recall) / 2 > balanced[0] + 1e-9:
+                balanced = ((in_scope + recall) / 2, float(threshold))
+        self.out_of_scope_threshold = reaching[1] if reaching is not None else balanced[1]
+        return self.out_of_scope_threshold
+
+    # --- prediction -------------------------------------------------------
+
+    def predict_proba(self, texts: Sequence[str], *, embeddings: np.ndarray | None = None) -> Any:
+        features = self._features(texts, embeddings)
+        return _softmax(_decision_matrix(self._svm, features) / self.temperature)
+
+    def predict(
+        self, texts: Sequence[str], *, embeddings: np.ndarray | None = None
+    ) -> list[ClassifierResult]:
+        probabilities = self.predict_proba(texts, embeddings=embeddings)
+        results = []
+        for row in probabilities:
+            order = np.argsort(-row)
+            label, confidence = self.labels[order[0]], float(row[order[0]])
+            reasons = [f"{self.labels[i]} {row[i]:.0%}" for i in order[:3]]
+            if self.out_of_scope_label and confidence < self.out_of_scope_threshold:
+                reasons.insert(
+                    0, f"confidence {confidence:.0%} below {self.out_of_scope_threshold:.0%}"
+                )
+                label = self.out_of_scope_label
+                confidence = 1.0 - confidence
+            results.append(
+                ClassifierResult(
+                    label=label,
+                    confidence=confidence,
+                    probabilities={self.labels[i]: float(row[i]) for i in order[:5]},
+                    reasons=reasons,
+                )
+            )
+        return results
+
+    def top_terms(self, text: str, label: str, limit: int = 3) -> list[str]:
+        """The words in ``text`` that push most towards ``label`` (the "why" shown to agents)."""
+        if not self.config.use_tfidf or label not in self.labels or self._word is None:
+            return []
+        row = self._word.transform([normalise_text(text)])
+        weights = self._svm.coef_
+        if weights.shape[0] == 1:  # binary: one row for the second class
+            sign = 1.0 if label == self.labels[1] else -1.0
+            class_weights = weights[0] * sign
+        else:
+            class_weights = weights[self.labels.index(label)]
+        vocabulary = self._word.get_feature_names_out()
+        contributions = [
+            (row[0, column] * class_weights[column], vocabulary[column])
+            for column in row.nonzero()[1]
+        ]
+        contributions.sort(reverse=True)
+        return [term for value, term in contributions[:limit] if value > 0]
+
+    # --- storage ----------------------------------------------------------
+
+    def to_bytes(self) -> bytes:
+        state = {
+            "format": ARTIFACT_FORMAT,
+            "config": {
+                key: value for key, value in self.config.__dict__.items() if key != "extra_features"
+            },
+            "labels": self.labels,
+            "temperature": self.temperature,
+            "out_of_scope_label": self.out_of_scope_label,
+            "out_of_scope_threshold": self.out_of_scope_threshold,
+            "word": self._word,
+            "char": self._char,
+            "svm": self._svm,
+        }
+        buffer = io.BytesIO()
+        pickle.dump(state, buffer, protocol=pickle.HIGHEST_PROTOCOL)
+        return buffer.getvalue()
+
+    @classmethod
+    def from_bytes(
+        cls,
+        data: bytes | memoryview,
+        *,
+        embedder: Embedder | None = None,
+        extra_features: Callable[[Sequence[str]], np.ndarray] | None = None,
+    ) -> TextClassifier:
+        state = pickle.loads(bytes(data))  # noqa: S301 - our own artifact, from our own DB
+        if state.get("format") != ARTIFACT_FORMAT:
+            raise ValueError("Unknown triage model format; retrain it.")
+        config = TrainingConfig(**state["config"], extra_features=extra_features)
+        model = cls(config, embedder=embedder)
+        model.labels = state["labels"]
+        model.temperature = state["temperature"]
+        model.out_of_scope_label = state["out_of_scope_label"]
+        model.out_of_scope_threshold = state["out_of_scope_threshold"]
+        model._word, model._char, model._svm = state["word"], state["char"], state["svm"]
+        return model
+
+
+def _decision_matrix(model: Any, features: Any) -> np.ndarray:
+    scores = np.asarray(model.decision_function(features), dtype=np.float64)
+    if scores.ndim == 1:  # binary problem: one column of scores for class 1
+        scores = np.column_stack([-scores / 2, scores / 2])
+    return scores
+
+
+def _softmax(scores: np.ndarray) -> np.ndarray:
+    shifted = scores - scores.max(axis=1, keepdims=True)
+    exponentials = np.exp(shifted)
+    return exponentials / exponentials.sum(axis=1, keepdims=True)

@@ -1,0 +1,227 @@
+"""Training the intent (and sentiment) classifier and the validation gate that promotes it.
+
+Labels are the agents' corrections and confirmations (``Prediction.corrected_label``);
+each category's example phrases are added to the training side. The
+validation split is fixed by the labelled prediction's id (every fifth, by a
+hash), so a model is never scored on examples an earlier model trained on,
+and old and new models are compared on exactly the same examples.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from concierge.ai.models import OUT_OF_SCOPE, Category, Prediction, PredictionKind, TriageModel
+
+logger = logging.getLogger(__name__)
+
+VALIDATION_SHARE = 5  # one labelled example in five validates
+
+
+@dataclass
+class LabelledSet:
+    train_texts: list[str]
+    train_labels: list[str]
+    validation_texts: list[str]
+    validation_labels: list[str]
+
+
+def is_validation_example(prediction_id: int) -> bool:
+    digest = hashlib.sha256(f"triage-validation:{prediction_id}".encode()).digest()
+    return digest[0] % VALIDATION_SHARE == 0
+
+
+def labelled_examples(kind: str = PredictionKind.INTENT) -> LabelledSet:
+    """Agents' labels split into train / validation, plus category examples for training."""
+    rows = (
+        Prediction.objects.filter(kind=kind)
+        .exclude(corrected_label="")
+        .exclude(text="")
+        .order_by("id")
+        .values_list("id", "text", "corrected_label")
+    )
+    data = LabelledSet([], [], [], [])
+    for prediction_id, text, label in rows:
+        if is_validation_example(prediction_id):
+            data.validation_texts.append(text)
+            data.validation_labels.append(label)
+        else:
+            data.train_texts.append(text)
+            data.train_labels.append(label)
+    if kind == PredictionKind.INTENT:
+        for category in Category.objects.filter(is_active=True):
+            for phrase in [category.name.replace("_", " "), *category.example_list]:
+                data.train_texts.append(phrase)
+                data.train_labels.append(category.name)
+    return data
+
+
+def accuracy(predicted: Sequence[str], truth: Sequence[str]) -> float:
+    if not truth:
+        return 0.0
+    return sum(p == t for p, t in zip(predicted, truth, strict=True)) / len(truth)
+
+
+def train_classifier(
+    kind: str,
+    texts: Sequence[str],
+    labels: Sequence[str],
+    *,
+    validation_texts: Sequence[str] = (),
+    validation_labels: Sequence[str] = (),
+    embeddings: Any = None,
+    validation_embeddings: Any = None,
+    config: Any = None,
+) -> Any:
+    """One training recipe for production and the eval: fit, then tune the OOS threshold.
+
+    Intent models answer ``out_of_scope`` below a confidence threshold set on
+    the validation split (when it holds out-of-scope examples), so "none of
+    these" works even when no agent ever labelled one.
+    """
+    from concierge.ai.classifiers import TextClassifier, TrainingConfig
+    from concierge.ai.predictors import lexicon_features
+
+    if config is None:
+        config = TrainingConfig()
+        if kind == PredictionKind.SENTIMENT:
+            config.extra_features = lexicon_features
+            # Balanced classes: customers' messages are mostly negative, but a
+            # positive or neutral one must not be drowned (macro-recall matters).
+            config.class_weight = "balanced"
+    classifier = TextClassifier(config)
+    oos = OUT_OF_SCOPE if kind == PredictionKind.INTENT else None
+    classifier.fit(texts, labels, embeddings=embeddings, out_of_scope_label=oos)
+    if oos and validation_texts and oos in set(validation_labels):
+        classifier.tune_out_of_scope(
+            validation_texts, validation_labels, embeddings=validation_embeddings
+        )
+    return classifier
+
+
+def _score_current(kind: str, texts: Sequence[str], labels: Sequence[str]) -> tuple[str, float]:
+    """Version and validation accuracy of what production uses now (trained or fallback)."""
+    from concierge.ai import predictors
+
+    predictors.forget_cached_models()
+    if kind == PredictionKind.INTENT:
+        predicted = [predictors.predict_intent(text) for text in texts]
+    else:
+        predicted = [predictors.predict_sentiment(text) for text in texts]
+    version = predicted[0].model_version if predicted else ""
+    return version, accuracy([p.label for p in predicted], labels)
+
+
+def retrain_intent_model(*, force: bool = False) -> dict[str, Any]:
+    """Trains on agents' labels; promotes the new model only if it validates at least as well."""
+    from concierge.ai.predictors import MIN_LABELLED_FOR_TRAINING
+
+    data = labelled_examples(PredictionKind.INTENT)
+    labelled = len(data.train_texts) - _category_phrase_count() + len(data.validation_texts)
+    if labelled < MIN_LABELLED_FOR_TRAINING and not force:
+        return {
+            "promoted": False,
+            "reason": f"{labelled} labelled tickets; training starts at "
+            f"{MIN_LABELLED_FOR_TRAINING} (few-shot is used until then)",
+        }
+    return train_and_gate(
+        PredictionKind.INTENT,
+        data.train_texts,
+        data.train_labels,
+        data.validation_texts,
+        data.validation_labels,
+        force=force,
+    )
+
+
+def _category_phrase_count() -> int:
+    return sum(1 + len(c.example_list) for c in Category.objects.filter(is_active=True))
+
+
+def train_and_gate(
+    kind: str,
+    texts: Sequence[str],
+    labels: Sequence[str],
+    validation_texts: Sequence[str],
+    validation_labels: Sequence[str],
+    *,
+    force: bool = False,
+    notes: str = "",
+) -> dict[str, Any]:
+    """Trains a candidate, scores it and the current model on validation, stores both scores.
+
+    The candidate becomes active only if its validation accuracy is at least
+    the current one's (``force`` skips the comparison, never the training).
+    Without validation examples nothing can be compared, so nothing is promoted
+    unless forced.
+    """
+    if len(set(labels)) < 2:
+        return {"promoted": False, "reason": "need labels of at least two different classes"}
+    started = time.perf_counter()
+    classifier = train_classifier(
+        kind,
+        texts,
+        labels,
+        validation_texts=validation_texts,
+        validation_labels=validation_labels,
+    )
+    seconds = time.perf_counter() - started
+    candidate_score = None
+    current_version, current_score = "", None
+    if validation_texts:
+        predicted = [r.label for r in classifier.predict(validation_texts)]
+        candidate_score = accuracy(predicted, validation_labels)
+        current_version, current_score = _score_current(kind, validation_texts, validation_labels)
+    promote = force or (
+        candidate_score is not None and (current_score is None or candidate_score >= current_score)
+    )
+    suffix = hashlib.sha256(str(time.time_ns()).encode()).hexdigest()[:6]
+    version = f"{kind}-{timezone.now():%Y%m%d%H%M%S}-{suffix}"
+    with transaction.atomic():
+        row = TriageModel.objects.create(
+            kind=kind,
+            version=version,
+            artifact=classifier.to_bytes(),
+            validation_score=candidate_score,
+            previous_validation_score=current_score,
+            training_examples=len(texts),
+            training_seconds=seconds,
+            labels=sorted(Counter(labels)),
+            notes=(notes or f"compared with {current_version or 'nothing'}")[:255],
+        )
+        if promote:
+            TriageModel.objects.filter(kind=kind, is_active=True).exclude(pk=row.pk).update(
+                is_active=False
+            )
+            row.is_active = True
+            row.save(update_fields=["is_active"])
+    from concierge.ai.predictors import forget_cached_models
+
+    forget_cached_models()
+    outcome = {
+        "promoted": promote,
+        "version": version,
+        "validation_score": candidate_score,
+        "current_version": current_version,
+        "current_score": current_score,
+        "training_examples": len(texts),
+        "validation_examples": len(validation_texts),
+        "training_seconds": round(seconds, 2),
+    }
+    if not promote:
+        outcome["reason"] = (
+            "no validation examples to compare on"
+            if candidate_score is None
+            else f"validation accuracy {candidate_score:.3f} below current {current_score:.3f}"
+        )
+    logger.info("triage retrain %s", outcome)
+    return outcome

@@ -1,0 +1,219 @@
+"""Demo routing: triage categories, business hours, example rules, team strategies, agent skills.
+
+Everything goes through the real actions (as the admin), so the demo shows
+rules exactly as an admin would have written them. Running it again changes
+nothing that exists (safe after ``load_demo`` on an already-loaded desk).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+
+from concierge.accounts.models import Role, Team, User
+from concierge.automation import actions
+from concierge.automation.models import (
+    AgentRoutingProfile,
+    AssignmentStrategy,
+    BusinessHours,
+    RoutingRule,
+    TeamRouting,
+)
+from concierge.demo import content, generator
+
+# The intent categories the demo desk routes on, with few-shot examples.
+CATEGORIES = {
+    "billing": (
+        "Charges, refunds, invoices, payment methods and plans.",
+        [
+            "I was charged twice for my subscription",
+            "Please refund the double charge on my card",
+            "My invoice shows the wrong amount",
+            "How do I update my credit card?",
+            "Why is there an extra fee on my bill?",
+            "I want my money back",
+        ],
+    ),
+    "technical": (
+        "The product or service does not work: errors, outages, set-up, devices.",
+        [
+            "The app crashes when I log in",
+            "I have no signal since this morning",
+            "My mobile data stopped working",
+            "I get an error when I reset my password",
+            "How do I set up my new phone?",
+        ],
+    ),
+    "shipping": (
+        "Orders, deliveries, tracking, returns and exchanges.",
+        [
+            "Where is my parcel?",
+            "My order has not arrived yet",
+            "The tracking number does not work",
+            "I want to return these shoes",
+            "Can I change the delivery address of my order?",
+        ],
+    ),
+}
+SUPPORT_HOURS = "Support hours (London)"
+# Demo agents (by email prefix before "@") -> (skills, languages).
+AGENT_SKILLS = {
+    "admin": (["billing", "refunds"], ["en", "fr"]),  # generator.ADMIN_EMAIL
+    "agent": (["shipping", "orders", "technical"], ["en", "es"]),
+    "priya": (["technical"], ["en", "hi"]),
+    "tomas": (["billing", "shipping"], ["en", "de", "es"]),
+}
+TEAM_STRATEGIES = {
+    "billing": AssignmentStrategy.SKILLS,
+    "technical": AssignmentStrategy.LEAST_OPEN,
+    "orders": AssignmentStrategy.ROUND_ROBIN,
+}
+
+
+def _categories(admin: User) -> None:
+    try:
+        from concierge.ai.actions import save_category
+        from concierge.ai.models import Category
+    except ImportError:  # the AI app is optional for routing
+        return
+    for name, (description, examples) in CATEGORIES.items():
+        if not Category.objects.filter(name__iexact=name).exists():
+            save_category(
+                actor=admin, name=name, description=description, examples="\n".join(examples)
+            )
+
+
+def _rules(teams: dict[str, Team], hours: BusinessHours) -> list[dict[str, Any]]:
+    def intent_to(category: str, team_key: str) -> dict[str, Any]:
+        return {
+            "name": f"{category.capitalize()} requests to {teams[team_key].name}",
+            "description": f"Predicted intent {category} (confidence 0.5 or more).",
+            "events": ["ticket_created"],
+            "conditions": {
+                "all": [
+                    {"field": "intent", "operator": "is", "value": category, "min_confidence": 0.5},
+                    {"field": "team", "operator": "is_not_set"},
+                ]
+            },
+            "actions": [
+                {"type": "set_team", "team": teams[team_key].pk},
+                {"type": "add_tags", "tags": [category]},
+            ],
+        }
+
+    return [
+        {
+            "name": "Abusive messages: hide and flag",
+            "description": "Agents see a warning instead of the text; the team is told. "
+            "(With a supervisor team, use the escalate action instead.)",
+            "events": ["ticket_created", "customer_reply"],
+            "conditions": {
+                "any": [
+                    {"field": "abuse", "operator": "is", "value": "abusive", "min_confidence": 0.6}
+                ]
+            },
+            "actions": [
+                {"type": "hide_content", "reason": "Abusive language"},
+                {"type": "set_priority", "priority": "high"},
+                {"type": "add_tags", "tags": ["abusive"]},
+                {
+                    "type": "notify",
+                    "recipients": "team",
+                    "via": "in_app",
+                    "message": "An abusive message was hidden behind a warning.",
+                },
+                {"type": "stop"},
+            ],
+        },
+        intent_to("billing", "billing"),
+        intent_to("technical", "technical"),
+        intent_to("shipping", "orders"),
+        {
+            "name": "Refund keywords to Billing",
+            "description": "A fallback when the intent is unsure.",
+            "events": ["ticket_created"],
+            "conditions": {
+                "all": [
+                    {"field": "team", "operator": "is_not_set"},
+                    {
+                        "field": "text",
+                        "operator": "contains_any",
+                        "value": ["refund", "charged twice", "double charge", "invoice"],
+                    },
+                ]
+            },
+            "actions": [{"type": "set_team", "team": teams["billing"].pk}],
+        },
+        {
+            "name": "Very unhappy customers: high priority",
+            "description": "Strongly negative messages jump the queue and the team hears of it.",
+            "events": ["ticket_created", "customer_reply"],
+            "conditions": {
+                "all": [
+                    {
+                        "field": "sentiment",
+                        "operator": "is",
+                        "value": "negative",
+                        "min_confidence": 0.8,
+                    }
+                ]
+            },
+            "actions": [
+                {"type": "set_priority", "priority": "high"},
+                {
+                    "type": "notify",
+                    "recipients": "team",
+                    "via": "in_app",
+                    "message": "A very unhappy customer is waiting.",
+                },
+            ],  # fmt: skip
+        },
+        {
+            "name": "After hours",
+            "description": "Tag requests that arrive while the desk is closed.",
+            "events": ["ticket_created"],
+            "conditions": {
+                "all": [{"field": "business_hours", "operator": "is_closed", "value": hours.pk}]
+            },
+            "actions": [{"type": "add_tags", "tags": ["after-hours"]}],
+        },
+    ]
+
+
+@transaction.atomic
+def ensure_demo_routing() -> str:
+    """Creates the demo's routing set-up where it is missing; a one-line summary."""
+    admin = User.objects.filter(
+        email=generator.ADMIN_EMAIL, role=Role.ADMIN, is_active=True
+    ).first()
+    teams = {
+        key: Team.objects.filter(name=name).first() for key, name in content.TEAM_NAMES.items()
+    }
+    if admin is None or not all(teams.values()):
+        return "Routing: the demo desk is not loaded; nothing set up."
+    ready = {key: team for key, team in teams.items() if team is not None}
+    _categories(admin)
+    hours = BusinessHours.objects.filter(name=SUPPORT_HOURS).first() or actions.save_business_hours(
+        actor=admin,
+        name=SUPPORT_HOURS,
+        timezone="Europe/London",
+        schedule={day: [["08:00", "18:00"]] for day in ("mon", "tue", "wed", "thu", "fri")},
+    )
+    created = 0
+    for rule in _rules(ready, hours):
+        if not RoutingRule.objects.filter(name=rule["name"]).exists():
+            actions.save_rule(actor=admin, **rule)
+            created += 1
+    for key, strategy in TEAM_STRATEGIES.items():
+        # Written directly rather than with save_team_routing, which would also hand
+        # out the demo's existing unassigned tickets: the inbox's "Unassigned" view
+        # keeps its history; new requests are routed.
+        TeamRouting.objects.get_or_create(team=ready[key], defaults={"strategy": strategy})
+    domain = admin.email.partition("@")[2]
+    for prefix, (skills, languages) in AGENT_SKILLS.items():
+        agent = User.objects.filter(email=f"{prefix}@{domain}").first()
+        if agent is not None and not AgentRoutingProfile.objects.filter(user=agent).exists():
+            actions.save_agent_profile(actor=admin, agent=agent, skills=skills, languages=languages)
+    total = RoutingRule.objects.count()
+    return f"Routing: {total} rules ({created} new), team strategies and skills set."

@@ -1,0 +1,679 @@
+"""Every write to the knowledge base and the help center's records of use.
+
+Authoring actions take the acting user (``actor``) and ask ``core.policy``
+first, so a refused call changes nothing. Each change to an article's text
+adds a version; each article write asks the search index to refresh that
+article once the transaction commits.
+
+Visitor actions (events, votes, request links) take a help session key
+instead of a user: the help center is public, and what is recorded is the
+visit, not the person.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+import re
+import secrets
+from collections.abc import Sequence
+from datetime import date, datetime
+from typing import Any
+
+from django.conf import settings
+from django.core.cache import cache
+from django.core.files.base import ContentFile
+from django.db import IntegrityError, transaction
+from django.db.models import Count, F, Max, Q
+from django.utils import timezone
+from django.utils.text import slugify
+
+from concierge.core import policy
+from concierge.core.errors import LimitExceeded, NotFound, ValidationFailed
+from concierge.core.tags import normalize_tags, tags_named
+from concierge.knowledge.content import article_slug, render_article_body
+from concierge.knowledge.locales import normalize_locale
+from concierge.knowledge.models import (
+    Article,
+    ArticleAttachment,
+    ArticleSlugHistory,
+    ArticleStatus,
+    ArticleTranslation,
+    ArticleVersion,
+    ArticleVote,
+    Category,
+    EventKind,
+    HelpCenterSettings,
+    HelpEvent,
+    HelpSession,
+    Section,
+    Visibility,
+)
+from concierge.tickets.actions import NewAttachment, validate_attachments
+
+TITLE_MAX_CHARS = 200
+BODY_MAX_CHARS = 200_000
+DESCRIPTION_MAX_CHARS = 300
+NAME_MAX_CHARS = 120
+COMMENT_MAX_CHARS = 2_000
+SEARCH_QUERY_MAX_CHARS = 200
+HEX_COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
+# Visitors' writes are bounded per session and per address (one hour windows).
+VOTES_PER_HOUR_PER_ADDRESS = 30
+EVENTS_PER_HOUR_PER_SESSION = 300
+EVENTS_PER_HOUR_PER_ADDRESS = 3_000
+LOGO_MAX_BYTES = 1024 * 1024
+LOGO_TYPES = {"image/png", "image/jpeg", "image/gif", "image/webp"}
+
+ARTICLE_FIELDS = {
+    "section_id", "status", "visibility", "owner_id", "review_due_on", "position",
+    "is_promoted", "tags",
+}  # fmt: skip
+TEXT_FIELDS = {"title", "body", "description"}
+
+
+# --- indexing --------------------------------------------------------------------------
+
+
+def _reindex(article_ids: Sequence[int]) -> None:
+    """Asks the search index to refresh these articles after the commit."""
+    try:
+        from concierge.search.actions import schedule_index
+    except ImportError:  # the search app is not built yet: nothing to refresh
+        return
+    schedule_index(kind="article", object_ids=list(article_ids))
+
+
+# --- categories and sections -------------------------------------------------------------
+
+
+def _clean_name(value: Any, field: str) -> str:
+    name = " ".join(str(value or "").split())
+    if not name:
+        raise ValidationFailed("A name is required.", field_errors={field: ["Required."]})
+    if len(name) > NAME_MAX_CHARS:
+        raise LimitExceeded(f"The name is {len(name)} characters; the limit is {NAME_MAX_CHARS}.")
+    return name
+
+
+def _clean_translations(value: Any) -> dict[str, str]:
+    if not value:
+        return {}
+    if not isinstance(value, dict):
+        raise ValidationFailed(
+            "Translated names must map a locale to a name.",
+            field_errors={"name_translations": ["Expected {locale: name}."]},
+        )
+    cleaned = {}
+    for locale, name in value.items():
+        normalized = normalize_locale(str(locale))
+        if not normalized:
+            raise ValidationFailed(
+                f"Unknown locale {locale!r}.", field_errors={"name_translations": ["Bad locale."]}
+            )
+        cleaned[normalized] = _clean_name(name, "name_translations")
+    return cleaned
+
+
+def _apply_structure_changes(target: Category | Section, changes: dict[str, Any]) -> None:
+    if "name" in changes or not target.pk:
+        target.name = _clean_name(changes.get("name", target.name), "name")
+        if not changes.get("slug"):
+            target.slug = slugify(target.name)[:140] or "untitled"
+    if changes.get("slug"):
+        target.slug = slugify(str(changes["slug"]))[:140] or target.slug
+    if "description" in changes:
+        description = " ".join(str(changes["description"] or "").split())
+        if len(description) > DESCRIPTION_MAX_CHARS:
+            raise LimitExceeded(f"The description is over {DESCRIPTION_MAX_CHARS} characters.")
+        target.description = description
+    if "position" in changes and changes["position"] is not None:
+        target.position = max(0, int(changes["position"]))
+    if "name_translations" in changes:
+        target.name_translations = _clean_translations(changes["name_translations"])
+
+
+@transaction.atomic
+def save_category(
+    *, actor: Any, category: Category | None = None, changes: dict[str, Any]
+) -> Category:
+    policy.require(policy.can_manage_help_center(actor), "Only admins organize the help center.")
+    category = category or Category()
+    _apply_structure_changes(category, changes)
+    category.save()
+    return category
+
+
+@transaction.atomic
+def delete_category(*, actor: Any, category: Category) -> None:
+    policy.require(policy.can_manage_help_center(actor), "Only admins organize the help center.")
+    if category.sections.exists():
+        raise ValidationFailed("Move or delete this category's sections first.")
+    category.delete()
+
+
+@transaction.atomic
+def save_section(*, actor: Any, section: Section | None = None, changes: dict[str, Any]) -> Section:
+    policy.require(policy.can_manage_help_center(actor), "Only admins organize the help center.")
+    section = section or Section()
+    if "category_id" in changes or not section.pk:
+        category_id = changes.get("category_id")
+        category = Category.objects.filter(pk=category_id).first() if category_id else None
+        if category is None:
+            raise ValidationFailed(
+                "Choose a category.", field_errors={"category_id": ["Unknown category."]}
+            )
+        section.category = category
+    _apply_structure_changes(section, changes)
+    section.save()
+    _reindex(list(section.articles.values_list("pk", flat=True)))
+    return section
+
+
+@transaction.atomic
+def delete_section(*, actor: Any, section: Section) -> None:
+    policy.require(policy.can_manage_help_center(actor), "Only admins organize the help center.")
+    if section.articles.exists():
+        raise ValidationFailed("Move or delete this section's articles first.")
+    section.delete()
+
+
+# --- articles ---------------------------------------------------------------------------------
+
+
+def _clean_text(changes: dict[str, Any], translation: ArticleTranslation | None) -> dict[str, str]:
+    title = " ".join(str(changes.get("title", translation.title if translation else "")).split())
+    body = str(changes.get("body", translation.body_source if translation else ""))
+    description = " ".join(
+        str(changes.get("description", translation.description if translation else "")).split()
+    )
+    errors: dict[str, list[str]] = {}
+    if not title:
+        errors["title"] = ["Required."]
+    if not body.strip():
+        errors["body"] = ["Required."]
+    if errors:
+        raise ValidationFailed("A title and a body are required.", field_errors=errors)
+    if len(title) > TITLE_MAX_CHARS:
+        raise LimitExceeded(
+            f"The title is {len(title)} characters; the limit is {TITLE_MAX_CHARS}."
+        )
+    if len(body) > BODY_MAX_CHARS:
+        raise LimitExceeded(f"The body is {len(body)} characters; the limit is {BODY_MAX_CHARS}.")
+    if len(description) > DESCRIPTION_MAX_CHARS:
+        raise LimitExceeded(
+            f"The description is {len(description)} characters; "
+            f"the limit is {DESCRIPTION_MAX_CHARS}."
+        )
+    return {"title": title, "body": body, "description": description}
+
+
+def _apply_article_fields(article: Article, changes: dict[str, Any]) -> list[str]:
+    """Sets the article's own fields from ``changes``; returns the tag names to set, if any."""
+    unknown = set(changes) - ARTICLE_FIELDS - TEXT_FIELDS - {"locale"}
+    if unknown:
+        raise ValidationFailed(f"Unknown fields: {', '.join(sorted(unknown))}.")
+    if "section_id" in changes:
+        section = Section.objects.filter(pk=changes["section_id"]).first()
+        if section is None:
+            raise ValidationFailed(
+                "Choose a section.", field_errors={"section_id": ["Unknown section."]}
+            )
+        article.section = section
+    if "status" in changes:
+        if changes["status"] not in ArticleStatus.values:
+            raise ValidationFailed("Unknown status.", field_errors={"status": ["Unknown value."]})
+        article.status = changes["status"]
+    if "visibility" in changes:
+        if changes["visibility"] not in Visibility.values:
+            raise ValidationFailed(
+                "Unknown visibility.", field_errors={"visibility": ["Unknown value."]}
+            )
+        article.visibility = changes["visibility"]
+    if "owner_id" in changes:
+        owner_id = changes["owner_id"]
+        if owner_id is not None:
+            from concierge.accounts.models import User
+
+            owner = User.objects.filter(pk=owner_id).first()
+            if owner is None or not policy.is_staff(owner):
+                raise ValidationFailed(
+                    "The owner must be an agent.", field_errors={"owner_id": ["Not an agent."]}
+                )
+        article.owner_id = owner_id
+    if "review_due_on" in changes:
+        value = changes["review_due_on"]
+        if isinstance(value, str):
+            try:
+                value = date.fromisoformat(value) if value else None
+            except ValueError as error:
+                raise ValidationFailed(
+                    "Use a date like 2026-12-31.", field_errors={"review_due_on": ["Bad date."]}
+                ) from error
+        article.review_due_on = value
+    if "position" in changes and changes["position"] is not None:
+        article.position = max(0, int(changes["position"]))
+    if "is_promoted" in changes:
+        article.is_promoted = bool(changes["is_promoted"])
+    if article.status == ArticleStatus.PUBLISHED and article.published_at is None:
+        article.published_at = timezone.now()
+    if "tags" in changes:
+        return normalize_tags(changes["tags"] or [])
+    return []
+
+
+def _next_version_number(article: Article, locale: str) -> int:
+    latest = article.versions.filter(locale=locale).aggregate(latest=Max("number"))["latest"]
+    return int(latest or 0) + 1
+
+
+def _save_text(
+    *,
+    article: Article,
+    locale: str,
+    text: dict[str, str],
+    actor: Any,
+    restored_from: ArticleVersion | None = None,
+) -> ArticleTranslation:
+    """Writes one translation's text and, when the title or body changed, a new version."""
+    translation = article.translations.filter(locale=locale).first()
+    rendered = render_article_body(text["body"])
+    new_slug = article_slug(text["title"])
+    changed = (
+        translation is None
+        or translation.title != text["title"]
+        or translation.body_source != text["body"]
+    )
+    if translation is None:
+        translation = ArticleTranslation(article=article, locale=locale)
+    elif translation.slug != new_slug:
+        ArticleSlugHistory.objects.create(article=article, locale=locale, slug=translation.slug)
+    translation.title = text["title"]
+    translation.slug = new_slug
+    translation.description = text["description"]
+    translation.body_source = text["body"]
+    translation.body_html = rendered.html
+    translation.updated_by = actor if policy.is_staff(actor) else None
+    translation.save()
+    if changed or restored_from is not None:
+        ArticleVersion.objects.create(
+            article=article,
+            locale=locale,
+            number=_next_version_number(article, locale),
+            title=text["title"],
+            body_source=text["body"],
+            author=translation.updated_by,
+            restored_from=restored_from,
+        )
+    return translation
+
+
+def _clean_locale(value: Any) -> str:
+    locale = normalize_locale(str(value or ""))
+    if not locale:
+        raise ValidationFailed(
+            "Choose a language code such as en, fr or pt-br.",
+            field_errors={"locale": ["Unknown locale."]},
+        )
+    return locale
+
+
+@transaction.atomic
+def create_article(*, actor: Any, changes: dict[str, Any]) -> Article:
+    """A new article with its first text (in ``locale``, default the help center's)."""
+    policy.require(policy.can_edit_articles(actor), "Only agents write articles.")
+    from concierge.knowledge.services import help_center_settings
+
+    locale = _clean_locale(changes.get("locale") or help_center_settings().default_locale)
+    if "section_id" not in changes:
+        raise ValidationFailed("Choose a section.", field_errors={"section_id": ["Required."]})
+    text = _clean_text(changes, None)
+    article = Article(source_locale=locale, owner=actor)
+    tag_names = _apply_article_fields(article, changes)
+    article.save()
+    if tag_names:
+        article.tags.set(tags_named(tag_names))
+    _save_text(article=article, locale=locale, text=text, actor=actor)
+    _reindex([article.pk])
+    return article
+
+
+@transaction.atomic
+def update_article(
+    *, actor: Any, article: Article, changes: dict[str, Any], locale: str = ""
+) -> Article:
+    """Changes an article's fields and/or its text in ``locale`` (adding that translation)."""
+    policy.require(policy.can_edit_articles(actor), "Only agents write articles.")
+    article = Article.objects.select_for_update().get(pk=article.pk)
+    locale = _clean_locale(locale or changes.get("locale") or article.source_locale)
+    tag_names = _apply_article_fields(article, changes)
+    if TEXT_FIELDS & set(changes):
+        translation = article.translations.filter(locale=locale).first()
+        _save_text(
+            article=article, locale=locale, text=_clean_text(changes, translation), actor=actor
+        )
+    article.save()
+    if "tags" in changes:
+        article.tags.set(tags_named(tag_names))
+    _reindex([article.pk])
+    return article
+
+
+@transaction.atomic
+def delete_translation(*, actor: Any, article: Article, locale: str) -> None:
+    policy.require(policy.can_edit_articles(actor), "Only agents write articles.")
+    if locale == article.source_locale:
+        raise ValidationFailed("The source language's text cannot be removed.")
+    deleted, _ = article.translations.filter(locale=locale).delete()
+    if not deleted:
+        raise NotFound("No such translation.")
+    _reindex([article.pk])
+
+
+@transaction.atomic
+def restore_version(*, actor: Any, version: ArticleVersion) -> ArticleVersion:
+    """Makes an old version the current text again, as a new version (history is kept)."""
+    policy.require(policy.can_edit_articles(actor), "Only agents write articles.")
+    article = Article.objects.select_for_update().get(pk=version.article_id)
+    current = article.translations.filter(locale=version.locale).first()
+    text = {
+        "title": version.title,
+        "body": version.body_source,
+        "description": current.description if current else "",
+    }
+    _save_text(
+        article=article, locale=version.locale, text=text, actor=actor, restored_from=version
+    )
+    article.save(update_fields=["updated_at"])
+    _reindex([article.pk])
+    return article.versions.filter(locale=version.locale).order_by("-number").first()  # type: ignore[return-value]
+
+
+@transaction.atomic
+def delete_article(*, actor: Any, article: Article) -> None:
+    policy.require(policy.can_edit_articles(actor), "Only agents write articles.")
+    article_id = article.pk
+    for attachment in article.attachments.all():
+        attachment.file.delete(save=False)
+    article.delete()
+    _reindex([article_id])
+
+
+def _clean_filename(name: str) -> str:
+    name = name.replace("\\", "/").rpartition("/")[2]
+    name = "".join(ch for ch in name if ch.isprintable() and ch not in '<>:"|?*').strip(" .")
+    return name[:200] or "file"
+
+
+@transaction.atomic
+def add_attachments(
+    *, actor: Any, article: Article, attachments: Sequence[NewAttachment]
+) -> list[ArticleAttachment]:
+    """Stores files (the same size and type limits as ticket attachments)."""
+    policy.require(policy.can_edit_articles(actor), "Only agents write articles.")
+    validate_attachments(attachments)
+    stored = []
+    for attachment in attachments:
+        filename = _clean_filename(attachment.filename)
+        content_type = (
+            attachment.content_type
+            or mimetypes.guess_type(filename)[0]
+            or "application/octet-stream"
+        )[:127]
+        record = ArticleAttachment(
+            article=article,
+            filename=filename,
+            content_type=content_type,
+            size=attachment.size,
+            uploaded_by=actor,
+        )
+        record.file.save(filename, ContentFile(attachment.content), save=False)
+        record.save()
+        stored.append(record)
+    return stored
+
+
+@transaction.atomic
+def delete_attachment(*, actor: Any, attachment: ArticleAttachment) -> None:
+    policy.require(policy.can_edit_articles(actor), "Only agents write articles.")
+    attachment.file.delete(save=False)
+    attachment.delete()
+
+
+@transaction.atomic
+def create_draft_from_entry(*, actor: Any, entry: Any, section: Section | None = None) -> Article:
+    """A draft article whose body is an agent's public answer on a ticket."""
+    from concierge.tickets.models import EntryKind
+
+    policy.require(policy.can_edit_articles(actor), "Only agents write articles.")
+    if entry.kind != EntryKind.PUBLIC_REPLY or not entry.author_user_id:
+        raise ValidationFailed("Only an agent's public reply can become an article.")
+    section = section or Section.objects.order_by("category__position", "position", "pk").first()
+    if section is None:
+        raise ValidationFailed("Create a help center section first: an article lives in one.")
+    article = create_article(
+        actor=actor,
+        changes={
+            "section_id": section.pk,
+            "status": ArticleStatus.DRAFT,
+            "title": entry.ticket.subject[:TITLE_MAX_CHARS],
+            "body": entry.body_source,
+        },
+    )
+    article.created_from_ticket_id = entry.ticket_id
+    article.save(update_fields=["created_from_ticket"])
+    return article
+
+
+# --- branding ---------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def save_branding(
+    *, actor: Any, changes: dict[str, Any], logo: NewAttachment | None = None
+) -> HelpCenterSettings:
+    policy.require(policy.can_manage_help_center(actor), "Only admins brand the help center.")
+    branding, _ = HelpCenterSettings.objects.get_or_create(pk=1)
+    errors: dict[str, list[str]] = {}
+    if "name" in changes:
+        branding.name = _clean_name(changes["name"], "name")
+    if "tagline" in changes:
+        branding.tagline = " ".join(str(changes["tagline"] or "").split())[:200]
+    for color_field in ("primary_color", "accent_color", "text_color", "background_color"):
+        if color_field in changes:
+            value = str(changes[color_field] or "").strip()
+            if not HEX_COLOR.match(value):
+                errors[color_field] = ["Use a colour like #2454d6."]
+            else:
+                setattr(branding, color_field, value.lower())
+    if "default_locale" in changes:
+        branding.default_locale = _clean_locale(changes["default_locale"])
+    if "locales" in changes:
+        raw = changes["locales"]
+        names = raw.replace(",", " ").split() if isinstance(raw, str) else list(raw or [])
+        locales = [normalize_locale(str(name)) for name in names]
+        if not all(locales):
+            errors["locales"] = ["Use language codes such as en, fr, pt-br."]
+        branding.locales = list(dict.fromkeys(locales))[:20]
+    if errors:
+        raise ValidationFailed("Some branding values are invalid.", field_errors=errors)
+    if logo is not None:
+        if logo.content_type not in LOGO_TYPES:
+            raise ValidationFailed(
+                "The logo must be a PNG, JPEG, GIF or WebP image.",
+                field_errors={"logo": ["Unsupported image type."]},
+            )
+        if logo.size > LOGO_MAX_BYTES:
+            raise LimitExceeded("The logo is over the 1 MB limit.")
+        if branding.logo:
+            branding.logo.delete(save=False)
+        branding.logo.save(_clean_filename(logo.filename), ContentFile(logo.content), save=False)
+    if changes.get("remove_logo") and branding.logo:
+        branding.logo.delete(save=False)
+    branding.save()
+    return branding
+
+
+# --- the help center's records of use ---------------------------------------------------------
+
+
+def new_session_key() -> str:
+    return secrets.token_urlsafe(24)
+
+
+def _session(key: str, customer: Any = None) -> HelpSession:
+    session, _ = HelpSession.objects.get_or_create(key=key)
+    if customer is not None and session.customer_id is None:
+        session.customer = customer
+        session.save(update_fields=["customer"])
+    return session
+
+
+def _count_in_window(cache_key: str, limit: int, message: str) -> None:
+    """Counts one more use in an hour's window; refuses past ``limit``."""
+    cache.add(cache_key, 0, timeout=3600)
+    try:
+        used = cache.incr(cache_key)
+    except ValueError:  # expired between add and incr
+        cache.set(cache_key, 1, timeout=3600)
+        used = 1
+    if used > limit:
+        raise LimitExceeded(message)
+
+
+@transaction.atomic
+def record_event(
+    *,
+    session_key: str,
+    kind: str,
+    article_id: int | None = None,
+    query: str = "",
+    result_count: int | None = None,
+    locale: str = "",
+    customer: Any = None,
+    client_address: str = "",
+    now: datetime | None = None,
+) -> HelpEvent | None:
+    """Records a view, search or suggestion click; repeated views in one session count once."""
+    if kind not in EventKind.values:
+        raise ValidationFailed("Unknown event.", field_errors={"kind": ["Unknown value."]})
+    if client_address:
+        # A visitor without cookies starts a new session on every request: bound the address too.
+        _count_in_window(
+            f"kb:events:address:{client_address}",
+            EVENTS_PER_HOUR_PER_ADDRESS,
+            f"Too many help center events: at most {EVENTS_PER_HOUR_PER_ADDRESS} an hour.",
+        )
+    _count_in_window(
+        f"kb:events:{session_key}",
+        EVENTS_PER_HOUR_PER_SESSION,
+        f"Too many help center events: at most {EVENTS_PER_HOUR_PER_SESSION} an hour.",
+    )
+    session = _session(session_key, customer)
+    backdated = now is not None  # tests and imports replay events at their own time
+    now = now or timezone.now()
+    article = None
+    if article_id is not None:
+        article = Article.objects.filter(pk=article_id).first()
+        if article is None:
+            return None
+    if kind in (EventKind.VIEW, EventKind.SUGGESTION_CLICK) and article is not None:
+        if session.events.filter(kind=kind, article=article).exists():
+            return None
+    query = " ".join(query.split())[:SEARCH_QUERY_MAX_CHARS].lower()
+    if kind == EventKind.SEARCH and not query:
+        return None
+    event = HelpEvent(
+        session=session,
+        kind=kind,
+        article=article,
+        query=query,
+        result_count=result_count,
+        locale=locale[:10],
+    )
+    event.save()
+    if backdated:
+        HelpEvent.objects.filter(pk=event.pk).update(created_at=now)
+    if session.first_content_at is None:
+        HelpSession.objects.filter(pk=session.pk).update(first_content_at=now)
+    if kind == EventKind.VIEW and article is not None:
+        Article.objects.filter(pk=article.pk).update(view_count=F("view_count") + 1)
+    return event
+
+
+@transaction.atomic
+def vote(
+    *,
+    session_key: str,
+    article: Article,
+    is_helpful: bool,
+    comment: str = "",
+    locale: str = "",
+    client_address: str = "",
+    customer: Any = None,
+) -> ArticleVote:
+    """One vote per article per session: voting again changes the vote, it does not add one."""
+    comment = comment.strip()
+    if len(comment) > COMMENT_MAX_CHARS:
+        raise LimitExceeded(
+            f"The comment is {len(comment)} characters; the limit is {COMMENT_MAX_CHARS}."
+        )
+    _count_in_window(
+        f"kb:votes:{client_address or session_key}",
+        VOTES_PER_HOUR_PER_ADDRESS,
+        f"Too many votes: at most {VOTES_PER_HOUR_PER_ADDRESS} an hour. Please try again later.",
+    )
+    session = _session(session_key, customer)
+    try:
+        with transaction.atomic():
+            record, created = ArticleVote.objects.get_or_create(
+                article=article,
+                session=session,
+                defaults={"is_helpful": is_helpful, "comment": comment, "locale": locale[:10]},
+            )
+    except IntegrityError:  # a concurrent first vote of the same session won
+        record, created = ArticleVote.objects.get(article=article, session=session), False
+    if not created:
+        record.is_helpful = is_helpful
+        if comment:
+            record.comment = comment
+        record.save(update_fields=["is_helpful", "comment", "updated_at"])
+    counts = ArticleVote.objects.filter(article=article).aggregate(
+        helpful=Count("pk", filter=Q(is_helpful=True)),
+        unhelpful=Count("pk", filter=Q(is_helpful=False)),
+    )
+    Article.objects.filter(pk=article.pk).update(
+        helpful_count=counts["helpful"], unhelpful_count=counts["unhelpful"]
+    )
+    return record
+
+
+@transaction.atomic
+def note_request_opened(*, session_key: str, ticket: Any) -> None:
+    """Links the first request a help session opened to it (the deflection that did not happen)."""
+    if not session_key:
+        return
+    session = HelpSession.objects.select_for_update().filter(key=session_key).first()
+    if session is None:
+        return
+    # Keep the first request opened after the visitor read help content: that is the
+    # one that decides whether the visit was self-service.
+    linked_after_reading = session.ticket_id is not None and (
+        session.first_content_at is None
+        or session.ticket_created_at is None
+        or session.ticket_created_at >= session.first_content_at
+    )
+    if linked_after_reading:
+        return
+    session.ticket_id = ticket.pk
+    session.ticket_created_at = ticket.created_at
+    if session.customer_id is None:
+        session.customer_id = ticket.requester_id
+    session.save(update_fields=["ticket", "ticket_created_at", "customer"])
+
+
+def logo_limit_text() -> str:
+    return f"{LOGO_MAX_BYTES // 1024} KB"
+
+
+def attachment_limit_text() -> str:
+    return f"{settings.ATTACHMENT_MAX_BYTES // (1024 * 1024)} MB"

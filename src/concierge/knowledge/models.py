@@ -1,0 +1,318 @@
+"""The knowledge base: categories, sections, articles in several languages, and their use.
+
+Structure follows what teams know from Zendesk Guide and Help Scout Docs:
+a category holds sections, a section holds articles. An article's text
+lives in one ``ArticleTranslation`` per locale (the article's source locale
+included), and every save of a translation's text adds an ``ArticleVersion``
+so authors can compare and restore.
+
+The help center's use is recorded too: ``HelpSession`` is one visitor's
+visit (a cookie-backed session), ``HelpEvent`` what they did (article views,
+searches, suggestion clicks), ``ArticleVote`` their "Was this helpful?"
+answers. A session that viewed help content and opened no request within
+24 hours counts as self-service.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from django.conf import settings
+from django.db import models
+
+from concierge.core.models import Tag, TimestampedModel
+
+DEFAULT_LOCALE = "en"
+
+
+class HelpCenterSettings(models.Model):
+    """The help center's branding and languages; one row (``pk=1``)."""
+
+    name = models.CharField(max_length=100, default="Help Center")
+    tagline = models.CharField(max_length=200, blank=True, default="How can we help?")
+    logo = models.ImageField(upload_to="help-center/", blank=True)
+    # Colours are validated as #rrggbb before they are stored; the theme
+    # stylesheet (a view) prints them as CSS custom properties.
+    primary_color = models.CharField(max_length=7, default="#2454d6")
+    accent_color = models.CharField(max_length=7, default="#0f7b6c")
+    text_color = models.CharField(max_length=7, default="#1d2330")
+    background_color = models.CharField(max_length=7, default="#f7f8fb")
+    default_locale = models.CharField(max_length=10, default=DEFAULT_LOCALE)
+    locales = models.JSONField(
+        default=list, blank=True, help_text="Locales offered in the language picker."
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "help center settings"
+        verbose_name_plural = "help center settings"
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def logo_filename(self) -> str:
+        return self.logo.name.rpartition("/")[2] if self.logo else ""
+
+    @property
+    def offered_locales(self) -> list[str]:
+        offered = [self.default_locale, *self.locales]
+        return list(dict.fromkeys(locale for locale in offered if locale))
+
+
+class Category(TimestampedModel):
+    name = models.CharField(max_length=120)
+    slug = models.SlugField(max_length=140)
+    description = models.CharField(max_length=300, blank=True)
+    position = models.PositiveIntegerField(default=0)
+    # Translated names: {"fr": "Facturation"}; the name above is the default locale's.
+    name_translations = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["position", "name"]
+        verbose_name_plural = "categories"
+
+    def __str__(self) -> str:
+        return self.name
+
+    def name_in(self, locale: str) -> str:
+        return str(self.name_translations.get(locale) or self.name)
+
+
+class Section(TimestampedModel):
+    category = models.ForeignKey(Category, on_delete=models.PROTECT, related_name="sections")
+    name = models.CharField(max_length=120)
+    slug = models.SlugField(max_length=140)
+    description = models.CharField(max_length=300, blank=True)
+    position = models.PositiveIntegerField(default=0)
+    name_translations = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["position", "name"]
+
+    def __str__(self) -> str:
+        return f"{self.category.name} / {self.name}"
+
+    def name_in(self, locale: str) -> str:
+        return str(self.name_translations.get(locale) or self.name)
+
+
+class ArticleStatus(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    PUBLISHED = "published", "Published"
+    ARCHIVED = "archived", "Archived"
+
+
+class Visibility(models.TextChoices):
+    PUBLIC = "public", "Everyone"
+    INTERNAL = "internal", "Agents only"
+
+
+class Article(TimestampedModel):
+    section = models.ForeignKey(Section, on_delete=models.PROTECT, related_name="articles")
+    status = models.CharField(
+        max_length=10, choices=ArticleStatus.choices, default=ArticleStatus.DRAFT
+    )
+    visibility = models.CharField(
+        max_length=10, choices=Visibility.choices, default=Visibility.PUBLIC
+    )
+    source_locale = models.CharField(max_length=10, default=DEFAULT_LOCALE)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="owned_articles",
+    )
+    review_due_on = models.DateField(null=True, blank=True)
+    tags = models.ManyToManyField(Tag, blank=True, related_name="articles")
+    position = models.PositiveIntegerField(default=0)
+    is_promoted = models.BooleanField(default=False, help_text="Listed first on the home page.")
+    published_at = models.DateTimeField(null=True, blank=True)
+    # Counters kept with the events and votes that change them, for cheap listings.
+    view_count = models.PositiveIntegerField(default=0)
+    helpful_count = models.PositiveIntegerField(default=0)
+    unhelpful_count = models.PositiveIntegerField(default=0)
+    created_from_ticket = models.ForeignKey(
+        "tickets.Ticket", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["position", "-updated_at", "-id"]
+        indexes = [
+            models.Index(fields=["status", "visibility", "section"], name="article_listing"),
+            models.Index(fields=["status", "-view_count"], name="article_popular"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Article {self.pk}"
+
+    @property
+    def is_public(self) -> bool:
+        return self.status == ArticleStatus.PUBLISHED and self.visibility == Visibility.PUBLIC
+
+
+class ArticleTranslation(models.Model):
+    """An article's text in one locale; the source locale's row is the original."""
+
+    article = models.ForeignKey(Article, on_delete=models.CASCADE, related_name="translations")
+    locale = models.CharField(max_length=10)
+    title = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=220)
+    description = models.CharField(
+        max_length=300, blank=True, help_text="Shown in search engines and listings."
+    )
+    body_source = models.TextField(help_text="Markdown.")
+    body_html = models.TextField(help_text="Sanitized HTML with heading anchors.")
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["locale"]
+        constraints = [
+            models.UniqueConstraint(fields=["article", "locale"], name="one_translation_per_locale")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.title} [{self.locale}]"
+
+
+class ArticleSlugHistory(models.Model):
+    """A slug an article had before: old links redirect to the current one."""
+
+    article = models.ForeignKey(Article, on_delete=models.CASCADE, related_name="old_slugs")
+    locale = models.CharField(max_length=10)
+    slug = models.SlugField(max_length=220)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.slug
+
+
+class ArticleVersion(models.Model):
+    """The text of one translation as one save left it."""
+
+    article = models.ForeignKey(Article, on_delete=models.CASCADE, related_name="versions")
+    locale = models.CharField(max_length=10)
+    number = models.PositiveIntegerField()
+    title = models.CharField(max_length=200)
+    body_source = models.TextField()
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    restored_from = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-number"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["article", "locale", "number"], name="one_version_number_per_translation"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Article {self.article_id} [{self.locale}] v{self.number}"
+
+
+def article_file_path(instance: ArticleAttachment, filename: str) -> str:
+    # The random folder keeps names unguessable and avoids clashes.
+    return f"knowledge/{instance.article_id}/{secrets.token_hex(8)}/{filename}"
+
+
+class ArticleAttachment(models.Model):
+    """A file or image of an article; images are linked from the markdown by their URL."""
+
+    article = models.ForeignKey(Article, on_delete=models.CASCADE, related_name="attachments")
+    file = models.FileField(upload_to=article_file_path, max_length=500)
+    filename = models.CharField(max_length=255)
+    content_type = models.CharField(max_length=127)
+    size = models.PositiveBigIntegerField()
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return self.filename
+
+    @property
+    def is_image(self) -> bool:
+        return self.content_type in INLINE_IMAGE_TYPES
+
+
+# Raster images a browser shows without running anything; served inline.
+INLINE_IMAGE_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
+
+
+class HelpSession(models.Model):
+    """One visitor's visit to the help center, from their first event on."""
+
+    key = models.CharField(max_length=64, unique=True)
+    customer = models.ForeignKey(
+        "customers.Customer", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    # When the visitor first read an article or searched: the start of the 24 h window.
+    first_content_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    ticket = models.ForeignKey(
+        "tickets.Ticket", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    ticket_created_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return self.key[:8]
+
+
+class EventKind(models.TextChoices):
+    VIEW = "view", "Article view"
+    SEARCH = "search", "Search"
+    SUGGESTION_CLICK = "suggestion_click", "Suggestion click"
+
+
+class HelpEvent(models.Model):
+    session = models.ForeignKey(HelpSession, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=20, choices=EventKind.choices)
+    article = models.ForeignKey(
+        Article, null=True, blank=True, on_delete=models.CASCADE, related_name="events"
+    )
+    query = models.CharField(max_length=200, blank=True)
+    result_count = models.PositiveIntegerField(null=True, blank=True)
+    locale = models.CharField(max_length=10, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["kind", "created_at"], name="help_event_kind_time"),
+            models.Index(fields=["article", "kind"], name="help_event_article"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.article_id or self.query}"
+
+
+class ArticleVote(models.Model):
+    """One "Was this helpful?" answer: one per article per visitor session."""
+
+    article = models.ForeignKey(Article, on_delete=models.CASCADE, related_name="votes")
+    session = models.ForeignKey(HelpSession, on_delete=models.CASCADE, related_name="votes")
+    is_helpful = models.BooleanField()
+    comment = models.TextField(blank=True)
+    locale = models.CharField(max_length=10, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["article", "session"], name="one_vote_per_session")
+        ]
+
+    def __str__(self) -> str:
+        return f"{'+' if self.is_helpful else '-'} article {self.article_id}"

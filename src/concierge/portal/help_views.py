@@ -1,0 +1,442 @@
+"""The public help center under /portal/help/: browsing, reading, searching, voting.
+
+Thin like the rest of the portal: each view picks the visitor's language,
+calls one ``knowledge`` service or action and renders. Anyone may read
+published public articles; staff also see agents-only ones; drafts never
+show here.
+
+Pages answer GET without writing anything. What a visitor did is recorded
+by a small script that posts back a signed event token the page carries
+(article view, search with its result count, suggestion click): the server
+made the token, so a visitor cannot invent searches or views for articles
+they never saw, and crawlers that run no script are not counted.
+"""
+
+from __future__ import annotations
+
+import logging
+import mimetypes
+from typing import Any
+
+from django.conf import settings
+from django.contrib import messages
+from django.core import signing
+from django.http import (
+    FileResponse,
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBase,
+    JsonResponse,
+)
+from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.views.decorators.cache import cache_control
+from django.views.decorators.http import require_GET, require_POST
+
+from concierge.core import policy
+from concierge.core.errors import ConciergeError, LimitExceeded, NotFound
+from concierge.knowledge import actions as knowledge_actions
+from concierge.knowledge import services as knowledge_services
+from concierge.knowledge.content import excerpt, table_of_contents
+from concierge.knowledge.locales import accept_language_locales, choose_locale, normalize_locale
+from concierge.knowledge.models import Article, EventKind
+
+logger = logging.getLogger(__name__)
+
+LANGUAGE_COOKIE = "hc_lang"
+HELP_SESSION_KEY = "help_session"
+EVENT_SALT = "concierge.help.event"
+EVENT_TOKEN_MAX_AGE = 6 * 3600
+SEARCH_RESULTS = 20
+LANGUAGE_NAMES = {
+    "en": "English", "fr": "Français", "de": "Deutsch", "es": "Español", "it": "Italiano",
+    "pt": "Português", "pt-br": "Português (Brasil)", "nl": "Nederlands", "sv": "Svenska",
+    "da": "Dansk", "fi": "Suomi", "nb": "Norsk", "pl": "Polski", "ja": "日本語", "zh": "中文",
+}  # fmt: skip
+
+
+# --- language, session and page context -------------------------------------------------
+
+
+def visitor_locale(request: HttpRequest) -> str:
+    """?lang= first, then the language cookie, then Accept-Language, then the default."""
+    branding = knowledge_services.help_center_settings()
+    requested = [
+        normalize_locale(request.GET.get("lang", "")),
+        normalize_locale(request.COOKIES.get(LANGUAGE_COOKIE, "")),
+        *accept_language_locales(request.headers.get("Accept-Language", "")),
+    ]
+    return choose_locale(
+        requested=[locale for locale in requested if locale],
+        offered=branding.offered_locales,
+        default=branding.default_locale,
+    )
+
+
+def help_session_key(request: HttpRequest) -> str:
+    """The visitor's help session (kept in their Django session, created on first use)."""
+    key = request.session.get(HELP_SESSION_KEY)
+    if not key:
+        key = request.session[HELP_SESSION_KEY] = knowledge_actions.new_session_key()
+    return str(key)
+
+
+def event_token(kind: str, **data: Any) -> str:
+    return signing.dumps({"kind": kind, **data}, salt=EVENT_SALT, compress=True)
+
+
+def _render(
+    request: HttpRequest, template: str, context: dict[str, Any], *, status: int = 200
+) -> HttpResponse:
+    branding = knowledge_services.help_center_settings()
+    locale = context.get("locale") or visitor_locale(request)
+    full_context = {
+        "branding": branding,
+        "locale": locale,
+        "languages": [(code, LANGUAGE_NAMES.get(code, code)) for code in branding.offered_locales],
+        "is_customer": policy.customer_of(request.user) is not None,
+        "is_staff": policy.is_staff(request.user),
+        **context,
+    }
+    response = render(request, template, full_context, status=status)
+    chosen = normalize_locale(request.GET.get("lang", ""))
+    if chosen and chosen == locale:
+        response.set_cookie(
+            LANGUAGE_COOKIE, chosen, max_age=365 * 24 * 3600, samesite="Lax",
+            secure=settings.SESSION_COOKIE_SECURE,
+        )  # fmt: skip
+    return response
+
+
+def _not_found(request: HttpRequest, error: NotFound) -> HttpResponse:
+    return _render(request, "portal/help/not_found.html", {"message": error.message}, status=404)
+
+
+# --- pages --------------------------------------------------------------------------------
+
+
+@require_GET
+def help_home(request: HttpRequest) -> HttpResponse:
+    locale = visitor_locale(request)
+    context = {
+        "locale": locale,
+        "categories": knowledge_services.help_center_tree(user=request.user, locale=locale),
+        "popular": knowledge_services.popular_articles(user=request.user, locale=locale),
+    }
+    return _render(request, "portal/help/home.html", context)
+
+
+@require_GET
+def help_category(request: HttpRequest, category_id: int, slug: str = "") -> HttpResponse:
+    locale = visitor_locale(request)
+    try:
+        category = knowledge_services.get_category(user=request.user, category_id=category_id)
+    except NotFound as error:
+        return _not_found(request, error)
+    if slug != category.slug:
+        return redirect("portal:help_category", category_id=category.pk, slug=category.slug)
+    tree = knowledge_services.help_center_tree(
+        user=request.user, locale=locale, category_id=category.pk
+    )
+    context = {
+        "locale": locale,
+        "category": category,
+        "category_name": category.name_in(locale),
+        "sections": tree[0].sections if tree else [],
+    }
+    return _render(request, "portal/help/category.html", context)
+
+
+@require_GET
+def help_section(request: HttpRequest, section_id: int, slug: str = "") -> HttpResponse:
+    locale = visitor_locale(request)
+    try:
+        section = knowledge_services.get_section(user=request.user, section_id=section_id)
+    except NotFound as error:
+        return _not_found(request, error)
+    if slug != section.slug:
+        return redirect("portal:help_section", section_id=section.pk, slug=section.slug)
+    tree = knowledge_services.help_center_tree(
+        user=request.user, locale=locale, section_id=section.pk
+    )
+    context = {
+        "locale": locale,
+        "section": section,
+        "section_name": section.name_in(locale),
+        "category_name": section.category.name_in(locale),
+        "articles": tree[0].sections[0].articles if tree else [],
+    }
+    return _render(request, "portal/help/section.html", context)
+
+
+def article_url(article: Article) -> str:
+    """The canonical address of an article in the text it is shown in (``article.text``)."""
+    return reverse(
+        "portal:help_article",
+        kwargs={"article_id": article.pk, "slug": article.text.slug},  # type: ignore[attr-defined]
+    )
+
+
+def translation_address(article_id: int, translation: Any) -> str:
+    """The public address of one translation: its slug, and its language named."""
+    path = reverse("portal:help_article", args=[article_id, translation.slug])
+    return f"{settings.SITE_URL}{path}?lang={translation.locale}"
+
+
+@require_GET
+def help_article_by_id(request: HttpRequest, article_id: int) -> HttpResponse:
+    """``/help/articles/12/``: a short link that redirects to the canonical one."""
+    return help_article(request, article_id, slug="")
+
+
+@require_GET
+def help_article(request: HttpRequest, article_id: int, slug: str) -> HttpResponse:
+    locale = visitor_locale(request)
+    try:
+        article = knowledge_services.get_localized_article(
+            user=request.user, article_id=article_id, locale=locale
+        )
+    except NotFound as error:
+        return _not_found(request, error)
+    text = article.text  # type: ignore[attr-defined]
+    if slug != text.slug:
+        # Old slugs, other languages' slugs and bare ids all land on the canonical address.
+        target = article_url(article)
+        if request.GET.get("via") == "suggestion":
+            target += "?via=suggestion"
+        return redirect(target, permanent=bool(slug))
+    via_suggestion = request.GET.get("via") == "suggestion"
+    context = {
+        "locale": locale,
+        "article": article,
+        "text": text,
+        "is_fallback": article.is_fallback,  # type: ignore[attr-defined]
+        "section": article.section,
+        "section_name": article.section.name_in(locale),
+        "category_name": article.section.category.name_in(locale),
+        "toc": table_of_contents(text.body_html),
+        "related": knowledge_services.related_articles(
+            user=request.user, article=article, locale=locale
+        ),
+        "attachments": [a for a in article.attachments.all() if not a.is_image],
+        "meta_description": text.description or excerpt(text.body_html),
+        # Each translation's address names its language, so crawlers index every one.
+        "canonical_url": translation_address(article.pk, text),
+        "alternates": [
+            (translation.locale, translation_address(article.pk, translation))
+            for translation in article.translations.all()
+        ],
+        "view_token": event_token(
+            EventKind.SUGGESTION_CLICK if via_suggestion else EventKind.VIEW,
+            article_id=article.pk,
+            locale=locale,
+        ),
+        "voted": str(article.pk) in request.session.get("help_votes", {}),
+    }
+    return _render(request, "portal/help/article.html", context)
+
+
+@require_GET
+def help_search(request: HttpRequest) -> HttpResponse:
+    locale = visitor_locale(request)
+    query = " ".join(request.GET.get("q", "").split())[: knowledge_services.SEARCH_QUERY_MAX_CHARS]
+    hits = (
+        knowledge_services.search_articles(
+            user=request.user, query=query, locale=locale, limit=SEARCH_RESULTS
+        )
+        if query
+        else []
+    )
+    context = {
+        "locale": locale,
+        "query": query,
+        "hits": hits,
+        "search_token": event_token(
+            EventKind.SEARCH, query=query, result_count=len(hits), locale=locale
+        )
+        if query
+        else "",
+    }
+    return _render(request, "portal/help/search.html", context)
+
+
+@require_GET
+def help_suggest(request: HttpRequest) -> HttpResponse:
+    """The htmx partial under the new-request form: articles that may answer it."""
+    locale = visitor_locale(request)
+    text = f"{request.GET.get('subject', '')} {request.GET.get('description', '')}"[:1000]
+    hits = knowledge_services.suggest_articles(user=request.user, text=text, locale=locale)
+    context = {"hits": hits, "locale": locale}
+    return render(request, "portal/help/_suggestions.html", context)
+
+
+# --- visitor writes: events and votes ------------------------------------------------------------
+
+
+@require_POST
+def help_event(request: HttpRequest) -> HttpResponse:
+    """Records what a page's signed token says the visitor saw (posted by help_center.js)."""
+    try:
+        data = signing.loads(
+            request.POST.get("token", ""), salt=EVENT_SALT, max_age=EVENT_TOKEN_MAX_AGE
+        )
+    except signing.BadSignature:
+        return JsonResponse({"code": "bad_token", "message": "Unknown event."}, status=400)
+    session_key = help_session_key(request)
+    customer = policy.customer_of(request.user)
+    try:
+        kind = data.get("kind")
+        if kind == EventKind.SUGGESTION_CLICK:
+            # A click on a suggestion opens the article: it is a view as well.
+            knowledge_actions.record_event(
+                session_key=session_key, kind=EventKind.SUGGESTION_CLICK,
+                article_id=data.get("article_id"), locale=data.get("locale", ""),
+                customer=customer,
+            )  # fmt: skip
+            kind = EventKind.VIEW
+        knowledge_actions.record_event(
+            session_key=session_key,
+            kind=kind,
+            article_id=data.get("article_id"),
+            query=data.get("query", ""),
+            result_count=data.get("result_count"),
+            locale=data.get("locale", ""),
+            customer=customer,
+            client_address=str(request.META.get("REMOTE_ADDR") or ""),
+        )
+    except ConciergeError as error:
+        return JsonResponse(
+            error.as_dict(), status=429 if isinstance(error, LimitExceeded) else 400
+        )
+    return JsonResponse({"recorded": True})
+
+
+@require_POST
+def help_vote(request: HttpRequest, article_id: int) -> HttpResponse:
+    locale = visitor_locale(request)
+    try:
+        article = knowledge_services.get_localized_article(
+            user=request.user, article_id=article_id, locale=locale
+        )
+    except NotFound as error:
+        return _not_found(request, error)
+    answer = request.POST.get("helpful", "")
+    if answer not in ("yes", "no"):
+        messages.error(request, "Choose yes or no.")
+        return redirect(article_url(article) + "#feedback")
+    try:
+        knowledge_actions.vote(
+            session_key=help_session_key(request),
+            article=article,
+            is_helpful=answer == "yes",
+            comment=request.POST.get("comment", ""),
+            locale=locale,
+            client_address=str(request.META.get("REMOTE_ADDR") or ""),
+            customer=policy.customer_of(request.user),
+        )
+    except ConciergeError as error:
+        if request.headers.get("HX-Request"):
+            return HttpResponse(
+                render_to_string("portal/help/_vote_error.html", {"message": error.message}),
+                status=429 if isinstance(error, LimitExceeded) else 400,
+            )
+        messages.error(request, error.message)
+        return redirect(article_url(article) + "#feedback")
+    votes = dict(request.session.get("help_votes", {}))
+    votes[str(article.pk)] = answer
+    request.session["help_votes"] = votes
+    context = {"article": article, "answer": answer, "contact_url": reverse("portal:request_new")}
+    if request.headers.get("HX-Request"):
+        return render(request, "portal/help/_vote_thanks.html", context)
+    messages.success(request, "Thank you for your feedback!")
+    return redirect(article_url(article) + "#feedback")
+
+
+# --- files, theme, sitemap, robots ---------------------------------------------------------------
+
+
+@require_GET
+def help_file(request: HttpRequest, file_id: int, filename: str) -> HttpResponseBase:
+    """An article's image (shown inline) or file (downloaded), for whoever may read it."""
+    try:
+        attachment = knowledge_services.get_attachment(user=request.user, attachment_id=file_id)
+        handle = attachment.file.open("rb")
+    except (NotFound, FileNotFoundError) as error:
+        raise Http404("No such file.") from error
+    response = FileResponse(
+        handle,
+        as_attachment=not attachment.is_image,
+        filename=attachment.filename,
+        content_type=attachment.content_type if attachment.is_image else None,
+    )
+    if not attachment.is_image:
+        response["Content-Type"] = "application/octet-stream"
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    public = attachment.article.is_public
+    response["Cache-Control"] = "public, max-age=3600" if public else "private, no-store"
+    return response
+
+
+@require_GET
+def help_logo(request: HttpRequest, filename: str) -> HttpResponseBase:
+    """The help center's logo (uploaded by an admin; PNG, JPEG, GIF or WebP only).
+
+    The address names the current file, so a new logo gets a new address and
+    browsers may cache each one.
+    """
+    branding = knowledge_services.help_center_settings()
+    if not branding.logo or branding.logo_filename != filename:
+        raise Http404("No logo.")
+    try:
+        handle = branding.logo.open("rb")
+    except FileNotFoundError as error:
+        raise Http404("No logo.") from error
+    content_type = mimetypes.guess_type(branding.logo.name)[0] or "application/octet-stream"
+    response = FileResponse(handle, content_type=content_type)
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    response["Cache-Control"] = "public, max-age=3600"
+    return response
+
+
+@require_GET
+@cache_control(public=True, max_age=300)
+def help_theme(request: HttpRequest) -> HttpResponse:
+    """The branding colours as CSS custom properties (validated #rrggbb values)."""
+    css = render_to_string("portal/help/theme.css", {"colors": knowledge_services.theme_colors()})
+    return HttpResponse(css, content_type="text/css; charset=utf-8")
+
+
+@require_GET
+def help_sitemap(request: HttpRequest) -> HttpResponse:
+    entries = [
+        {
+            "loc": settings.SITE_URL
+            + reverse(
+                "portal:help_article", kwargs={"article_id": entry.article_id, "slug": entry.slug}
+            )
+            + f"?lang={entry.locale}",
+            "lastmod": entry.updated_at,
+        }
+        for entry in knowledge_services.sitemap_entries()
+    ]
+    home = settings.SITE_URL + reverse("portal:help_home")
+    xml = render_to_string("portal/help/sitemap.xml", {"entries": entries, "home": home})
+    return HttpResponse(xml, content_type="application/xml; charset=utf-8")
+
+
+@require_GET
+def robots_txt(request: HttpRequest) -> HttpResponse:
+    """Crawlers may read the help center only; the sitemap lists its articles."""
+    sitemap = settings.SITE_URL + reverse("portal:help_sitemap")
+    lines = [
+        "User-agent: *",
+        f"Allow: {reverse('portal:help_home')}",
+        "Disallow: /",
+        f"Sitemap: {sitemap}",
+        "",
+    ]
+    return HttpResponse("\n".join(lines), content_type="text/plain; charset=utf-8")

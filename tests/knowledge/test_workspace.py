@@ -1,0 +1,141 @@
+"""Knowledge pages of the workspace: authoring, history, structure, branding, reports, composer."""
+
+from __future__ import annotations
+
+import pytest
+
+from concierge.knowledge.models import Article, ArticleStatus, Category, HelpCenterSettings
+from concierge.tickets.models import EntryKind
+from tests.conftest import signed_in_client
+from tests.factories import EntryFactory, TicketFactory
+from tests.knowledge.helpers import make_article, make_structure
+
+pytestmark = pytest.mark.django_db
+
+
+def test_agent_writes_an_article_then_a_translation(admin_user, agent_user):
+    _, section = make_structure(admin_user)
+    client = signed_in_client(agent_user)
+
+    created = client.post(
+        "/knowledge/articles/new/",
+        {"title": "Export invoices", "body": "## How\n\nClick export.", "section_id": section.pk,
+         "status": "published", "visibility": "public", "tags": "billing, export", "position": 0},
+    )  # fmt: skip
+    article = Article.objects.get()
+    translated = client.post(
+        f"/knowledge/articles/{article.pk}/?locale=fr",
+        {"title": "Exporter les factures", "body": "Cliquez sur exporter."},
+    )
+
+    assert created.status_code == 302 and translated.status_code == 302
+    assert sorted(article.translations.values_list("locale", flat=True)) == ["en", "fr"]
+    assert sorted(article.tags.values_list("name", flat=True)) == ["billing", "export"]
+    page = client.get(f"/knowledge/articles/{article.pk}/").content.decode()
+    assert "Export invoices" in page and "?locale=fr" in page
+
+
+def test_history_page_shows_an_escaped_diff_and_restores(admin_user, agent_user):
+    _, section = make_structure(admin_user)
+    article = make_article(agent_user, section, body="<b>bold?</b> first")
+    client = signed_in_client(agent_user)
+    client.post(f"/knowledge/articles/{article.pk}/", {
+        "title": "Reset your password", "body": "second", "section_id": section.pk,
+        "status": "published", "visibility": "public", "position": 0,
+    })  # fmt: skip
+    first = article.versions.get(number=1)
+
+    history = client.get(f"/knowledge/articles/{article.pk}/versions/").content.decode()
+    restored = client.post(f"/knowledge/articles/{article.pk}/versions/{first.pk}/restore/")
+
+    assert "&lt;b&gt;bold?&lt;/b&gt; first" in history and "<b>bold?</b>" not in history
+    assert restored.status_code == 302
+    assert article.translations.get().body_source == "<b>bold?</b> first"
+    assert article.versions.count() == 3
+
+
+def test_light_agent_reads_but_cannot_write(admin_user, agent_user, light_agent_user):
+    _, section = make_structure(admin_user)
+    article = make_article(agent_user, section)
+    client = signed_in_client(light_agent_user)
+
+    assert client.get("/knowledge/").status_code == 200
+    refused = client.post(f"/knowledge/articles/{article.pk}/delete/")
+
+    assert refused.status_code == 403 and Article.objects.filter(pk=article.pk).exists()
+
+
+def test_admin_organizes_and_brands_the_help_center(admin_user):
+    client = signed_in_client(admin_user)
+
+    client.post("/knowledge/structure/", {"kind": "category", "name": "Shipping", "position": 0})
+    category = Category.objects.get()
+    client.post(
+        "/knowledge/structure/",
+        {"kind": "section", "name": "Returns", "category_id": category.pk, "position": 1},
+    )
+    branded = client.post(
+        "/knowledge/branding/",
+        {"name": "Acme Help", "tagline": "Hi", "primary_color": "#112233",
+         "accent_color": "#445566", "text_color": "#000000", "background_color": "#ffffff",
+         "default_locale": "en", "locales": "fr"},
+    )  # fmt: skip
+
+    assert category.sections.get().name == "Returns"
+    assert branded.status_code == 302
+    assert HelpCenterSettings.objects.get().locales == ["fr"]
+    assert signed_in_client(admin_user).get("/knowledge/reports/").status_code == 200
+
+
+def test_agents_cannot_change_structure_or_branding(agent_user):
+    client = signed_in_client(agent_user)
+
+    assert (
+        client.post(
+            "/knowledge/structure/", {"kind": "category", "name": "X", "position": 0}
+        ).status_code
+        == 403
+    )
+    assert client.get("/knowledge/reports/").status_code == 403
+    assert Category.objects.count() == 0
+
+
+def test_composer_search_returns_insertable_articles(
+    admin_user, agent_user, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        _, section = make_structure(admin_user)
+        make_article(agent_user, section, title="Refund policy", body="Refunds take **5 days**.")
+        make_article(
+            agent_user,
+            section,
+            title="Refund internal notes",
+            body="Approve refunds.",
+            visibility="internal",
+        )
+
+    page = (
+        signed_in_client(agent_user)
+        .get("/knowledge/composer-search/", {"kb_q": "refund"})
+        .content.decode()
+    )
+
+    assert 'data-kb-url="http://testserver/portal/help/articles/' in page
+    assert "Refunds take **5 days**." in page and "Agents only" in page
+
+
+def test_ticket_page_has_the_picker_and_the_draft_action(admin_user, agent_user):
+    make_structure(admin_user)
+    ticket = TicketFactory()
+    entry = EntryFactory(
+        ticket=ticket, kind=EntryKind.PUBLIC_REPLY, author_user=agent_user, body_source="Do X."
+    )
+    client = signed_in_client(agent_user)
+
+    page = client.get(f"/tickets/{ticket.pk}/").content.decode()
+    created = client.post(f"/tickets/{ticket.pk}/entries/{entry.pk}/article/")
+
+    assert 'x-data="kbPicker"' in page and "Save as a draft article" in page
+    article = Article.objects.get()
+    assert created["Location"] == f"/knowledge/articles/{article.pk}/"
+    assert article.status == ArticleStatus.DRAFT
