@@ -118,6 +118,14 @@ TEMPLATES = [
 ]
 
 # --- Database -------------------------------------------------------------
+# SQLite, whether the default file or a sqlite:// DATABASE_URL: WAL lets readers
+# work while the task worker writes; IMMEDIATE transactions and a busy timeout
+# turn short write contention into waiting, not "database is locked" errors.
+SQLITE_OPTIONS = {
+    "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    "transaction_mode": "IMMEDIATE",
+    "timeout": 20,
+}
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
 if DATABASE_URL:
     # Under ASGI every request runs in a thread of its own, and a persistent
@@ -141,15 +149,10 @@ else:
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": os.environ.get("SQLITE_PATH", str(VAR_DIR / "concierge.sqlite3")),
-            # WAL lets readers work while the task worker writes; a busy
-            # timeout turns short write contention into waiting, not errors.
-            "OPTIONS": {
-                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
-                "transaction_mode": "IMMEDIATE",
-                "timeout": 20,
-            },
         }
     }
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    DATABASES["default"]["OPTIONS"] = {**SQLITE_OPTIONS, **DATABASES["default"].get("OPTIONS", {})}
 IS_POSTGRES = DATABASES["default"]["ENGINE"].endswith("postgresql")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -52,6 +52,7 @@ from django.contrib.auth import get_user_model
 from django.core.cache import cache
 
 from concierge.accounts import actions as account_actions
+from concierge.chat import actions as chat_actions
 from concierge.core import events, policy, presence
 from concierge.core.errors import ConciergeError
 from concierge.realtime.base import CLOSE_FORBIDDEN, CLOSE_UNAUTHORIZED, GuardedJsonConsumer
@@ -105,6 +106,8 @@ class AgentConsumer(GuardedJsonConsumer):
         self.user_name = user.name or user.email
         self.joined_groups: set[str] = set()
         self.ticket_ids: set[int] = set()
+        # Followed tickets that are live chats: the agent reading them is a read receipt.
+        self.chat_ticket_ids: set[int] = set()
         self.public_typing_allowed: dict[int, bool] = {}
         # ticket_id -> connection (channel name) -> {"user_id", "name", "heard_at"}
         self.viewers: dict[int, dict[str, dict[str, Any]]] = {}
@@ -196,6 +199,17 @@ class AgentConsumer(GuardedJsonConsumer):
         if kind == "typing" and data.pop("connection", None) == self.channel_name:
             return  # our own keystrokes
         await self._send_event(message.get("id"), stream, kind, data)
+        chat_ticket_id = data.get("ticket_id")
+        if kind == "entry.created" and chat_ticket_id in self.chat_ticket_ids:
+            # The chat is open on this agent's screen: the visitor sees "Read".
+            await self._mark_chat_read(chat_ticket_id)
+
+    async def _mark_chat_read(self, ticket_id: int) -> bool:
+        """Records that this agent saw the chat; False when the ticket is not a chat."""
+        read = await database_sync_to_async(chat_actions.mark_read_by_agent)(
+            actor=self.user, ticket_id=ticket_id
+        )
+        return read is not None
 
     # --- client messages ----------------------------------------------------
 
@@ -263,6 +277,8 @@ class AgentConsumer(GuardedJsonConsumer):
             self.public_typing_allowed[ticket_id] = public_typing
             self.viewers.setdefault(ticket_id, {})
             await self._announce_viewer(ticket_id, "viewer.joined")
+            if await self._mark_chat_read(ticket_id):
+                self.chat_ticket_ids.add(ticket_id)
         await self.send_json({"type": "subscribed", "ticket_id": ticket_id})
         # Following a ticket after resuming: catch up on it from the same point.
         last_event_id = message.get("last_event_id", self.resume_from)
@@ -276,6 +292,7 @@ class AgentConsumer(GuardedJsonConsumer):
         await self._announce_viewer(ticket_id, "viewer.left")
         await self._leave(ticket_stream(ticket_id))
         self.ticket_ids.discard(ticket_id)
+        self.chat_ticket_ids.discard(ticket_id)
         self.viewers.pop(ticket_id, None)
         self.public_typing_allowed.pop(ticket_id, None)
 
