@@ -54,6 +54,21 @@ def test_origin_not_allowed_is_refused_without_cors(
     assert not ChatVisitor.objects.exists()
 
 
+def test_same_origin_page_without_origin_header_is_checked_as_this_server(
+    client: Client, chat_channel: ChatChannel
+) -> None:
+    # Chromium sends no Origin on a same-origin GET, only Sec-Fetch-Site.
+    url = f"/widget/{chat_channel.public_key}/config/"
+    same_origin = {"Sec-Fetch-Site": "same-origin"}
+    assert client.get(url, headers=same_origin).status_code == 403  # not listed yet
+
+    chat_channel.allowed_origins = [HOST_ORIGIN, "http://testserver"]
+    chat_channel.save()
+
+    assert client.get(url, headers=same_origin).status_code == 200
+    assert client.get(url, headers={"Sec-Fetch-Site": "cross-site"}).status_code == 403
+
+
 def test_subdomain_wildcard_origin(client: Client, chat_channel: ChatChannel) -> None:
     chat_channel.allowed_origins = ["https://*.example.org"]
     chat_channel.save()

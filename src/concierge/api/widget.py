@@ -78,6 +78,20 @@ def _sweep_idle_chats() -> None:
         tasks.close_idle_chats.enqueue()
 
 
+def _page_origin(request: HttpRequest) -> str:
+    """The origin of the page that embeds the widget.
+
+    Browsers omit ``Origin`` on same-origin GET requests (the Fetch standard)
+    and say so with ``Sec-Fetch-Site: same-origin``, a header pages cannot set;
+    the page is then on this server's own origin (its host checked by
+    ALLOWED_HOSTS), which the channel must still list.
+    """
+    origin = request.headers.get("Origin", "")
+    if not origin and request.headers.get("Sec-Fetch-Site") == "same-origin":
+        origin = f"{request.scheme}://{request.get_host()}"
+    return origin
+
+
 def channel_endpoint(*, methods: tuple[str, ...]) -> Callable[[Handler], Handler]:
     """A widget endpoint: the channel from the key, the origin checked, CORS, JSON errors."""
 
@@ -85,7 +99,7 @@ def channel_endpoint(*, methods: tuple[str, ...]) -> Callable[[Handler], Handler
         @csrf_exempt
         @wraps(view)
         def wrapper(request: HttpRequest, public_key: str, **kwargs: Any) -> HttpResponseBase:
-            origin = request.headers.get("Origin", "")
+            origin = _page_origin(request)
             try:
                 channel = chat_services.get_active_channel(public_key=public_key)
             except NotFound as error:

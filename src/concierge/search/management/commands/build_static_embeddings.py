@@ -16,8 +16,18 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument("--output", default="", help=f"Default: {static_embeddings_path()}")
+        parser.add_argument(
+            "--if-missing",
+            action="store_true",
+            help="Do nothing when the file exists (what ./concierge demo and serve run).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        output = Path(options["output"]) if options["output"] else static_embeddings_path()
+        if options["if_missing"] and output.exists():
+            self.stdout.write(f"Static embeddings: {output} is there.")
+            return
+        self.stdout.write("Distilling static embeddings for ticket search (once; 1-4 minutes) ...")
         started = time.perf_counter()
-        path = build_static_embeddings(Path(options["output"]) if options["output"] else None)
+        path = build_static_embeddings(output)
         self.stdout.write(f"Wrote {path} in {time.perf_counter() - started:.0f} s")
