@@ -241,7 +241,16 @@ def _copy_test_database(tmp_dir: Path) -> tuple[str, str | None]:
     connections.close_all()
     server = os.environ["DATABASE_URL"].rsplit("/", 1)[0]
     with psycopg.connect(server + "/postgres", autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+        # A session another thread of this process is just closing can still
+        # hold the template for a moment: wait for it rather than fail.
+        for attempt in range(40):
+            try:
+                admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+                break
+            except psycopg.errors.ObjectInUse:
+                if attempt == 39:
+                    raise
+                time.sleep(0.25)
     return f"{server}/{name}", name
 
 
