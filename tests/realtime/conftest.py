@@ -242,15 +242,22 @@ def _copy_test_database(tmp_dir: Path) -> tuple[str, str | None]:
     server = os.environ["DATABASE_URL"].rsplit("/", 1)[0]
     with psycopg.connect(server + "/postgres", autocommit=True) as admin:
         # A session another thread of this process is just closing can still
-        # hold the template for a moment: wait for it rather than fail.
-        for attempt in range(40):
+        # hold the template for a moment: wait for it a little.
+        for _attempt in range(8):
             try:
                 admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
-                break
+                return f"{server}/{name}", name
             except psycopg.errors.ObjectInUse:
-                if attempt == 39:
-                    raise
                 time.sleep(0.25)
+        # Still held: an idle connection opened in another context (Playwright's
+        # greenlets carry their own contextvars, so close_all() here cannot see
+        # it). Copy through pg_dump instead, which other sessions do not block.
+        admin.execute(f'CREATE DATABASE "{name}"')
+    # fixed arguments on our own test database; pg_dump and psql come with PostgreSQL
+    pg_dump = ["pg_dump", "--no-owner", "--dbname", f"{server}/{template}"]
+    psql = ["psql", "--quiet", "--set", "ON_ERROR_STOP=1", "--dbname", f"{server}/{name}"]
+    dump = subprocess.run(pg_dump, check=True, capture_output=True, timeout=120)  # noqa: S603
+    subprocess.run(psql, input=dump.stdout, check=True, capture_output=True, timeout=120)  # noqa: S603
     return f"{server}/{name}", name
 
 
