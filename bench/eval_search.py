@@ -1,6 +1,7 @@
 """Search quality: two help centers searched with held-out customer questions.
 
-    ./concierge eval search [--data DIR] [--database sqlite|postgresql|all] [--tune] [--quick]
+    ./concierge eval search [--data DIR] [--database sqlite|postgresql|all] [--tune]
+                            [--quick [--queries N]] [--minilm]
 
 Articles are made exactly as issue 5 says, so figures compare across runs:
 
@@ -22,8 +23,23 @@ grid), never on test_public; the ranker itself sees only the articles.
 Everything runs through the production code: articles are written with
 ``search.actions.write_documents`` into a fresh database migrated like any
 other, and searched with ``search.services.search`` as an anonymous visitor.
-Rows: lexical, semantic and hybrid (the default), plus semantic/hybrid with
-the cheap "static" encoder used for tickets, to show what it costs.
+Rows: lexical, semantic and hybrid (the default) with the articles' encoder
+(settings.SEARCH_ENCODERS["article"], "minilm+e5"), then semantic/hybrid with
+MiniLM alone (what e5 adds) and with the cheap "static" encoder used for
+tickets (what it costs).
+
+Relevance cut-off (ranking.MIN_RELEVANCE, applied to visitors' searches):
+"hybrid + cut-off" rows search in-domain questions with ``cut_off=True``
+("lost" = the share whose right answer was in the top 10 without the
+cut-off and is gone with it); "out-of-scope rejected" rows search CLINC150's
+``oos`` questions (train + validation splits for validation, test_public for
+test_public) and count those that get no result at all. The thresholds were
+chosen on validation (the largest that loses at most 5% of the right answers
+on each help center).
+
+``--tune`` indexes the articles once per encoder (MiniLM, e5), collects each
+validation question's evidence once, and prints the grid over the MiniLM
+share of the fused encoder, the semantic mix and the lexical weight.
 """
 
 from __future__ import annotations
@@ -31,11 +47,13 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import sys
 import time
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from bench.common import append_results, databases_to_run, print_table, run_child_pass
 
@@ -43,6 +61,7 @@ ROOT = Path(__file__).resolve().parent.parent
 NAME = "eval search"
 VALIDATION_PER_INTENT = 20
 QUICK_QUERIES = 300
+CUT_OFF_LOSS_BUDGET = 0.05  # share of right answers the cut-off may lose on validation
 
 
 # --- help centers -------------------------------------------------------------------
@@ -98,6 +117,18 @@ def banking77(data: Path) -> dict[str, Any]:
     return {"name": "banking77", "articles": articles, "validation": validation, "test": test}
 
 
+def out_of_scope(data: Path) -> dict[str, list[str]]:
+    """CLINC150's out-of-scope questions: train + val for validation, test_public for test."""
+    folder = data / "intent" / "clinc150"
+
+    def oos(*names: str) -> list[str]:
+        return [
+            row["text"] for name in names for row in _rows(folder / name) if row["label"] == "oos"
+        ]
+
+    return {"validation": oos("train.csv", "val.csv"), "test_public": oos("test_public.csv")}
+
+
 # --- child: index and search ----------------------------------------------------------
 
 
@@ -147,9 +178,9 @@ def _metrics(ranks: list[int | None]) -> dict[str, float]:
     }
 
 
-def _evaluate(
-    queries: list[tuple[str, str]], intents: dict[int, str], mode: str
-) -> dict[str, float]:
+def _ranks(
+    queries: list[tuple[str, str]], intents: dict[int, str], mode: str, *, cut_off: bool = False
+) -> list[int | None]:
     from django.contrib.auth.models import AnonymousUser
 
     from concierge.search.services import search
@@ -157,58 +188,127 @@ def _evaluate(
     visitor = AnonymousUser()
     ranks: list[int | None] = []
     for text, intent in queries:
-        hits = search(user=visitor, query=text, kinds=("article",), mode=mode, limit=10)
+        hits = search(
+            user=visitor, query=text, kinds=("article",), mode=mode, limit=10, cut_off=cut_off
+        )
         found = [intents[hit.object_id] for hit in hits]
         ranks.append(found.index(intent) + 1 if intent in found else None)
-    return _metrics(ranks)
+    return ranks
 
 
-def _tune(queries: list[tuple[str, str]], intents: dict[int, str]) -> list[dict[str, Any]]:
-    """Grid over the fusion weights on validation queries (evidence computed once per query)."""
+def _evaluate(
+    queries: list[tuple[str, str]], intents: dict[int, str], mode: str
+) -> dict[str, float]:
+    return _metrics(_ranks(queries, intents, mode))
+
+
+def _rejected(questions: list[str]) -> float:
+    """Share of (off-topic) questions a visitor's search answers with no result."""
+    from django.contrib.auth.models import AnonymousUser
+
+    from concierge.search.services import search
+
+    visitor = AnonymousUser()
+    empty = sum(
+        1
+        for text in questions
+        if not search(user=visitor, query=text, kinds=("article",), limit=10, cut_off=True)
+    )
+    return round(empty / max(len(questions), 1), 4)
+
+
+def _evidence(
+    queries: list[tuple[str, str]], intents: dict[int, str], encoder_name: str
+) -> list[tuple[dict[int, float], Any]]:
+    """Per question: lexical scores and semantic DocumentScores, keyed by article object id."""
+    import numpy as np
     from django.contrib.auth.models import AnonymousUser
 
     from concierge.core import policy
-    from concierge.search import lexical, ranking, vectors
+    from concierge.search import lexical, vectors
     from concierge.search.encoders import get_encoder
     from concierge.search.models import SearchDocument
 
     visitor = AnonymousUser()
     allowed = SearchDocument.objects.filter(policy.search_document_filter(visitor), kind="article")
-    pk_to_intent = {
-        pk: intents[object_id] for pk, object_id in allowed.values_list("pk", "object_id")
-    }
-    encoder = get_encoder("default")
-    evidence = []
-    for text, intent in queries:
-        parsed = lexical.parse(text)
+    pk_to_object = dict(allowed.values_list("pk", "object_id"))
+    encoder = get_encoder(encoder_name)
+    matrix = vectors.matrix(encoder_name)
+    collected = []
+    for text, _ in queries:
         lexical_hits = lexical.candidates(
-            parsed=parsed, kinds=["article"], allowed=allowed, include_staff_text=False, limit=100
+            parsed=lexical.parse(text),
+            kinds=["article"],
+            allowed=allowed,
+            include_staff_text=False,
+            limit=100,
         )
-        semantic = vectors.matrix("default").scores(
-            encoder.encode([text])[0], kinds=["article"], allowed_ids=None
+        semantic = matrix.scores(
+            encoder.encode_queries([text])[0], kinds=["article"], allowed_ids=None
         )
-        evidence.append((lexical_hits, semantic, intent))
+        semantic.document_ids = np.array([pk_to_object[int(pk)] for pk in semantic.document_ids])
+        order = np.argsort(semantic.document_ids)
+        semantic.document_ids = semantic.document_ids[order]
+        semantic.whole = semantic.whole[order]
+        semantic.title = semantic.title[order]
+        semantic.best_passage = semantic.best_passage[order]
+        collected.append(({pk_to_object[pk]: score for pk, score in lexical_hits}, semantic))
+    return collected
+
+
+def _tune(
+    queries: list[tuple[str, str]], articles: dict[str, tuple[str, str]]
+) -> list[dict[str, Any]]:
+    """Grid over the fused encoder's MiniLM share and the fusion weights, on validation.
+
+    A fused vector's cosine is ``share * cos_MiniLM + (1 - share) * cos_e5``
+    (encoders.FusedEncoder), so the evidence of each encoder, collected once,
+    gives every share's scores exactly.
+    """
+    from concierge.search import ranking
+    from concierge.search.vectors import DocumentScores
+
+    intents = _index(articles, "default")
+    minilm = _evidence(queries, intents, "default")
+    intents = _index(articles, "e5")
+    e5 = _evidence(queries, intents, "e5")
     results = []
-    for whole in (0.0, 0.2, 0.4, 0.6):
-        for title in (0.0, 0.1, 0.2, 0.3):
+    for share in (0.5, 0.6, 0.7, 0.8, 1.0):
+        mixed = [
+            (
+                lexical_hits,
+                DocumentScores(
+                    document_ids=first.document_ids,
+                    whole=share * first.whole + (1 - share) * second.whole,
+                    title=share * first.title + (1 - share) * second.title,
+                    best_passage=share * first.best_passage + (1 - share) * second.best_passage,
+                ),
+            )
+            for (lexical_hits, first), (_, second) in zip(minilm, e5, strict=True)
+        ]
+        for whole, title in ((0.43, 0.14), (0.5, 0.14), (0.5, 0.2), (0.4, 0.2), (0.6, 0.1)):
             passage = round(1 - whole - title, 2)
-            if passage < 0:
-                continue
-            for lexical_weight in (0.0, 0.05, 0.1, 0.15, 0.2, 0.3):
+            for lexical_weight in (0.0, 0.03, 0.05, 0.07, 0.1, 0.15):
                 weights = ranking.Weights(whole, title, passage, lexical_weight)
                 ranks: list[int | None] = []
-                for lexical_hits, semantic, intent in evidence:
+                for (lexical_hits, semantic), (_, intent) in zip(mixed, queries, strict=True):
                     ranked = ranking.fuse(
-                        lexical=lexical_hits,
+                        lexical=sorted(lexical_hits.items(), key=lambda item: -item[1]),
                         semantic=semantic,
                         mode="hybrid",
                         weights=weights,
                         limit=10,
                     )
-                    found = [pk_to_intent[pk] for pk, _ in ranked]
+                    found = [intents[object_id] for object_id, _ in ranked]
                     ranks.append(found.index(intent) + 1 if intent in found else None)
                 results.append(
-                    {"whole": whole, "title": title, "passage": passage, "lexical": lexical_weight}
+                    {
+                        "share": share,
+                        "whole": whole,
+                        "title": title,
+                        "passage": passage,
+                        "lexical": lexical_weight,
+                    }
                     | _metrics(ranks)
                 )
     return results
@@ -218,63 +318,101 @@ def child_main(args: argparse.Namespace) -> int:
     import django
 
     django.setup()
+    from django.conf import settings
     from django.core.management import call_command
 
-    from concierge.search.ranking import DEFAULT_WEIGHTS
+    from concierge.search import ranking
 
     call_command("migrate", verbosity=0)
+    article_encoder = settings.SEARCH_ENCODERS.get("article", "default")
+    # The articles' encoder (all rows), the tickets' static encoder (what it
+    # costs) and, with --minilm, MiniLM alone (what e5 adds).
+    encoders = [article_encoder, *(["default"] if args.minilm else []), "static"]
+    encoders = list(dict.fromkeys(encoders))
     rows: list[dict[str, Any]] = []
-    summary: dict[str, Any] = {"database": args.child, "weights": DEFAULT_WEIGHTS.__dict__}
+    summary: dict[str, Any] = {
+        "database": args.child,
+        "article_encoder": article_encoder,
+        "weights": ranking.weights_for(article_encoder).__dict__,
+        "min_relevance": ranking.min_relevance(article_encoder),
+    }
     tuning: dict[str, list[dict[str, Any]]] = {}
+    off_topic = out_of_scope(args.data)
+
+    def add_row(center: str, split: str, label: str, count: int, figures: dict[str, Any]) -> None:
+        rows.append(
+            {"help center": center, "split": split, "ranking": label, "queries": count} | figures
+        )
+
     for center in (bitext(args.data), banking77(args.data)):
+        name = center["name"]
         splits = {"validation": center["validation"], "test_public": center["test"]}
         if args.quick:
             splits = {
-                name: _every_kth_pairs(queries, QUICK_QUERIES) for name, queries in splits.items()
+                split: _every_kth_pairs(queries, args.queries) for split, queries in splits.items()
             }
-        for encoder in ("default", "static"):
+        if args.tune:
+            tuning[name] = _tune(splits["validation"], center["articles"])
+        for encoder in encoders:
             started = time.perf_counter()
             intents = _index(center["articles"], encoder)
-            indexing_seconds = time.perf_counter() - started
-            if args.tune and encoder == "default":
-                tuning[center["name"]] = _tune(splits["validation"], intents)
+            summary[f"{name}.index_seconds.{encoder}"] = round(time.perf_counter() - started, 1)
+            is_default = encoder == article_encoder
+            label = "MiniLM only" if encoder == "default" else f"{encoder} encoder"
+            suffix = "" if is_default else f" ({label})"
+            key_suffix = "" if is_default else f".{encoder}"
             for split, queries in splits.items():
-                modes = (
-                    ("lexical", "semantic", "hybrid")
-                    if encoder == "default"
-                    else ("semantic", "hybrid")
-                )
+                modes = ("lexical", "semantic", "hybrid") if is_default else ("semantic", "hybrid")
                 for mode in modes:
                     started = time.perf_counter()
-                    figures = _evaluate(queries, intents, mode)
+                    ranks = _ranks(queries, intents, mode)
                     elapsed = time.perf_counter() - started
-                    label = mode if encoder == "default" else f"{mode} (static encoder)"
-                    rows.append(
-                        {
-                            "help center": center["name"],
-                            "split": split,
-                            "ranking": label,
-                            "queries": len(queries),
-                            **figures,
-                            "ms/query": round(1000 * elapsed / max(len(queries), 1), 1),
-                        }
+                    figures = _metrics(ranks) | {
+                        "ms/query": round(1000 * elapsed / max(len(queries), 1), 1)
+                    }
+                    add_row(name, split, mode + suffix, len(queries), figures)
+                    summary[f"{name}.{split}.{mode}{key_suffix}"] = figures["mrr@10"]
+                    if not (is_default and mode == "hybrid" and ranking.min_relevance(encoder)):
+                        continue
+                    # The relevance cut-off, as a visitor's search applies it.
+                    started = time.perf_counter()
+                    cut = _ranks(queries, intents, "hybrid", cut_off=True)
+                    elapsed = time.perf_counter() - started
+                    answered = sum(1 for rank in ranks if rank is not None)
+                    lost = sum(
+                        1
+                        for before, after in zip(ranks, cut, strict=True)
+                        if before is not None and after is None
                     )
-                    key = f"{center['name']}.{split}.{mode}" + (
-                        "" if encoder == "default" else ".static"
+                    figures = _metrics(cut) | {
+                        "ms/query": round(1000 * elapsed / max(len(queries), 1), 1),
+                        "lost": round(lost / max(answered, 1), 4),
+                    }
+                    add_row(name, split, "hybrid + cut-off", len(queries), figures)
+                    summary[f"{name}.{split}.cut_off.lost"] = figures["lost"]
+                    questions = off_topic[split]
+                    if args.quick:
+                        questions = questions[:: max(1, len(questions) // args.queries)]
+                    rejected = _rejected(questions)
+                    add_row(
+                        name,
+                        split,
+                        "out-of-scope rejected (CLINC150 oos)",
+                        len(questions),
+                        {"rejected": rejected},
                     )
-                    summary[key] = figures["mrr@10"]
-            summary[f"{center['name']}.index_seconds.{encoder}"] = round(indexing_seconds, 1)
+                    summary[f"{name}.{split}.cut_off.oos_rejected"] = rejected
     print_table("Search quality (MRR@10, recall@1, recall@5)", rows)
     if tuning:
         _print_tuning(tuning)
-    for center in ("bitext", "banking77"):
+    for center_name in ("bitext", "banking77"):
         for split in ("validation", "test_public"):
-            hybrid = summary.get(f"{center}.{split}.hybrid", 0)
+            hybrid = summary.get(f"{center_name}.{split}.hybrid", 0)
             best_single = max(
-                summary.get(f"{center}.{split}.lexical", 0),
-                summary.get(f"{center}.{split}.semantic", 0),
+                summary.get(f"{center_name}.{split}.lexical", 0),
+                summary.get(f"{center_name}.{split}.semantic", 0),
             )
-            summary[f"{center}.{split}.hybrid_not_below_best_single"] = hybrid >= best_single
+            summary[f"{center_name}.{split}.hybrid_not_below_best_single"] = hybrid >= best_single
     if args.quick:
         print(json.dumps(summary), flush=True)
     else:
@@ -298,12 +436,17 @@ def _print_tuning(tuning: dict[str, list[dict[str, Any]]]) -> None:
     combined.sort(key=lambda item: (-item[0], -item[1]))
     print("\nTuning on validation (best first by the worse help center's MRR@10):", file=sys.stderr)
     for worst, mean, setting, per_center in combined[:15]:
-        weights = {key: setting[key] for key in ("whole", "title", "passage", "lexical")}
+        weights = {key: setting[key] for key in ("share", "whole", "title", "passage", "lexical")}
         print(
             f"  {weights}  {dict(zip(names, per_center, strict=True))}"
             f"  min={worst} mean={mean:.4f}",
             file=sys.stderr,
         )
+
+
+def _scratch_name(database_url: str) -> str:
+    given = urlsplit(database_url).path.lstrip("/")
+    return f"{given}_eval_search" if given else "concierge_eval_search"
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -313,6 +456,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--tune", action="store_true", help="print the weight grid on validation")
     parser.add_argument(
         "--quick", action="store_true", help=f"{QUICK_QUERIES} queries per split, no RESULTS.md"
+    )
+    parser.add_argument(
+        "--queries", type=int, default=QUICK_QUERIES, help="questions per split with --quick"
+    )
+    parser.add_argument(
+        "--minilm", action="store_true", help="add rows for MiniLM alone (what e5 adds)"
     )
     parser.add_argument("--child", default="", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
@@ -335,7 +484,9 @@ def main(argv: list[str] | None = None) -> int:
             module="bench.eval_search",
             database=database,
             argv=argv,
-            scratch_database="concierge_eval_search",
+            # Named after the given database, so that two people evaluating on
+            # one PostgreSQL server never share a scratch database.
+            scratch_database=_scratch_name(os.environ.get("DATABASE_URL", "")),
             extra_env={"TASK_BACKEND": "immediate"},
         )
         if summary is not None:

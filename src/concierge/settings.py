@@ -194,14 +194,19 @@ EMBEDDED_WORKER = _env_bool("CONCIERGE_EMBEDDED_WORKER", False)
 # AI triage of every new ticket and customer message (automation.tasks.process_ticket_event);
 # routing rules and assignment run either way. Tests turn it off unless they ask for it.
 TRIAGE_ENABLED = _env_bool("CONCIERGE_TRIAGE", True)
+# Fine-tune the intent encoder on retrain (ai/finetune.py; needs requirements/finetune.txt,
+# which `./concierge` installs when this variable is 1). Off: measured not worth its cost.
+TRIAGE_FINE_TUNE = _env_bool("CONCIERGE_FINE_TUNE", False)
 
 # --- Search (concierge.search) ---------------------------------------------
-# Encoder per indexed kind ("" = lexical only): articles get MiniLM, tickets the
-# cheap static embeddings distilled from it (var/search/static-minilm.npz, made by
-# `manage build_static_embeddings` or on first use). Tests index tickets lexically
-# unless a test asks for vectors, so that no test pays for the distillation.
+# Encoder per indexed kind ("" = lexical only): articles get MiniLM and multilingual
+# e5 fused ("minilm+e5", see search/encoders.py), tickets the cheap static embeddings
+# distilled from MiniLM (var/search/static-minilm.npz, made by
+# `manage build_static_embeddings` or on first use). Tests index articles with MiniLM
+# alone and tickets lexically unless a test asks for more, so that no test pays for
+# e5 on every article or for the distillation.
 SEARCH_ENCODERS = {
-    "article": "default",
+    "article": "default" if TESTING else "minilm+e5",
     "ticket": "" if TESTING else "static",
     "customer": "",
 }

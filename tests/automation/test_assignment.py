@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
+from datetime import timedelta
 
 import pytest
 from django.conf import settings
 from django.db import close_old_connections, connection
+from django.utils import timezone
 
 from concierge.accounts.actions import update_agent
 from concierge.accounts.models import Availability, User
@@ -20,9 +22,11 @@ from concierge.automation.assignment import assign_ticket, drain_team_queue, ope
 from concierge.automation.models import AssignmentStrategy, TeamRouting
 from concierge.automation.services import team_queues
 from concierge.core.errors import PermissionDenied, ValidationFailed
+from concierge.core.models import AgentPresence
+from concierge.realtime.agent import record_agent_heartbeat
 from concierge.tickets.actions import update_ticket
 from concierge.tickets.models import AuditEvent, Status, Ticket
-from tests.automation.conftest import agents_in, new_ticket, offline, set_strategy
+from tests.automation.conftest import agents_in, disconnect, new_ticket, offline, set_strategy
 from tests.factories import make_light_agent
 
 pytestmark = pytest.mark.django_db
@@ -295,3 +299,70 @@ def test_drain_queues_command_assigns_waiting_tickets(admin_user, billing):
     call_command("drain_queues", stdout=out)
     assert out.getvalue() == "Billing: 1 assigned\n"
     assert Ticket.objects.get(pk=waiting.pk).assignee == agent
+
+
+# --- presence: "online" for assignment means chosen online AND a connected workspace ----------
+
+
+def test_an_agent_online_by_choice_whose_workspace_is_closed_gets_no_tickets(admin_user, billing):
+    at_desk, closed_laptop = agents_in(billing, 2)
+    disconnect(closed_laptop)
+    set_strategy(admin_user, billing, AssignmentStrategy.ROUND_ROBIN)
+
+    assert _assign_new(billing, 3) == [at_desk, at_desk, at_desk]
+    assert closed_laptop.availability == Availability.ONLINE  # their choice is untouched
+
+
+def test_an_agent_who_never_opened_the_workspace_is_not_online_for_assignment(
+    admin_user, billing
+):
+    agents_in(billing, 1, connected=False)
+    set_strategy(admin_user, billing, AssignmentStrategy.LEAST_OPEN)
+
+    assert _assign_new(billing, 1) == [None]
+
+
+def test_a_connected_agent_who_chose_away_or_offline_gets_no_tickets(admin_user, billing):
+    away, gone = agents_in(billing, 2)
+    User.objects.filter(pk=away.pk).update(availability=Availability.AWAY)
+    User.objects.filter(pk=gone.pk).update(availability=Availability.OFFLINE)
+    set_strategy(admin_user, billing, AssignmentStrategy.ROUND_ROBIN)
+
+    assert _assign_new(billing, 1) == [None]
+
+
+def test_an_idle_but_connected_agent_still_takes_tickets(admin_user, billing):
+    (reader,) = agents_in(billing, 1)
+    # Presence shows "away" after quiet minutes (reading a long ticket); the tab is open.
+    AgentPresence.objects.filter(user=reader).update(
+        last_active_at=timezone.now() - timedelta(hours=1)
+    )
+    set_strategy(admin_user, billing, AssignmentStrategy.ROUND_ROBIN)
+
+    assert _assign_new(billing, 1) == [reader]
+
+
+def test_queue_drains_when_the_agents_workspace_connects(
+    admin_user, billing, django_capture_on_commit_callbacks
+):
+    (agent,) = agents_in(billing, 1, connected=False, capacity=2)
+    set_strategy(admin_user, billing, AssignmentStrategy.ROUND_ROBIN)
+    waiting = [new_ticket(team=billing) for _ in range(3)]
+    for ticket in waiting:
+        assert assign_ticket(ticket_id=ticket.pk) is None
+
+    with django_capture_on_commit_callbacks(execute=True):
+        record_agent_heartbeat(user_id=agent.pk, active=True)  # what /ws/agent/ does on connect
+
+    assert [Ticket.objects.get(pk=t.pk).assignee_id for t in waiting] == [agent.pk, agent.pk, None]
+
+
+def test_later_heartbeats_of_a_connected_agent_do_not_drain_queues_again(
+    admin_user, billing, django_capture_on_commit_callbacks
+):
+    (agent,) = agents_in(billing, 1)
+
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        record_agent_heartbeat(user_id=agent.pk)
+
+    assert callbacks == []

@@ -15,7 +15,7 @@ from concierge.automation.models import (
 from concierge.demo import content, generator
 from concierge.demo.routing import ensure_demo_routing
 from concierge.tickets.models import AuditEvent, Priority
-from tests.automation.conftest import new_ticket
+from tests.automation.conftest import connect, new_ticket
 from tests.factories import make_admin, make_agent
 
 pytestmark = pytest.mark.django_db
@@ -50,6 +50,8 @@ def test_angry_double_charge_is_classified_routed_to_billing_and_assigned(enable
     full_agent = make_agent(email="full@concierge.test", capacity=0)
     free_agent = make_agent(email="free@concierge.test")
     billing.members.add(offline_agent, full_agent, free_agent)
+    for agent in (offline_agent, full_agent, free_agent):
+        connect(agent)  # their workspaces are open
 
     ticket = new_ticket(subject="Charged TWICE?!", body=ANGRY_DOUBLE_CHARGE)
     run = process_ticket_event(ticket_id=ticket.pk, event="ticket_created")

@@ -24,6 +24,7 @@ from concierge.automation.services import preview_rules
 from concierge.core.errors import PermissionDenied, ValidationFailed
 from concierge.core.models import Tag
 from concierge.customers.models import Organization
+from concierge.search.sources import load_tickets
 from concierge.tickets.actions import add_entry
 from concierge.tickets.models import AuditEvent, Entry, Priority, Ticket
 from tests.automation.conftest import new_ticket, rule
@@ -560,6 +561,10 @@ def test_hide_content_marks_the_message_and_records_it(admin_user):
     first = Entry.objects.filter(ticket=ticket).order_by("id").first()
     assert first is not None and "content_warning" not in first.metadata
     assert AuditEvent.objects.filter(ticket=ticket, field="content_warning").count() == 1
+    # ...and left out of the ticket's search document, so no snippet shows it.
+    document = load_tickets([ticket.pk])[ticket.pk]
+    assert document is not None
+    assert "Hello" in document.body and "idiots" not in document.body
 
 
 def test_a_failing_rule_is_recorded_and_the_next_still_runs(admin_user):

@@ -14,6 +14,7 @@ from concierge.automation.models import BusinessHours
 from concierge.chat import actions, services
 from concierge.chat.identity import IdentityRefused, sign_identity
 from concierge.chat.models import ChatChannel, ChatConversation, ChatVisitorToken
+from concierge.core import presence
 from concierge.core.errors import LimitExceeded, NotFound, ValidationFailed
 from concierge.customers.models import Customer
 from concierge.tickets import actions as ticket_actions
@@ -291,12 +292,15 @@ def test_channel_is_offline_without_agents_online_or_outside_business_hours(
 ) -> None:
     assert not services.channel_state(chat_channel).is_online
     agent = make_agent(availability=Availability.ONLINE)
+    # Online by choice but no workspace open: nobody would see the chat.
+    assert not services.channel_state(chat_channel).is_online
+    presence.record_heartbeat(user_id=agent.pk, active=True)
     assert services.channel_state(chat_channel).is_online
     agent.availability = Availability.AWAY
     agent.save()
     assert not services.channel_state(chat_channel).is_online
 
-    make_agent(availability=Availability.ONLINE)
+    presence.record_heartbeat(user_id=make_agent(availability=Availability.ONLINE).pk)
     chat_channel.business_hours = BusinessHours.objects.create(name="Never", schedule={})
     chat_channel.save()
     state = services.channel_state(chat_channel)

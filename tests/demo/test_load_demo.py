@@ -46,14 +46,14 @@ def test_load_demo_creates_staff_teams_customers_and_tickets() -> None:
     roles = sorted(User.objects.exclude(role=Role.CUSTOMER).values_list("role", flat=True))
     assert roles == ["admin", "agent", "agent", "agent", "light_agent"]
     assert set(Team.objects.values_list("name", flat=True)) == {
-        "Billing", "Technical support", "Orders & shipping",
+        "Billing", "Technical support", "Orders & shipping", "Supervisors",
     }  # fmt: skip
     assert all(team.members.exists() for team in Team.objects.all())
     assert Organization.objects.count() == 5
     assert Organization.objects.filter(members_see_all_requests=True).count() == 1
     assert Customer.objects.count() == 21  # 20 plus the portal demo customer
     assert CustomField.objects.filter(is_required_on_solve=True).count() == 1
-    assert Ticket.objects.count() == 50
+    assert Ticket.objects.count() == 51  # plus the escalation example (demo.routing)
     assert "admin@demo.concierge.test" in output and generator.DEMO_PASSWORD in output
     assert "http://127.0.0.1:8000" in output and "/portal/" in output
 
@@ -152,5 +152,5 @@ def test_load_demo_works_without_the_tau2_package(monkeypatch: pytest.MonkeyPatc
     output = load_small()
 
     assert "built-in corpus" in output
-    assert Ticket.objects.count() == 50
+    assert Ticket.objects.count() == 51  # plus the escalation example (demo.routing)
     assert not Entry.objects.filter(body_source__icontains="lorem").exists()

@@ -16,6 +16,7 @@ written meanwhile still reaches the widget.
 
 from __future__ import annotations
 
+import re
 import socket
 import threading
 import time
@@ -25,14 +26,20 @@ from typing import Any
 
 import pytest
 import uvicorn
+from django.db import connection
+from django.utils import timezone
 from playwright.sync_api import expect
 
 from concierge.accounts.models import Availability
+from concierge.automation.actions import save_rule
 from concierge.chat.models import ChatChannel, ChatConversation
+from concierge.core.models import AgentPresence
+from concierge.knowledge.models import EventKind, HelpEvent, HelpSession
 from concierge.tickets import actions as ticket_actions
 from concierge.tickets.models import Attachment, Channel, Ticket
 from tests.e2e.conftest import PageWatch, assert_clean, sign_in_agent
-from tests.factories import make_agent
+from tests.factories import CustomerFactory, TeamFactory, make_agent
+from tests.knowledge.helpers import make_article, make_structure
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -206,4 +213,104 @@ def test_visitor_and_agent_chat_live_across_sites(
     visitor.keyboard.press("Escape")
     expect(dialog).to_be_hidden()
     expect(launcher).to_be_focused()
+    assert_clean(watch)
+
+
+@pytest.mark.browser
+def test_visitor_gets_article_suggestions_while_typing_before_the_chat_starts(
+    browser: Any, host_site: tuple[str, ChatChannel], admin_user: Any
+) -> None:
+    host_url, _ = host_site
+    olga = make_agent(email="olga@concierge.test", availability=Availability.ONLINE)
+    # Her workspace is open (the heartbeat her tab's socket would record): we are online.
+    AgentPresence.objects.create(user=olga, last_seen_at=timezone.now())
+    _, section = make_structure(admin_user)
+    public = make_article(
+        admin_user, section, title="Reset your password",
+        body="Open **Settings**, then choose *Reset password*.",
+    )  # fmt: skip
+    make_article(
+        admin_user, section, title="Reset a customer password (agents)",
+        body="Agents reset a customer password in the console.", visibility="internal",
+    )  # fmt: skip
+    watch = PageWatch()
+    visitor = _watched_page(browser, watch)
+
+    visitor.goto(host_url)
+    visitor.get_by_role("button", name="Open chat").click()
+    dialog = visitor.get_by_role("dialog", name="Acme support")
+    message_box = dialog.get_by_label("Message", exact=True)
+    message_box.press_sequentially("how do I reset my password", delay=10)
+
+    # Suggested live, published public articles only.
+    suggestions = dialog.get_by_role("navigation", name="These articles may help")
+    suggestion = suggestions.get_by_role("button", name="Reset your password")
+    expect(suggestion).to_be_visible()
+    expect(suggestions).not_to_contain_text("agents")
+
+    # The article opens inside the widget; Back returns to the message as typed.
+    suggestion.click()
+    article = dialog.get_by_role("article", name="Help article")
+    expect(article.get_by_role("heading", name="Reset your password")).to_be_focused()
+    expect(article).to_contain_text("then choose Reset password")
+    help_link = article.get_by_role("link", name="Open in the help center")
+    expect(help_link).to_have_attribute("href", re.compile(rf"/portal/help/articles/{public.pk}-"))
+    expect(message_box).to_be_hidden()
+    article.get_by_role("button", name="← Back to the chat").click()
+    expect(article).to_be_hidden()
+    expect(message_box).to_have_value("how do I reset my password")
+
+    # Still writing: the chat starts, the suggestions go away, the visit is not self-service.
+    message_box.press("Enter")
+    expect(dialog.get_by_role("log", name="Messages")).to_contain_text("Sent")
+    expect(suggestions).to_be_hidden()
+    ticket = Ticket.objects.get(channel=Channel.CHAT)
+    kinds = set(HelpEvent.objects.values_list("kind", flat=True))
+    assert kinds == {EventKind.SUGGESTION_SHOWN, EventKind.SUGGESTION_CLICK, EventKind.VIEW}
+    assert HelpSession.objects.get().ticket_id == ticket.pk
+    assert_clean(watch)
+
+
+@pytest.mark.browser
+def test_a_rule_notification_reaches_the_agents_bell_live(
+    browser: Any, asgi_server: AsgiServer, admin_user: Any, password: str
+) -> None:
+    agent = make_agent(email="nora@concierge.test", name="Nora Agent")
+    billing = TeamFactory(name="Billing")
+    billing.members.add(agent)
+    save_rule(
+        actor=admin_user, name="Tell billing", events=["ticket_created"],
+        conditions={"all": []},
+        actions=[{"type": "set_team", "team": billing.pk},
+                 {"type": "notify", "recipients": "team", "via": "in_app",
+                  "message": "A new billing request needs you."}],
+    )  # fmt: skip
+    watch = PageWatch()
+    page = _watched_page(browser, watch, base_url=asgi_server.url)
+    sign_in_agent(page, agent.email, password)
+    page.goto("/inbox/all-open/")
+    expect(page.locator("[data-live-status]")).to_have_text("Live")
+    count = page.locator("[data-notification-count]")
+    expect(count).to_be_hidden()
+
+    def new_request() -> None:
+        # Off the test's thread: Playwright's event loop runs there, and publishing an
+        # event after the commit needs a thread without one (as a web request has).
+        try:
+            ticket_actions.create_ticket(
+                actor=None, requester=CustomerFactory(), subject="Invoice", body="Wrong invoice."
+            )
+        finally:
+            connection.close()
+
+    worker = threading.Thread(target=new_request)
+    worker.start()
+    worker.join(timeout=60)
+
+    expect(count).to_have_text("1")
+    expect(page.locator("[data-notification-toast]")).to_contain_text(
+        "A new billing request needs you."
+    )
+    page.get_by_role("link", name="Notifications").click()
+    expect(page.get_by_role("button", name="A new billing request needs you.")).to_be_visible()
     assert_clean(watch)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from django.utils import timezone
 from playwright.sync_api import expect
 
 from concierge.accounts.models import Availability
@@ -12,6 +13,7 @@ from concierge.ai.actions import save_category
 from concierge.ai.models import Prediction
 from concierge.automation.actions import save_rule, save_team_routing
 from concierge.automation.models import AssignmentStrategy, PipelineRun
+from concierge.core.models import AgentPresence
 from concierge.demo.routing import CATEGORIES
 from concierge.tickets.models import AuditEvent, Ticket
 from tests.e2e.conftest import PageWatch, assert_clean, sign_in_agent
@@ -60,6 +62,11 @@ def test_angry_double_charge_is_triaged_routed_to_billing_assigned_and_corrected
         actions=[{"type": "set_team", "team": billing.pk}],
     )
     customer = make_customer_user(name="Carla Customer", email="carla@customers.test")
+    # Assignment counts agents whose workspace is connected. This test server speaks no
+    # WebSocket, so the heartbeat their open tabs would send is recorded here.
+    now = timezone.now()
+    for agent in (bea, away, full, tech):
+        AgentPresence.objects.create(user=agent, last_seen_at=now, last_active_at=now)
 
     # The customer writes in the portal.
     customer_page = new_page()

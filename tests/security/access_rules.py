@@ -108,6 +108,19 @@ class Rule:
 
 # --- URL parameters: filled from the world --------------------------------------------
 
+
+def _own_notification(world: World, actor: str) -> int:
+    """An unread notification of the actor (of the agent for actors who have none)."""
+    from concierge.automation.models import AgentNotification
+
+    user = world.user(actor)
+    owner = user if user is not None and user.role in ("admin", "agent", "light_agent") else None
+    notice = AgentNotification.objects.create(
+        user=owner or world.users[AGENT], ticket=world.ticket, message="Look at T."
+    )
+    return notice.pk
+
+
 DEFAULT_PARAMS: dict[str, Value] = {
     "ticket_id": lambda w, a: w.ticket.pk,
     "customer_id": lambda w, a: w.owner_customer.pk,
@@ -598,6 +611,11 @@ RULES: list[Rule] = [
     ),
     # --- agent workspace: routing (rules, business hours, assignment: admins; queues: staff) ---
     Rule("workspace:queues", "GET", STAFF_ONLY),
+    # Notifications: each staff member their own (someone else's id changes nothing).
+    Rule("workspace:notifications", "GET", STAFF_ONLY),
+    Rule("workspace:notifications_read_all", "POST", STAFF_ONLY, changes=False),
+    Rule("workspace:notification_open", "POST", STAFF_ONLY,
+         params={"notification_id": lambda w, a: _own_notification(w, a)}),
     Rule("workspace:settings_routing", "GET", ADMINS),
     Rule("workspace:settings_routing_new", "GET", ADMINS),
     Rule("workspace:settings_routing_new", "POST", ADMINS, body=NEW_ROUTING_RULE_FORM),
@@ -676,6 +694,8 @@ RULES: list[Rule] = [
             ("upload", "POST"), ("offline", "POST"), ("transcript", "POST"), ("end", "POST"),
         )
     ),
+    Rule("widget:suggestions", "GET", outcomes(REFUSE), query="q=password"),
+    Rule("widget:article", "GET", outcomes(REFUSE), params={"article_id": lambda w, a: 1}),
     Rule("widget:channel_avatar", "GET", NOBODY_FINDS),  # the matrix channel has no picture
     # Agents' pictures appear next to their replies in the widget: public by design.
     Rule("widget:agent_avatar", "GET", EVERYONE),
@@ -1270,6 +1290,7 @@ RULES.extend([
     _triage("workspace:settings_triage_category_delete", "POST", ADMINS),
     # Too few labels: nothing is trained, the admin is told why.
     _triage("workspace:settings_triage_retrain", "POST", ADMINS, changes=False),
+    _triage("workspace:settings_triage_retrain_status", "GET", ADMINS),
     _triage("api:ticket_predictions", "GET", STAFF_ONLY),
     _triage("api:correct_prediction", "POST", FULL_AGENTS, body={"label": "negative"}),
     _triage("api:list_categories", "GET", STAFF_ONLY),

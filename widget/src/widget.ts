@@ -37,6 +37,8 @@ const EMOJI = ["😀", "😂", "😊", "😍", "🤔", "😢", "😮", "👍", "
 const MAX_BACKOFF_MS = 30_000;
 const TYPING_SEND_EVERY_MS = 3_000;
 const TYPING_STOP_AFTER_MS = 4_000;
+const SUGGEST_AFTER_MS = 400;
+const SUGGEST_MIN_CHARS = 3;
 
 class ConciergeWidget {
   private base: string;
@@ -65,6 +67,8 @@ class ConciergeWidget {
   private typingStopTimer = 0;
   private agentTypingTimer = 0;
   private visitor: Json = {};
+  private suggestTimer = 0;
+  private suggestAsked = "";
   // elements
   private root!: ShadowRoot;
   private launcher!: HTMLButtonElement;
@@ -80,6 +84,8 @@ class ConciergeWidget {
   private emojiPanel!: HTMLElement;
   private emojiButton!: HTMLButtonElement;
   private forms!: HTMLElement;
+  private suggest!: HTMLElement;
+  private reader!: HTMLElement;
 
   constructor(base: string, key: string) {
     this.base = base;
@@ -402,6 +408,7 @@ class ConciergeWidget {
       return;
     }
     this.input.value = "";
+    this.showSuggestions([]);
     this.stopTyping();
     const clientId = Math.random().toString(36).slice(2) + Date.now().toString(36);
     const bubble = this.bubble("visitor", "You", "", body, new Date().toISOString(), []);
@@ -443,6 +450,7 @@ class ConciergeWidget {
   }
 
   private onInput(): void {
+    this.suggestLater(this.input.value);
     const now = Date.now();
     if (this.ticketId && now - this.typingSentAt > TYPING_SEND_EVERY_MS) {
       this.typingSentAt = now;
@@ -450,6 +458,71 @@ class ConciergeWidget {
     }
     window.clearTimeout(this.typingStopTimer);
     this.typingStopTimer = window.setTimeout(() => this.stopTyping(), TYPING_STOP_AFTER_MS);
+  }
+
+  // --- help articles while the first message is typed (deflection) -------------------------
+
+  /** Before a chat exists, articles that may answer what is being typed (after a pause). */
+  private suggestLater(text: string): void {
+    window.clearTimeout(this.suggestTimer);
+    const query = text.trim();
+    if ((this.ticketId && !this.conversationEnded) || query.length < SUGGEST_MIN_CHARS) {
+      if (!query) this.showSuggestions([]);
+      return;
+    }
+    this.suggestTimer = window.setTimeout(async () => {
+      if (query === this.suggestAsked) return;
+      this.suggestAsked = query;
+      try {
+        await this.ensureStarted();
+        const found = await this.get(`suggestions/?q=${encodeURIComponent(query)}&lang=${encodeURIComponent(navigator.language)}`);
+        if (query === this.suggestAsked) this.showSuggestions(found.articles || []);
+      } catch {
+        /* suggestions are a help, never an obstacle */
+      }
+    }, SUGGEST_AFTER_MS);
+  }
+
+  private showSuggestions(articles: Json[]): void {
+    if (!articles.length) this.suggestAsked = "";
+    this.suggest.hidden = !articles.length;
+    const list = el("ul", {});
+    for (const article of articles) {
+      const open = el("button", { type: "button", class: "cc-link cc-suggestion" }, article.title);
+      open.addEventListener("click", () => this.readArticle(article.id));
+      list.appendChild(el("li", {}, open, el("span", { class: "cc-snippet" }, article.snippet)));
+    }
+    this.suggest.replaceChildren(el("p", { class: "cc-suggest-title", id: "cc-suggest-title" }, "These articles may help"), list);
+  }
+
+  /** Opens a suggested article inside the panel; Back returns to the message, kept as typed. */
+  private async readArticle(id: number): Promise<void> {
+    let article: Json;
+    try {
+      article = await this.get(`articles/${id}/?via=suggestion&lang=${encodeURIComponent(navigator.language)}`);
+    } catch (error) {
+      this.showNotice(String((error as Error).message), true);
+      return;
+    }
+    const back = el("button", { type: "button", class: "cc-link" }, "← Back to the chat");
+    back.addEventListener("click", () => this.closeArticle());
+    const body = el("div", { class: "cc-article-body" });
+    sanitizeInto(body, article.body_html);
+    this.reader.replaceChildren(
+      back,
+      el("h3", { class: "cc-article-title", tabindex: "-1" }, article.title),
+      body,
+      el("a", { href: article.url, target: "_blank", rel: "noopener" }, "Open in the help center"),
+    );
+    this.panel.classList.add("cc-reading");
+    this.reader.hidden = false;
+    (this.reader.querySelector("h3") as HTMLElement).focus();
+  }
+
+  private closeArticle(): void {
+    this.panel.classList.remove("cc-reading");
+    this.reader.hidden = true;
+    this.focusFirst();
   }
 
   private stopTyping(): void {
@@ -524,6 +597,8 @@ class ConciergeWidget {
     this.typing = el("p", { class: "cc-typing", "aria-live": "polite" });
     this.notice = el("p", { class: "cc-notice", role: "alert", hidden: "" });
     this.forms = el("div", { class: "cc-forms" });
+    this.suggest = el("nav", { class: "cc-suggest", "aria-labelledby": "cc-suggest-title", hidden: "" });
+    this.reader = el("article", { class: "cc-article", "aria-label": "Help article", hidden: "" });
 
     this.input = el("textarea", {
       id: "cc-input", class: "cc-input", rows: "2", maxlength: "5000", placeholder: "Write a message…",
@@ -576,12 +651,13 @@ class ConciergeWidget {
     this.panel = el(
       "section",
       { id: "cc-panel", class: "cc-panel", role: "dialog", "aria-labelledby": "cc-title", hidden: "" },
-      header, this.log, this.typing, this.notice, this.forms, this.emojiPanel, this.composer, footer,
+      header, this.reader, this.log, this.typing, this.notice, this.forms, this.suggest, this.emojiPanel, this.composer, footer,
     );
     this.panel.addEventListener("keydown", (event) => {
       if (event.key === "Escape") {
         event.stopPropagation();
         if (!this.emojiPanel.hidden) this.toggleEmoji(false);
+        else if (!this.reader.hidden) this.closeArticle();
         else this.close();
       }
     });
@@ -620,6 +696,7 @@ class ConciergeWidget {
   /** Which form the panel shows: offline message, pre-chat, or the live composer. */
   private renderMode(): void {
     this.forms.replaceChildren();
+    if (this.ticketId && !this.conversationEnded) this.showSuggestions([]);
     const live = Boolean(this.config.online) || (this.ticketId !== null && !this.conversationEnded);
     const needsDetails =
       this.config.pre_chat_form && !this.visitor.identified && !this.visitor.email && !this.ticketId;
@@ -654,6 +731,8 @@ class ConciergeWidget {
       this.field("cc-offline-body", "Message", "textarea", true),
       el("button", { type: "submit", class: "cc-send" }, "Send message"),
     ) as HTMLFormElement;
+    const body = form.querySelector("textarea")!;
+    body.addEventListener("input", () => this.suggestLater(body.value));
     form.addEventListener("submit", async (event) => {
       event.preventDefault();
       const data = new FormData(form);
@@ -662,6 +741,7 @@ class ConciergeWidget {
           name: data.get("offline-name"), email: data.get("offline-email"), body: data.get("offline-body"),
           page_url: location.href.slice(0, 500),
         });
+        this.showSuggestions([]);
         form.replaceChildren(el("p", { class: "cc-thanks", role: "status" },
           `Thanks! We'll answer by email at ${data.get("offline-email")}.`));
       } catch (error) {

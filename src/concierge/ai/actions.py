@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import logging
 import re
+from datetime import datetime
 from typing import Any
 
+from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
@@ -270,3 +272,61 @@ def retrain(*, actor: Any = None, force: bool = False) -> dict[str, Any]:
     outcome = training.retrain_intent_model(force=force)
     predictors.forget_cached_models()
     return outcome
+
+
+# --- retraining in the background (the admin's "Retrain now") ---------------------------------
+
+# The last retrain's state, in the shared cache (Redis at scale; the embedded
+# profile's worker runs inside the server process, so its memory cache is shared too):
+# {"state": "queued" | "running" | "done" | "failed", "queued_at", "started_at",
+#  "finished_at", "requested_by", "outcome" (what ``retrain`` returned), "error"}.
+RETRAIN_STATUS_KEY = "ai:retrain:status"
+# A run still "queued" or "running" after this long lost its worker: it may be asked again.
+RETRAIN_STALE_AFTER_SECONDS = 2 * 3600
+
+
+_RETRAIN_STATE_TIMES = {
+    "queued": "queued_at", "running": "started_at", "done": "finished_at", "failed": "finished_at",
+}  # fmt: skip
+
+
+def record_retrain_status(state: str, **details: Any) -> None:
+    """Stores the retrain's progress (kept on: the page shows the last run's result)."""
+    status = dict(cache.get(RETRAIN_STATUS_KEY) or {})
+    if state == "running":
+        # A new run: keep who asked for it only if it is the run they queued.
+        asked = status.get("state") == "queued"
+        status = {k: v for k, v in status.items() if asked and k in ("queued_at", "requested_by")}
+    status.update(details, state=state)
+    status[_RETRAIN_STATE_TIMES[state]] = timezone.now().isoformat()
+    cache.set(RETRAIN_STATUS_KEY, status, timeout=None)
+
+
+def retrain_status() -> dict[str, Any]:
+    """The last retrain's state; ``is_busy`` while one is queued or running (and not stale)."""
+    status = dict(cache.get(RETRAIN_STATUS_KEY) or {})
+    since = status.get("started_at") or status.get("queued_at")
+    busy = status.get("state") in ("queued", "running")
+    if busy and since:
+        age = timezone.now() - datetime.fromisoformat(since)
+        busy = age.total_seconds() < RETRAIN_STALE_AFTER_SECONDS
+    status["is_busy"] = busy
+    return status
+
+
+def request_retrain(*, actor: Any) -> bool:
+    """Queues a retrain (admins); False when one is already queued or running."""
+    from concierge.ai.tasks import retrain_triage_model
+    from concierge.core.events import enqueue_after_commit
+
+    policy.require(policy.can_manage_triage(actor), "Only admins may retrain triage.")
+    if retrain_status()["is_busy"]:
+        return False
+    cache.set(
+        RETRAIN_STATUS_KEY,
+        {"state": "queued", "queued_at": timezone.now().isoformat(),
+         "requested_by": actor.name or actor.email},
+        timeout=None,
+    )  # fmt: skip
+    enqueue_after_commit(retrain_triage_model)
+    return True

@@ -7,7 +7,9 @@ drops the cache when categories or the active trained model change.
 * sentiment — a trained classifier when one is active (TF-IDF + embeddings +
   lexicon features, e.g. trained on the airline tweets), else VADER plus
   complaint cues that VADER misses ("charged twice", "want a refund");
-* intent    — a classifier trained on agents' labels once there are enough,
+* intent    — a classifier trained on agents' labels once there are enough
+  (fine-tuned MiniLM served as int8 ONNX when torch was there to train it and
+  labels are plentiful, see ``finetune``; else TF-IDF + embeddings),
   else few-shot: nearest category by embedding similarity to its name,
   description and example phrases; "out_of_scope" below a confidence threshold;
 * urgency, abuse, spam — transparent rules and packaged lexicons, with reasons.
@@ -222,10 +224,19 @@ def _active_classifier(kind: str) -> tuple[str, Any] | None:
 
 
 def load_classifier(kind: str, artifact: bytes | memoryview) -> Any:
-    from concierge.ai.classifiers import TextClassifier
+    """A stored model: fine-tuned MiniLM (int8 ONNX) or TF-IDF + embeddings (``TextClassifier``)."""
+    from concierge.ai.finetune import load_artifact
 
     extra = lexicon_features if kind == PredictionKind.SENTIMENT else None
-    return TextClassifier.from_bytes(artifact, extra_features=extra)
+    return load_artifact(artifact, extra_features=extra)
+
+
+def _reads_embedding(kind: str) -> bool:
+    """Whether the active model of ``kind`` (or the few-shot fallback) needs the shared vector."""
+    trained = _active_classifier(kind)
+    if trained is None:
+        return kind == PredictionKind.INTENT  # few-shot compares embeddings
+    return bool(getattr(trained[1], "needs_embedding", True))
 
 
 def predict_sentiment(text: str, *, embedding: np.ndarray | None = None) -> PredictionResult:
@@ -332,12 +343,15 @@ def _few_shot() -> FewShotIntent:
 
 
 def predict_intent(text: str, *, embedding: np.ndarray | None = None) -> PredictionResult:
-    vector = embedding if embedding is not None else _embed([text])[0]
     trained = _active_classifier(PredictionKind.INTENT)
+    vector = embedding
+    if vector is None and _reads_embedding(PredictionKind.INTENT):
+        vector = _embed([text])[0]
     if trained is None:
-        return _few_shot().predict(vector)
+        return _few_shot().predict(vector if vector is not None else _embed([text])[0])
     version, classifier = trained
-    result = classifier.predict([text], embeddings=vector.reshape(1, -1))[0]
+    vectors = None if vector is None else vector.reshape(1, -1)
+    result = classifier.predict([text], embeddings=vectors)[0]
     reasons = list(result.reasons[:3])
     terms = classifier.top_terms(text, result.label, 3)
     if terms:
@@ -523,10 +537,13 @@ def predict_all(text: str, *, kinds: Sequence[str] | None = None) -> dict[str, P
     wanted = set(kinds or PredictionKind.values)
     results: dict[str, PredictionResult] = {}
     embedding = None
-    # The encoder is the costly step (~8 ms): run it once, and only when a model reads it.
+    # The encoder is the costly step (~8 ms): run it once, and only when a model reads it
+    # (a fine-tuned intent model reads the text itself).
     needs_sentiment = bool(wanted & {PredictionKind.SENTIMENT, PredictionKind.URGENCY})
-    if PredictionKind.INTENT in wanted or (
-        needs_sentiment and _active_classifier(PredictionKind.SENTIMENT) is not None
+    if (PredictionKind.INTENT in wanted and _reads_embedding(PredictionKind.INTENT)) or (
+        needs_sentiment
+        and _active_classifier(PredictionKind.SENTIMENT) is not None
+        and _reads_embedding(PredictionKind.SENTIMENT)
     ):
         embedding = _embed([text])[0]
     if PredictionKind.LANGUAGE in wanted:

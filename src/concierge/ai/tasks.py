@@ -21,6 +21,13 @@ def retrain_triage_model() -> dict[str, Any]:
     """
     from concierge.ai import actions
 
-    outcome = actions.retrain(actor=None)
+    actions.record_retrain_status("running")
+    try:
+        outcome = actions.retrain(actor=None)
+    except Exception as error:
+        # The admin page shows the failure; the worker's log has the traceback.
+        actions.record_retrain_status("failed", error=str(error)[:300])
+        raise
+    actions.record_retrain_status("done", outcome=outcome)
     logger.info("scheduled triage retrain: %s", outcome)
     return outcome

@@ -17,6 +17,12 @@ Routes (JSON answers; errors are ``{"code", "message", "field_errors"}``):
 * ``POST <key>/offline/``     ``{"name", "email", "body"}`` -> an email ticket
 * ``POST <key>/transcript/``  ``{"ticket_id", "email"?}``
 * ``POST <key>/end/``         ``{"ticket_id"}``
+* ``GET  <key>/suggestions/?q=&lang=``  help articles for what the visitor is typing,
+                              before a chat exists -> ``{"locale", "articles": [{"id",
+                              "title", "snippet", "url"}]}`` (recorded as suggestions shown)
+* ``GET  <key>/articles/<id>/?lang=&via=suggestion``  one published public article to read
+                              in the widget -> ``{"id", "title", "body_html", "url"}``
+                              (recorded as a suggestion click and a view)
 * ``GET  <key>/avatar/``, ``agents/<id>/avatar/``, ``files/<signed>/``: images and files
 """
 
@@ -24,6 +30,7 @@ from __future__ import annotations
 
 import json
 import mimetypes
+import re
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
@@ -32,7 +39,8 @@ from django.conf import settings
 from django.core.cache import cache
 from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
 from django.http.response import HttpResponseBase
-from django.urls import path
+from django.urls import path, reverse
+from django.utils.html import strip_tags
 from django.views.decorators.csrf import csrf_exempt
 
 from concierge.accounts.models import STAFF_ROLES, User
@@ -40,12 +48,20 @@ from concierge.chat import actions as chat_actions
 from concierge.chat import services as chat_services
 from concierge.chat.models import ChatChannel, ChatVisitor
 from concierge.core.errors import ConciergeError, NotFound, PermissionDenied, ValidationFailed
+from concierge.knowledge.models import Article, EventKind
 from concierge.tickets.actions import NewAttachment
 
 JSON_BODY_MAX_BYTES = 64 * 1024
 SAFE_IMAGE_TYPES = {"image/png", "image/jpeg", "image/gif", "image/webp"}
 VISITOR_HEADER = "X-Concierge-Visitor"
 IDLE_SWEEP_EVERY_SECONDS = 60
+# Live suggestions follow typing (the widget waits for a pause): a minute's
+# bound per visitor keeps the search index from being used as a free API.
+SUGGESTIONS_PER_MINUTE = 30
+SUGGESTION_TEXT_MAX_CHARS = 500
+SNIPPET_MAX_CHARS = 160
+# Root-relative links and images in an article body, made absolute for the host page.
+RELATIVE_URL = re.compile(r'(\s(?:href|src)=")/(?!/)')
 
 app_name = "widget"
 
@@ -305,6 +321,74 @@ def end(request: HttpRequest, channel: ChatChannel) -> HttpResponse:
     return JsonResponse({"ticket_id": conversation.ticket_id, "status": conversation.status})
 
 
+def _help_locale(request: HttpRequest, channel: ChatChannel) -> str:
+    return chat_services.visitor_help_locale(
+        channel=channel,
+        requested=request.GET.get("lang", "")[:16],
+        accept_language=request.headers.get("Accept-Language", ""),
+    )
+
+
+def _article_address(request: HttpRequest, article: Article, locale: str) -> str:
+    """The article's page in the help center (absolute: the widget runs on another site)."""
+    text = article.text  # type: ignore[attr-defined]
+    path_ = reverse("portal:help_article", kwargs={"article_id": article.pk, "slug": text.slug})
+    return request.build_absolute_uri(f"{path_}?lang={text.locale}")
+
+
+@channel_endpoint(methods=("GET",))
+def suggestions(request: HttpRequest, channel: ChatChannel) -> HttpResponse:
+    visitor = _visitor(request, channel)
+    chat_actions.check_rate(visitor.pk, kind="suggest", limit=SUGGESTIONS_PER_MINUTE, window=60)
+    locale = _help_locale(request, channel)
+    text = request.GET.get("q", "")[:SUGGESTION_TEXT_MAX_CHARS]
+    hits = chat_services.help_suggestions(text=text, locale=locale)
+    chat_actions.record_help_event(
+        visitor=visitor,
+        kind=EventKind.SUGGESTION_SHOWN,
+        article_ids=[hit.article.pk for hit in hits],
+        locale=locale,
+        client_address=_client_key(request),
+    )
+    articles = [
+        {
+            "id": hit.article.pk,
+            "title": hit.article.text.title,  # type: ignore[attr-defined]
+            "snippet": " ".join(strip_tags(hit.snippet_html).split())[:SNIPPET_MAX_CHARS],
+            "url": _article_address(request, hit.article, locale),
+        }
+        for hit in hits
+    ]
+    return JsonResponse({"locale": locale, "articles": articles})
+
+
+@channel_endpoint(methods=("GET",))
+def article(request: HttpRequest, channel: ChatChannel, article_id: int) -> HttpResponse:
+    visitor = _visitor(request, channel)
+    chat_actions.check_rate(visitor.pk, kind="suggest", limit=SUGGESTIONS_PER_MINUTE, window=60)
+    locale = _help_locale(request, channel)
+    found = chat_services.help_article(article_id=article_id, locale=locale)
+    if request.GET.get("via") == "suggestion":
+        chat_actions.record_help_event(
+            visitor=visitor,
+            kind=EventKind.SUGGESTION_CLICK,
+            article_ids=[found.pk],
+            locale=locale,
+            client_address=_client_key(request),
+        )
+    text = found.text  # type: ignore[attr-defined]
+    base = request.build_absolute_uri("/")[:-1]
+    return JsonResponse(
+        {
+            "id": found.pk,
+            "title": text.title,
+            # Sanitized when saved (knowledge.content); the widget sanitizes again.
+            "body_html": RELATIVE_URL.sub(rf"\1{base}/", text.body_html),
+            "url": _article_address(request, found, locale),
+        }
+    )
+
+
 # --- images and files (plain GETs: <img> and <a> tags, no CORS needed) ------------------------
 
 
@@ -368,6 +452,8 @@ urlpatterns = [
     path("<str:public_key>/offline/", offline, name="offline"),
     path("<str:public_key>/transcript/", transcript, name="transcript"),
     path("<str:public_key>/end/", end, name="end"),
+    path("<str:public_key>/suggestions/", suggestions, name="suggestions"),
+    path("<str:public_key>/articles/<int:article_id>/", article, name="article"),
     path("<str:public_key>/avatar/", channel_avatar, name="channel_avatar"),
     path("agents/<int:agent_id>/avatar/", agent_avatar, name="agent_avatar"),
     path("files/<str:signed>/", download, name="download"),

@@ -16,11 +16,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from django.conf import settings as django_settings
 from django.db import transaction
 from django.db.models import Max
+from django.utils import timezone
 
 from concierge.accounts.models import Team, User
 from concierge.automation import services
 from concierge.automation.models import (
     WEEKDAYS,
+    AgentNotification,
     AgentRoutingProfile,
     AssignmentStrategy,
     BusinessHours,
@@ -33,7 +35,7 @@ from concierge.automation.rules import evaluate_group, validate_rule
 from concierge.core import events, policy
 from concierge.core.errors import ConciergeError, LimitExceeded, PermissionDenied, ValidationFailed
 from concierge.core.events import enqueue_after_commit
-from concierge.tickets.actions import update_ticket
+from concierge.tickets.actions import note_ticket_change, update_ticket
 from concierge.tickets.models import (
     PRIORITY_RANK,
     SPAM_TAG,
@@ -379,7 +381,20 @@ def _notify(ticket: Ticket, action: dict[str, Any], rule: RoutingRule) -> list[i
 
 
 def _publish_in_app(ticket: Ticket, agent_ids: list[int], message: str, rule: RoutingRule) -> None:
-    """An in-app notice on the staff stream, addressed to the named agents."""
+    """Stores a notice per agent (the workspace bell and list), then tells open workspaces.
+
+    The event goes on the staff stream (every staff member may read every
+    ticket today); ``user_ids`` names the recipients and the page shows it
+    only to them.
+    """
+    AgentNotification.objects.bulk_create(
+        AgentNotification(
+            user_id=agent_id, ticket=ticket, message=message[:1000], rule_name=rule.name[:200]
+        )
+        for agent_id in User.objects.filter(pk__in=agent_ids, is_active=True).values_list(
+            "pk", flat=True
+        )
+    )
     publish = getattr(events, "publish", None)
     if publish is None:  # the real-time layer is not there yet
         return
@@ -408,6 +423,8 @@ def hide_entry_content(*, entry: Entry, reason: str, via: str) -> bool:
         return False
     entry.metadata = {**(entry.metadata or {}), "content_warning": {"reason": reason, "via": via}}
     entry.save(update_fields=["metadata"])
+    # Re-index the ticket: the hidden text leaves the search index (and its snippets).
+    note_ticket_change(ticket_ids=[entry.ticket_id])
     return True
 
 
@@ -590,3 +607,19 @@ def fill_free_capacity(*, agent_id: int) -> int:
     return sum(
         assignment.drain_team_queue(team_id) for team_id in assignment.teams_of_agent(agent_id)
     )
+
+
+# --- in-app notifications ---------------------------------------------------------------------
+
+
+def mark_notifications_read(*, actor: Any, notification_id: int | None = None) -> int:
+    """Marks one of ``actor``'s notifications (or all of them) read; how many changed.
+
+    Only the recipient's own rows are touched: an id of someone else's
+    notification changes nothing.
+    """
+    policy.require(policy.is_staff(actor), "Only staff have notifications.")
+    unread = AgentNotification.objects.filter(user=actor, read_at__isnull=True)
+    if notification_id is not None:
+        unread = unread.filter(pk=notification_id)
+    return unread.update(read_at=timezone.now())

@@ -1,7 +1,19 @@
 """Assigning a team's tickets to its agents: strategies, capacity, and the waiting queue.
 
 Every strategy picks only among the team's full agents who are *online* and
-hold fewer open tickets than their *capacity*. When nobody is free the ticket
+hold fewer open tickets than their *capacity*. Online for assignment means
+both (see ``assignable_agent_ids``):
+
+* the agent chose "online" (``User.availability``), and
+* a workspace tab of theirs is connected: its heartbeat on the agent socket
+  is newer than ``core.presence.offline_after()`` (``AgentPresence.last_seen_at``).
+
+So an agent who closed the laptop while "online" gets no new work; one who
+is connected but idle (presence "away" after a few quiet minutes: reading a
+long ticket) still does, because their own choice says they work. When the
+workspace connects again, ``realtime.agent`` runs ``fill_free_capacity``.
+
+When nobody is free the ticket
 simply stays unassigned in its team: that is the queue (unsolved, in a team
 with a strategy, no assignee), oldest first. ``fill_free_capacity`` drains it
 when an agent comes online or frees a slot.
@@ -24,6 +36,7 @@ from datetime import datetime
 
 from django.db import transaction
 from django.db.models import Count, Min, QuerySet
+from django.utils import timezone
 
 from concierge.accounts.models import Availability, Role, User
 from concierge.automation.models import (
@@ -31,6 +44,8 @@ from concierge.automation.models import (
     AssignmentStrategy,
     TeamRouting,
 )
+from concierge.core import presence
+from concierge.core.models import AgentPresence
 from concierge.tickets.models import SPAM_TAG, UNSOLVED_STATUSES, Status, Ticket
 
 logger = logging.getLogger(__name__)
@@ -65,6 +80,22 @@ def open_ticket_counts(agent_ids: Iterable[int]) -> dict[int, int]:
     for row in rows:
         counts[row["assignee_id"]] = row["total"]
     return counts
+
+
+def connected_agent_ids(agent_ids: Iterable[int]) -> set[int]:
+    """Of ``agent_ids``, those with a workspace tab whose heartbeat is recent (one query)."""
+    since = timezone.now() - presence.offline_after()
+    return set(
+        AgentPresence.objects.filter(
+            user_id__in=list(agent_ids), last_seen_at__gte=since
+        ).values_list("user_id", flat=True)
+    )
+
+
+def assignable_agent_ids(agents: Iterable[User]) -> set[int]:
+    """Agents online for assignment: they chose online *and* their workspace is connected."""
+    chosen_online = [agent.pk for agent in agents if agent.availability == Availability.ONLINE]
+    return connected_agent_ids(chosen_online) if chosen_online else set()
 
 
 def waiting_tickets(team_id: int) -> QuerySet[Ticket]:
@@ -189,10 +220,9 @@ def assign_ticket(
     # Locked in id order: every worker takes agent locks in the same order.
     members = list(User.objects.select_for_update().filter(pk__in=member_ids).order_by("pk"))
     loads = open_ticket_counts(agent.pk for agent in members)
+    online = assignable_agent_ids(members)
     candidates = [
-        agent
-        for agent in members
-        if agent.availability == Availability.ONLINE and loads[agent.pk] < agent.capacity
+        agent for agent in members if agent.pk in online and loads[agent.pk] < agent.capacity
     ]
     needs = profiles = None
     if chosen_strategy == AssignmentStrategy.SKILLS:
@@ -268,9 +298,9 @@ def queue_summary(team_ids: Iterable[int]) -> dict[int, tuple[int, datetime | No
 
 
 def agent_is_free(agent: User) -> bool:
-    """Online, active, an assigning role, under capacity."""
+    """Online (chosen and connected), active, an assigning role, under capacity."""
     if not (agent.is_active and agent.role in ASSIGNING_ROLES):
         return False
-    if agent.availability != Availability.ONLINE:
+    if agent.pk not in assignable_agent_ids([agent]):
         return False
     return open_ticket_counts([agent.pk])[agent.pk] < agent.capacity

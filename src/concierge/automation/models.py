@@ -165,3 +165,36 @@ class AgentRoutingProfile(TimestampedModel):
 
     def __str__(self) -> str:
         return f"{self.user_id}: {', '.join(self.skills)}"
+
+
+# --- in-app notifications -------------------------------------------------------------------
+
+
+class AgentNotification(models.Model):
+    """A notice for one agent in the workspace (a rule's "notify", an escalation).
+
+    Kept per recipient with its read time, so the bell counts what this agent
+    has not seen yet and the list survives a reload or a closed laptop (the
+    live event on the socket is only the fast path).
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications"
+    )
+    ticket = models.ForeignKey(
+        "tickets.Ticket", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    message = models.CharField(max_length=1000)
+    rule_name = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    read_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["user", "read_at"], name="agent_notification_unread"),
+            models.Index(fields=["user", "-created_at"], name="agent_notification_recent"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id}: {self.message[:40]}"

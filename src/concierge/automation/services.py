@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from concierge.automation.models import (
     WEEKDAYS,
+    AgentNotification,
     AgentRoutingProfile,
     AssignmentStrategy,
     BusinessHours,
@@ -385,3 +386,28 @@ def ticket_pipeline_runs(*, user: Any, ticket: Ticket) -> QuerySet[PipelineRun]:
     policy.require(policy.can_view_routing(user))
     policy.require_ticket_visible(user, ticket)
     return PipelineRun.objects.filter(ticket=ticket).select_related("assigned_to")
+
+
+# --- in-app notifications ---------------------------------------------------------------------
+
+NOTIFICATIONS_SHOWN = 50
+
+
+def notifications(*, user: Any, limit: int = NOTIFICATIONS_SHOWN) -> list[AgentNotification]:
+    """``user``'s latest notifications, newest first (only their own)."""
+    if not policy.is_staff(user):
+        return []
+    return list(AgentNotification.objects.filter(user=user).select_related("ticket")[:limit])
+
+
+def unread_notification_count(*, user: Any) -> int:
+    if not policy.is_staff(user):
+        return 0
+    return AgentNotification.objects.filter(user=user, read_at__isnull=True).count()
+
+
+def get_notification(*, user: Any, notification_id: int) -> AgentNotification | None:
+    """One of ``user``'s own notifications, or None (someone else's is None too)."""
+    if not policy.is_staff(user):
+        return None
+    return AgentNotification.objects.filter(user=user, pk=notification_id).first()

@@ -41,6 +41,9 @@ from concierge.core.errors import Conflict, LimitExceeded, ValidationFailed
 from concierge.core.events import enqueue_after_commit, publish
 from concierge.customers import actions as customer_actions
 from concierge.customers.models import CustomerIdentity, IdentityKind
+from concierge.knowledge import actions as knowledge_actions
+from concierge.knowledge.models import EventKind, HelpSession
+from concierge.knowledge.services import SELF_SERVICE_WINDOW
 from concierge.tickets import actions as ticket_actions
 from concierge.tickets.actions import NewAttachment
 from concierge.tickets.models import Channel, Entry, EntryKind, Status, Ticket
@@ -439,6 +442,7 @@ def start_conversation(
         },
     )
     entry = ticket.entries.get()
+    _note_request_opened(visitor, ticket)
     conversation = ChatConversation.objects.create(
         ticket=ticket,
         channel=channel,
@@ -684,7 +688,7 @@ def leave_offline_message(
     _validate_message(body, ())
     name = " ".join(name.split())[:200]
     customer = customer_actions.find_or_create_customer_by_email(email=email, name=name)
-    return ticket_actions.create_ticket(
+    ticket = ticket_actions.create_ticket(
         actor=None,
         requester=customer,
         subject=_subject(body, ()).replace("Chat:", "Chat message:", 1),
@@ -700,6 +704,9 @@ def leave_offline_message(
             }
         },
     )
+    if visitor is not None:
+        _note_request_opened(visitor, ticket)
+    return ticket
 
 
 def visitor_typing(*, visitor: ChatVisitor, ticket_id: int, is_typing: bool) -> dict[str, Any]:
@@ -711,3 +718,76 @@ def visitor_typing(*, visitor: ChatVisitor, ticket_id: int, is_typing: bool) -> 
         "name": visitor.name or visitor.customer.name,
         "is_typing": bool(is_typing),
     }
+
+
+# --- help articles suggested in the widget (deflection) --------------------------------------
+
+
+def help_session_key(visitor: ChatVisitor) -> str:
+    """The visitor's current help session, started anew once the last one's 24 h have passed.
+
+    A widget visitor keeps their token for weeks; one help session per visit
+    (the portal's unit: its Django session) is what the self-service rate
+    counts, so a session whose window is over is closed and a new one begins.
+    """
+    key = visitor.help_session_key
+    if key:
+        window_over = HelpSession.objects.filter(
+            key=key, first_content_at__lt=timezone.now() - SELF_SERVICE_WINDOW
+        ).exists()
+        if not window_over:
+            return key
+    key = knowledge_actions.new_session_key()
+    ChatVisitor.objects.filter(pk=visitor.pk).update(help_session_key=key)
+    visitor.help_session_key = key
+    return key
+
+
+def record_help_event(
+    *,
+    visitor: ChatVisitor,
+    kind: str,
+    article_ids: Sequence[int],
+    locale: str = "",
+    client_address: str = "",
+) -> int:
+    """Records suggestions shown, or a suggestion opened (a click and a view), for a visitor.
+
+    Uses the help center's own records (``knowledge.actions.record_event``), so
+    the reports and the self-service rate count widget visits with portal ones.
+    Past the help center's event limits nothing more is recorded, but the
+    visitor still gets their suggestions: analytics never block help. Returns
+    how many events were stored.
+    """
+    kinds = (
+        [kind]
+        if kind != EventKind.SUGGESTION_CLICK
+        else [EventKind.SUGGESTION_CLICK, EventKind.VIEW]
+    )
+    key = help_session_key(visitor)
+    stored = 0
+    try:
+        for article_id in article_ids:
+            for event_kind in kinds:
+                event = knowledge_actions.record_event(
+                    session_key=key,
+                    kind=event_kind,
+                    article_id=article_id,
+                    locale=locale,
+                    customer=visitor.customer,
+                    client_address=client_address,
+                )
+                stored += event is not None
+    except LimitExceeded:
+        pass
+    return stored
+
+
+def _note_request_opened(visitor: ChatVisitor, ticket: Ticket) -> None:
+    """The visitor opened a request (a chat or an offline message) after help was offered."""
+    # Read fresh: a socket keeps its visitor object for hours, while the key is
+    # set by the HTTP endpoint that served the suggestions.
+    key = ChatVisitor.objects.filter(pk=visitor.pk).values_list("help_session_key", flat=True)
+    session_key = key.first() or ""
+    if session_key:
+        knowledge_actions.note_request_opened(session_key=session_key, ticket=ticket)

@@ -104,6 +104,10 @@ class ChatVisitor(TimestampedModel):
     email = models.EmailField(blank=True)
     attributes = models.JSONField(default=dict, blank=True)
     last_seen_at = models.DateTimeField(null=True, blank=True)
+    # The help center session (knowledge.HelpSession key) of the articles the
+    # widget suggested to this visitor: the chat they then open is linked to
+    # it, so deflection counts widget visits like portal ones.
+    help_session_key = models.CharField(max_length=64, blank=True)
 
     class Meta:
         constraints = [

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
+from django.contrib.auth.models import AnonymousUser
 from django.core import signing
 from django.db.models import Q, QuerySet
 from django.utils import timezone
@@ -22,14 +23,19 @@ from django.utils import timezone
 from concierge.accounts.models import Availability, Role, User
 from concierge.automation import services as automation_services
 from concierge.chat.models import ChatChannel, ChatConversation, ChatVisitor, ChatVisitorToken
-from concierge.core import policy
+from concierge.core import policy, presence
 from concierge.core.errors import NotFound
+from concierge.core.models import AgentPresence
+from concierge.knowledge import services as knowledge_services
+from concierge.knowledge.locales import accept_language_locales, choose_locale, normalize_locale
+from concierge.knowledge.models import Article
 from concierge.tickets.models import Attachment, Entry, EntryKind
 
 ATTACHMENT_LINK_SALT = "concierge.chat.attachment"
 ATTACHMENT_LINK_MAX_AGE_SECONDS = 7 * 24 * 3600
 HISTORY_MAX_ENTRIES = 200
 HISTORY_MAX_CONVERSATIONS = 20
+SUGGESTIONS_SHOWN = 3
 
 
 def hash_token(token: str) -> str:
@@ -113,13 +119,18 @@ class ChannelState:
 
 
 def agents_online(channel: ChatChannel) -> int:
-    """Agents who could answer now: online, active, full agents (of the channel's team)."""
+    """Agents who could answer now: active full agents (of the channel's team) who chose
+    online *and* have a workspace connected, the same rule assignment uses
+    (``automation.assignment.assignable_agent_ids``): a closed laptop answers no chat."""
     agents = User.objects.filter(
         role__in=[Role.ADMIN, Role.AGENT], is_active=True, availability=Availability.ONLINE
     )
     if channel.team_id:
         agents = agents.filter(teams=channel.team_id)
-    return agents.count()
+    connected = AgentPresence.objects.filter(
+        last_seen_at__gte=timezone.now() - presence.offline_after()
+    ).values("user_id")
+    return agents.filter(pk__in=connected).count()
 
 
 def channel_state(channel: ChatChannel, *, at: datetime | None = None) -> ChannelState:
@@ -334,3 +345,44 @@ def idle_conversations(*, now: datetime | None = None) -> QuerySet[ChatConversat
         .filter(status="active", last_message_at__lt=now - timedelta(minutes=1))
         .filter(~Q(channel__idle_timeout_minutes=0))
     )
+
+
+# --- help articles offered in the widget (deflection) ----------------------------------------
+
+
+def visitor_help_locale(*, channel: ChatChannel, requested: str, accept_language: str) -> str:
+    """The help center language for a visitor: the browser's choice, then the channel's."""
+    branding = knowledge_services.help_center_settings()
+    wanted = [
+        normalize_locale(requested),
+        *accept_language_locales(accept_language),
+        normalize_locale(channel.language),
+    ]
+    return choose_locale(
+        requested=[locale for locale in wanted if locale],
+        offered=branding.offered_locales,
+        default=branding.default_locale,
+    )
+
+
+def help_suggestions(
+    *, text: str, locale: str, limit: int = SUGGESTIONS_SHOWN
+) -> list[knowledge_services.ArticleHit]:
+    """Articles that may answer what a visitor is typing, as an anonymous reader sees them.
+
+    A visitor is not a signed-in user: asking as ``AnonymousUser`` means the
+    access policy itself keeps drafts and agents-only articles out.
+    """
+    return knowledge_services.suggest_articles(
+        user=AnonymousUser(), text=text, locale=locale, limit=limit
+    )
+
+
+def help_article(*, article_id: int, locale: str) -> Article:
+    """A published public article in ``locale`` (or its fallback); NotFound otherwise."""
+    article = knowledge_services.get_localized_article(
+        user=AnonymousUser(), article_id=article_id, locale=locale
+    )
+    if not article.is_public:
+        raise NotFound("No such article.")
+    return article

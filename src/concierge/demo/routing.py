@@ -11,6 +11,7 @@ from typing import Any
 
 from django.db import transaction
 
+from concierge.accounts import actions as account_actions
 from concierge.accounts.models import Role, Team, User
 from concierge.automation import actions
 from concierge.automation.models import (
@@ -21,6 +22,7 @@ from concierge.automation.models import (
     TeamRouting,
 )
 from concierge.demo import content, generator
+from concierge.tickets.models import Channel, Ticket
 
 # The intent categories the demo desk routes on, with few-shot examples.
 CATEGORIES = {
@@ -64,6 +66,16 @@ AGENT_SKILLS = {
     "priya": (["technical"], ["en", "hi"]),
     "tomas": (["billing", "shipping"], ["en", "de", "es"]),
 }
+# Where abusive messages escalate to: the admin (Ada) leads it; least open tickets.
+SUPERVISOR_TEAM = "Supervisors"
+SUPERVISOR_PREFIXES = ("admin",)  # generator.ADMIN_EMAIL
+# One abusive request, routed by the real pipeline when the demo loads: it shows the
+# hidden-content warning and the escalation (Supervisors' queue, the admin's bell).
+ESCALATION_EXAMPLE_SUBJECT = "Charged twice AGAIN?!"
+ESCALATION_EXAMPLE_BODY = (
+    "You useless idiots charged my card twice again. This is the third time. "
+    "Fix it now, morons, or I am leaving."
+)
 TEAM_STRATEGIES = {
     "billing": AssignmentStrategy.SKILLS,
     "technical": AssignmentStrategy.LEAST_OPEN,
@@ -84,7 +96,7 @@ def _categories(admin: User) -> None:
             )
 
 
-def _rules(teams: dict[str, Team], hours: BusinessHours) -> list[dict[str, Any]]:
+def _rules(teams: dict[str, Team], hours: BusinessHours, supervisors: Team) -> list[dict[str, Any]]:
     def intent_to(category: str, team_key: str) -> dict[str, Any]:
         return {
             "name": f"{category.capitalize()} requests to {teams[team_key].name}",
@@ -104,9 +116,9 @@ def _rules(teams: dict[str, Team], hours: BusinessHours) -> list[dict[str, Any]]
 
     return [
         {
-            "name": "Abusive messages: hide and flag",
-            "description": "Agents see a warning instead of the text; the team is told. "
-            "(With a supervisor team, use the escalate action instead.)",
+            "name": "Abusive messages: hide and escalate",
+            "description": "Agents see a warning instead of the text; the ticket moves to "
+            f"{supervisors.name} (priority high, tagged escalated), who are notified.",
             "events": ["ticket_created", "customer_reply"],
             "conditions": {
                 "any": [
@@ -115,14 +127,8 @@ def _rules(teams: dict[str, Team], hours: BusinessHours) -> list[dict[str, Any]]
             },
             "actions": [
                 {"type": "hide_content", "reason": "Abusive language"},
-                {"type": "set_priority", "priority": "high"},
+                {"type": "escalate", "team": supervisors.pk, "priority": "high"},
                 {"type": "add_tags", "tags": ["abusive"]},
-                {
-                    "type": "notify",
-                    "recipients": "team",
-                    "via": "in_app",
-                    "message": "An abusive message was hidden behind a warning.",
-                },
                 {"type": "stop"},
             ],
         },
@@ -181,6 +187,21 @@ def _rules(teams: dict[str, Team], hours: BusinessHours) -> list[dict[str, Any]]
     ]
 
 
+def _supervisor_team(admin: User) -> Team:
+    """The team escalations go to (created once, led by the demo's admin)."""
+    team = Team.objects.filter(name=SUPERVISOR_TEAM).first()
+    if team is not None:
+        return team
+    domain = admin.email.partition("@")[2]
+    leads = User.objects.filter(email__in=[f"{p}@{domain}" for p in SUPERVISOR_PREFIXES])
+    return account_actions.save_team(
+        actor=admin,
+        name=SUPERVISOR_TEAM,
+        description="Escalations: abusive or very unhappy customers.",
+        member_ids=list(leads.values_list("pk", flat=True)),
+    )
+
+
 @transaction.atomic
 def ensure_demo_routing() -> str:
     """Creates the demo's routing set-up where it is missing; a one-line summary."""
@@ -194,6 +215,7 @@ def ensure_demo_routing() -> str:
         return "Routing: the demo desk is not loaded; nothing set up."
     ready = {key: team for key, team in teams.items() if team is not None}
     _categories(admin)
+    supervisors = _supervisor_team(admin)
     hours = BusinessHours.objects.filter(name=SUPPORT_HOURS).first() or actions.save_business_hours(
         actor=admin,
         name=SUPPORT_HOURS,
@@ -201,7 +223,7 @@ def ensure_demo_routing() -> str:
         schedule={day: [["08:00", "18:00"]] for day in ("mon", "tue", "wed", "thu", "fri")},
     )
     created = 0
-    for rule in _rules(ready, hours):
+    for rule in _rules(ready, hours, supervisors):
         if not RoutingRule.objects.filter(name=rule["name"]).exists():
             actions.save_rule(actor=admin, **rule)
             created += 1
@@ -210,6 +232,9 @@ def ensure_demo_routing() -> str:
         # out the demo's existing unassigned tickets: the inbox's "Unassigned" view
         # keeps its history; new requests are routed.
         TeamRouting.objects.get_or_create(team=ready[key], defaults={"strategy": strategy})
+    TeamRouting.objects.get_or_create(
+        team=supervisors, defaults={"strategy": AssignmentStrategy.LEAST_OPEN}
+    )
     domain = admin.email.partition("@")[2]
     for prefix, (skills, languages) in AGENT_SKILLS.items():
         agent = User.objects.filter(email=f"{prefix}@{domain}").first()
@@ -217,3 +242,29 @@ def ensure_demo_routing() -> str:
             actions.save_agent_profile(actor=admin, agent=agent, skills=skills, languages=languages)
     total = RoutingRule.objects.count()
     return f"Routing: {total} rules ({created} new), team strategies and skills set."
+
+
+def ensure_demo_escalation_example() -> str:
+    """An abusive request from the demo customer, through triage and the rules (once)."""
+    from concierge.automation.actions import process_ticket_event
+    from concierge.tickets.actions import create_ticket
+
+    requester = User.objects.filter(email=generator.CUSTOMER_EMAIL).first()
+    customer = getattr(requester, "customer", None) if requester is not None else None
+    if customer is None or not Team.objects.filter(name=SUPERVISOR_TEAM).exists():
+        return "Escalation example: the demo desk is not loaded; nothing added."
+    ticket = Ticket.objects.filter(subject=ESCALATION_EXAMPLE_SUBJECT).first()
+    if ticket is None:
+        with transaction.atomic():
+            ticket = create_ticket(
+                actor=None,
+                requester=customer,
+                subject=ESCALATION_EXAMPLE_SUBJECT,
+                body=ESCALATION_EXAMPLE_BODY,
+                channel=Channel.PORTAL,
+            )
+        # The same run the task queue would make (a second one finds it and stops).
+        process_ticket_event(ticket_id=ticket.pk, event="ticket_created")
+        ticket.refresh_from_db()
+    where = ticket.team.name if ticket.team else "no team"
+    return f"Escalation example: ticket #{ticket.pk} ({where}) shows a hidden abusive message."

@@ -553,7 +553,7 @@ def record_event(
     client_address: str = "",
     now: datetime | None = None,
 ) -> HelpEvent | None:
-    """Records a view, search or suggestion click; repeated views in one session count once."""
+    """Records a view, search or suggestion shown / clicked; repeats in one session count once."""
     if kind not in EventKind.values:
         raise ValidationFailed("Unknown event.", field_errors={"kind": ["Unknown value."]})
     if client_address:
@@ -576,7 +576,8 @@ def record_event(
         article = Article.objects.filter(pk=article_id).first()
         if article is None:
             return None
-    if kind in (EventKind.VIEW, EventKind.SUGGESTION_CLICK) and article is not None:
+    once_per_article = (EventKind.VIEW, EventKind.SUGGESTION_CLICK, EventKind.SUGGESTION_SHOWN)
+    if kind in once_per_article and article is not None:
         if session.events.filter(kind=kind, article=article).exists():
             return None
     query = " ".join(query.split())[:SEARCH_QUERY_MAX_CHARS].lower()
@@ -593,7 +594,7 @@ def record_event(
     event.save()
     if backdated:
         HelpEvent.objects.filter(pk=event.pk).update(created_at=now)
-    if session.first_content_at is None:
+    if session.first_content_at is None and kind != EventKind.SUGGESTION_SHOWN:
         HelpSession.objects.filter(pk=session.pk).update(first_content_at=now)
     if kind == EventKind.VIEW and article is not None:
         Article.objects.filter(pk=article.pk).update(view_count=F("view_count") + 1)

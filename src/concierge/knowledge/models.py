@@ -275,6 +275,9 @@ class EventKind(models.TextChoices):
     VIEW = "view", "Article view"
     SEARCH = "search", "Search"
     SUGGESTION_CLICK = "suggestion_click", "Suggestion click"
+    # An article offered while the visitor typed a request (chat widget). It is
+    # not help content read, so it does not start the session's 24 h window.
+    SUGGESTION_SHOWN = "suggestion_shown", "Suggestion shown"
 
 
 class HelpEvent(models.Model):

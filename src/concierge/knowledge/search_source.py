@@ -1,9 +1,14 @@
-"""The "article" source of the search index: one document per article.
+"""The "article" source of the search index: one document per article, every translation in it.
 
-An article is indexed in its source language (title, description and body
-as plain text). Drafts, archived and deleted articles leave the index;
-agents-only articles stay, with the "staff" audience, so agents find them
-from the reply composer while customers never do.
+An article's document holds its source-language text (title, description
+and body as plain text) and, after it, each other published translation:
+their words in the body (lexical matches in any language) and their title
+and text as extra passages (vectors), so a visitor's question in French
+finds the article through its French translation. The help center then
+shows the visitor's translation, or its fallback (services.localize).
+Drafts, archived and deleted articles leave the index; agents-only articles
+stay, with the "staff" audience, so agents find them from the reply
+composer while customers never do.
 """
 
 from __future__ import annotations
@@ -13,8 +18,11 @@ from typing import Any
 
 from concierge.core import policy
 from concierge.knowledge.content import plain_body
-from concierge.knowledge.models import Article, ArticleStatus, Visibility
+from concierge.knowledge.models import Article, ArticleStatus, ArticleTranslation, Visibility
 from concierge.search.documents import IndexDocument
+
+# Translations embedded per article besides its source text (two vectors each).
+MAX_TRANSLATIONS = 12
 
 
 def load_articles(article_ids: list[int]) -> dict[int, IndexDocument | None]:
@@ -36,12 +44,20 @@ def load_articles(article_ids: list[int]) -> dict[int, IndexDocument | None]:
         if text is None:
             documents[article_id] = None
             continue
-        body = plain_body(text.body_html)
+        others = [t for locale, t in sorted(translations.items()) if t is not text]
+        others = others[:MAX_TRANSLATIONS]
+        bodies = {t.locale: _plain_text(t) for t in [text, *others]}
+        body = "\n\n".join(
+            [bodies[text.locale], *(f"{t.title}\n{bodies[t.locale]}" for t in others)]
+        )
         documents[article_id] = IndexDocument(
             kind="article",
             object_id=article.pk,
             title=text.title,
-            body=f"{text.description}\n{body}" if text.description else body,
+            body=body,
+            passages=tuple(
+                piece for t in others for piece in (t.title, f"{t.title}\n{bodies[t.locale]}")
+            ),
             locale=text.locale,
             audience="public" if article.visibility == Visibility.PUBLIC else "staff",
             tags=tuple(tag.name for tag in article.tags.all()),
@@ -51,9 +67,15 @@ def load_articles(article_ids: list[int]) -> dict[int, IndexDocument | None]:
                 "status": article.status,
                 "visibility": article.visibility,
                 "slug": text.slug,
+                "locales": sorted(translations),
             },
         )
     return documents
+
+
+def _plain_text(translation: ArticleTranslation) -> str:
+    body = plain_body(translation.body_html)
+    return f"{translation.description}\n{body}" if translation.description else body
 
 
 def visible_article_ids(user: Any, article_ids: list[int]) -> set[int]:

@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from concierge.core import policy
 from concierge.core.errors import NotFound
-from concierge.knowledge.content import excerpt
+from concierge.knowledge.content import excerpt, plain_body
 from concierge.knowledge.locales import fallback_chain
 from concierge.knowledge.models import (
     Article,
@@ -301,17 +301,24 @@ def search_articles(
     if not query:
         return []
     service = _search_service()
-    snippets: dict[int, str] = {}
     if service is None:
         ids = _database_search(user=user, query=query, limit=limit)
     else:
-        # No locale filter: an article indexed in its source language still answers a
-        # visitor reading another language (they get the fallback text).
+        # No locale filter: every translation is indexed and any of them may match;
+        # the visitor then reads their language, or its fallback. Customers and
+        # visitors get the relevance cut-off (an off-topic question finds nothing
+        # and shows in the "searches with no result" report); agents never do.
         try:
             if suggest and hasattr(service, "suggest_articles"):
                 hits = service.suggest_articles(user=user, text=query, limit=limit)
             else:
-                hits = service.search(user=user, query=query, kinds=("article",), limit=limit)
+                hits = service.search(
+                    user=user,
+                    query=query,
+                    kinds=("article",),
+                    limit=limit,
+                    cut_off=not policy.is_staff(user),
+                )
         except (OSError, RuntimeError):
             # The index or its model cannot be read (a missing model file, say): customers
             # still get the plain search rather than an error page.
@@ -319,7 +326,6 @@ def search_articles(
             hits = []
             service = None
         ids = [hit.object_id for hit in hits if hit.kind == "article"]
-        snippets = {hit.object_id: safe_snippet(hit.snippet_html or "") for hit in hits}
         if service is None:
             ids = _database_search(user=user, query=query, limit=limit)
     # The policy decides again here: a stale index must never show a draft or internal article.
@@ -327,10 +333,21 @@ def search_articles(
     articles = localize([found[pk] for pk in ids if pk in found], locale)
     hits_shown = []
     for article in articles:
-        fallback = excerpt(article.text.body_html)  # type: ignore[attr-defined]
-        snippet = snippets.get(article.pk) or safe_snippet(fallback)
-        hits_shown.append(ArticleHit(article=article, snippet_html=snippet))
+        # Quoted from the translation the visitor reads (the index holds every
+        # language of the article in one text), with the query's words marked.
+        body_html = article.text.body_html  # type: ignore[attr-defined]
+        snippet = _highlighted(plain_body(body_html), query) or excerpt(body_html)
+        hits_shown.append(ArticleHit(article=article, snippet_html=safe_snippet(snippet)))
     return hits_shown
+
+
+def _highlighted(text: str, query: str) -> str:
+    """An escaped excerpt of ``text`` around the query's words, marked; "" without search."""
+    try:
+        from concierge.search.text import highlight, query_terms
+    except ImportError:  # the search app is not installed: plain excerpts
+        return ""
+    return highlight(text, query_terms(query), length=160)
 
 
 def suggest_articles(*, user: Any, text: str, locale: str, limit: int = 5) -> list[ArticleHit]:

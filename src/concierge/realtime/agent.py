@@ -87,6 +87,21 @@ def _load_ticket_for(user: Any, ticket_id: int) -> tuple[bool, bool]:
     return True, policy.can_type_public_reply(user, ticket)
 
 
+def record_agent_heartbeat(*, user_id: int, active: bool = False) -> presence.PresenceChange | None:
+    """A tab's heartbeat; a workspace that was offline and is back may take waiting tickets.
+
+    Assignment counts only agents whose workspace is connected
+    (``automation.assignment.assignable_agent_ids``), so the moment one
+    connects again the queues of their teams are drained (a background task).
+    """
+    change = presence.record_heartbeat(user_id=user_id, active=active)
+    if change is not None and change.status != presence.OFFLINE:
+        from concierge.automation import tasks as routing_tasks
+
+        events.enqueue_after_commit(routing_tasks.fill_free_capacity, user_id)
+    return change
+
+
 @database_sync_to_async
 def _current_user(user_id: int, session: Any) -> Any:
     """The user row as it is now, or None when deactivated or signed out since connecting."""
@@ -118,7 +133,7 @@ class AgentConsumer(GuardedJsonConsumer):
         for stream in (STAFF_STREAM, PRESENCE_STREAM):
             await self._join(stream)
         await self.accept()
-        await database_sync_to_async(presence.record_heartbeat)(user_id=self.user_id, active=True)
+        await database_sync_to_async(record_agent_heartbeat)(user_id=self.user_id, active=True)
         await self.send_json(
             {
                 "type": "hello",
@@ -332,7 +347,7 @@ class AgentConsumer(GuardedJsonConsumer):
         if now - self.last_activity_recorded < ACTIVITY_RECORD_EVERY_SECONDS:
             return
         self.last_activity_recorded = now
-        await database_sync_to_async(presence.record_heartbeat)(user_id=self.user_id, active=True)
+        await database_sync_to_async(record_agent_heartbeat)(user_id=self.user_id, active=True)
 
     async def on_availability(self, message: dict[str, Any]) -> None:
         status = message.get("status")
@@ -438,7 +453,7 @@ class AgentConsumer(GuardedJsonConsumer):
             await self.close(code=CLOSE_UNAUTHORIZED)
             return False
         self.user = current
-        await database_sync_to_async(presence.record_heartbeat)(user_id=self.user_id)
+        await database_sync_to_async(record_agent_heartbeat)(user_id=self.user_id)
         await self.send_json({"type": "heartbeat"})
         stale_before = time.monotonic() - 3 * interval
         for ticket_id in list(self.ticket_ids):

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable
+import multiprocessing
+import os
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import connection, connections, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -91,6 +93,7 @@ def _document_vectors(documents: list[IndexDocument], encoder_name: str) -> list
         limit = PASSAGES_PER_KIND.get(document.kind, 0)
         pieces = [whole_text[: MAX_LENGTH * 8], document.title or whole_text[:200]]
         pieces += passages(document.body, limit=limit) if limit else []
+        pieces += list(document.passages)  # e.g. an article's translations (documents.py)
         layout.append((len(texts), len(pieces)))
         texts.extend(pieces)
     encoded = encoder.encode(texts)
@@ -149,27 +152,71 @@ _UPSERT_COLUMNS = (
 )
 
 
+# Rows per INSERT statement: 16 columns x 1,000 rows stays under SQLite's
+# 32,766 bound parameters.
+UPSERT_ROWS_PER_STATEMENT = 1_000
+
+
 def _upsert(rows: list[tuple[Any, ...]]) -> None:
-    """INSERT ... ON CONFLICT DO UPDATE in plain SQL (same text on SQLite and PostgreSQL).
+    """Multi-row INSERT ... ON CONFLICT DO UPDATE in plain SQL (same text on SQLite and PostgreSQL).
 
     Django's bulk_create spent most of a large rebuild preparing values one
-    field at a time; rows here are already plain values.
+    field at a time; rows here are already plain values. One statement per
+    thousand rows, not one per row: on SQLite the FTS5 triggers flush the
+    full-text index's pending terms at the end of every statement, which made
+    row-by-row inserts about ten times slower (bench/RESULTS.md), and on
+    PostgreSQL it saves a round trip per row.
     """
+    if connection.vendor == "postgresql":
+        _upsert_postgresql(rows)
+        return
     table = SearchDocument._meta.db_table
     columns = ", ".join(_UPSERT_COLUMNS)
-    marks = ", ".join(["%s"] * len(_UPSERT_COLUMNS))
+    row_marks = "(" + ", ".join(["%s"] * len(_UPSERT_COLUMNS)) + ")"
     updates = ", ".join(
         f"{column} = excluded.{column}"
         for column in _UPSERT_COLUMNS
         if column not in ("kind", "object_id")
     )
-    sql = (
-        f"INSERT INTO {table} ({columns}) VALUES ({marks}) "  # noqa: S608 - constants only
-        f"ON CONFLICT (kind, object_id) DO UPDATE SET {updates}"
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), UPSERT_ROWS_PER_STATEMENT):
+            chunk = rows[start : start + UPSERT_ROWS_PER_STATEMENT]
+            cursor.execute(
+                f"INSERT INTO {table} ({columns}) "  # noqa: S608 - constants and marks only
+                f"VALUES {', '.join([row_marks] * len(chunk))} "
+                f"ON CONFLICT (kind, object_id) DO UPDATE SET {updates}",
+                [value for row in chunk for value in row],
+            )
+
+
+def _upsert_postgresql(rows: list[tuple[Any, ...]]) -> None:
+    """COPY into a temporary table, then one INSERT ... SELECT ... ON CONFLICT.
+
+    A multi-row INSERT with thousands of parameters spent longer in the
+    driver's query parsing than in the server; COPY sends the rows as data.
+    """
+    table = SearchDocument._meta.db_table
+    columns = ", ".join(_UPSERT_COLUMNS)
+    updates = ", ".join(
+        f"{column} = excluded.{column}"
+        for column in _UPSERT_COLUMNS
+        if column not in ("kind", "object_id")
     )
     with connection.cursor() as cursor:
-        for start in range(0, len(rows), BATCH_SIZE):
-            cursor.executemany(sql, rows[start : start + BATCH_SIZE])
+        cursor.execute(
+            # Constants only. Dropped at commit; WITH NO DATA copies no constraints.
+            f"CREATE TEMPORARY TABLE search_upsert ON COMMIT DROP AS "  # noqa: S608
+            f"SELECT {columns} FROM {table} WITH NO DATA"
+        )
+        raw = cursor.cursor  # the psycopg cursor under Django's wrapper
+        with raw.copy(f"COPY search_upsert ({columns}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        cursor.execute(
+            f"INSERT INTO {table} ({columns}) SELECT {columns} FROM search_upsert "  # noqa: S608
+            f"ON CONFLICT (kind, object_id) DO UPDATE SET {updates}"
+        )
+        cursor.execute("DROP TABLE search_upsert")
 
 
 def write_documents(
@@ -219,15 +266,24 @@ def write_documents(
             )
         if rows:
             _upsert(rows)
-            _record_terms(documents)
         report.indexed = len(rows)
+    # Outside the transaction above, which holds the revision counter's row
+    # lock: parallel indexers wait for each other only while writing rows.
+    # (A term recorded without its document only widens a typo correction.)
+    if documents:
+        _record_terms(documents)
     return report
 
 
-def rebuild(*, kinds: Iterable[str] | None = None, batch_size: int = BATCH_SIZE) -> dict[str, int]:
+def rebuild(
+    *, kinds: Iterable[str] | None = None, batch_size: int = BATCH_SIZE, workers: int = 1
+) -> dict[str, int]:
     """Re-indexes every object of ``kinds`` (default: all registered) in batches.
 
-    Rows of objects that no longer exist are removed at the end.
+    With ``workers`` > 1 the batches are indexed by that many forked processes
+    (see ``in_workers``): loading and encoding use every core while the rows
+    of one batch are written. Rows of objects that no longer exist are
+    removed at the end.
     """
     counts: dict[str, int] = {}
     for kind in kinds or registry.registered_kinds():
@@ -235,19 +291,85 @@ def rebuild(*, kinds: Iterable[str] | None = None, batch_size: int = BATCH_SIZE)
         if source is None:
             continue
         seen: set[int] = set()
+        batches: list[tuple[str, list[int]]] = []
         batch: list[int] = []
         for object_id in source.all_ids():
             batch.append(int(object_id))
             if len(batch) >= batch_size:
-                index_now(kind=kind, object_ids=batch)
+                batches.append((kind, batch))
                 seen.update(batch)
                 batch = []
         if batch:
-            index_now(kind=kind, object_ids=batch)
+            batches.append((kind, batch))
             seen.update(batch)
+        for _ in in_workers(_index_batch, batches, workers=workers):
+            pass
+        if len(batches) > 1:
+            after_bulk_index()
         stale = set(SearchDocument.objects.filter(kind=kind).values_list("object_id", flat=True))
         stale -= seen
         if stale:
             write_documents(kind=kind, documents=[], removed_ids=sorted(stale))
         counts[kind] = SearchDocument.objects.filter(kind=kind).count()
     return counts
+
+
+def after_bulk_index() -> None:
+    """Refreshes the planner's statistics after many rows changed at once.
+
+    PostgreSQL plans full-text queries from the tsvector statistics (how
+    common each word is): without them, right after a large rebuild, it
+    guessed wrong and searches took seconds. The GIN index's pending list
+    (fast inserts) is merged too, so searches do not scan it.
+    """
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SELECT gin_clean_pending_list('search_doc_fts'::regclass)")
+            cursor.execute("ANALYZE search_searchdocument")
+            cursor.execute("ANALYZE search_searchterm")
+        else:
+            cursor.execute("ANALYZE search_searchdocument")
+
+
+def _index_batch(job: tuple[str, list[int]]) -> int:
+    kind, object_ids = job
+    return index_now(kind=kind, object_ids=object_ids).indexed
+
+
+Job = TypeVar("Job")
+Result = TypeVar("Result")
+
+
+def can_fork_workers() -> bool:
+    """Whether forked processes would see the same database as this one.
+
+    Not inside a transaction (its writes are invisible to other connections,
+    as in tests) and not on an in-memory SQLite database.
+    """
+    if not hasattr(os, "fork") or connection.in_atomic_block:
+        return False
+    if connection.vendor == "sqlite":
+        name = str(connection.settings_dict.get("NAME", ""))
+        return bool(name) and ":memory:" not in name and "mode=memory" not in name
+    return True
+
+
+def in_workers(
+    function: Callable[[Job], Result], jobs: Iterable[Job], *, workers: int
+) -> Iterator[Result]:
+    """Yields ``function(job)`` for every job, run by ``workers`` forked processes.
+
+    Each process opens its own database connection (the parent closes its
+    own before forking; connections must never be shared across a fork) and
+    inherits the loaded encoders. Results come in completion order. With one
+    worker, or when forking cannot work (``can_fork_workers``), the jobs run
+    here, one after the other.
+    """
+    if workers <= 1 or not can_fork_workers():
+        for job in jobs:
+            yield function(job)
+        return
+    connections.close_all()
+    context = multiprocessing.get_context("fork")
+    with context.Pool(workers) as pool:
+        yield from pool.imap_unordered(function, jobs, chunksize=1)

@@ -1,5 +1,12 @@
 """What a domain hands to the search index: one plain-text document per object.
 
+An object in several languages (an article and its translations) is one
+document: its main text in ``title``/``body`` and ``locale``, the other
+translations appended to ``body`` (lexical matches) and given as
+``passages`` (one vector each), so every published translation is
+searchable and a hit names one object, which the domain then shows in the
+reader's language or its fallback.
+
 Domains (knowledge, tickets, customers) describe their objects as
 ``IndexDocument`` values; the search app stores, embeds and ranks them. The
 ``audience`` says who may ever see the document at all — the search service
@@ -37,6 +44,11 @@ class IndexDocument:
     # Text only staff may match on (a ticket's internal notes). It is indexed
     # in a separate field that searches for customers never look at.
     staff_body: str = ""
+    # More texts embedded as passages, besides the body's sentences: an
+    # article's other translations (title, then title and text), so that a
+    # question in any of its languages finds it by meaning. Their words belong
+    # in ``body`` too, for the lexical index.
+    passages: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.audience not in AUDIENCES:

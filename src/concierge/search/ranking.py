@@ -6,14 +6,32 @@ lexical match at rank 1 outweighs a strong semantic one at rank 3). So the
 default is a weighted sum of scores on comparable scales:
 
 * semantic score: a weighted mix of the cosine similarity of the query with
-  the document's whole text, its title and its best passage;
+  the document's whole text, its title and its best passage. For articles
+  the vectors are "minilm+e5" (encoders.py): each cosine is already
+  ``w * cos_MiniLM + (1 - w) * cos_e5``, two models that err differently;
 * lexical score: BM25 (FTS5) or ts_rank (PostgreSQL), divided by the best
   lexical score of the query, so 1.0 = "the best lexical match there is" and
   a document no lexical query matched gets 0;
-* hybrid = semantic + LEXICAL_WEIGHT x lexical.
+* hybrid = semantic + lexical weight x lexical.
 
-The weights were fitted on the validation splits only (bench/eval_search.py
---tune); the test_public figures are reported, never tuned on.
+The weights depend on the encoder (cosines of different models live on
+different scales) and were fitted on the validation splits only
+(bench/eval_search.py --tune); the test_public figures are reported, never
+tuned on. Tried on validation and left out: per-query z-score normalisation
+of each side (no better than raw cosines), soft-max pooling of passages,
+a hubness penalty for articles close to many others (+0.002-0.005 MRR, not
+worth a per-document statistic to keep up to date), e5 alone (weaker than
+MiniLM here, better together).
+
+Relevance cut-off: searches for customers and visitors (help center search,
+suggestions in the portal and the chat widget) drop hits whose fused score is
+below MIN_RELEVANCE of the encoder, so an off-topic question gets "no
+results" (and shows in the admin report of searches without results) rather
+than the least bad article. Thresholds were chosen on validation: the largest
+one that loses at most 5% of the right answers of in-domain questions on
+each help center, measured against CLINC150's out-of-scope questions (train
+and validation splits); see the "cut-off" rows of bench/RESULTS.md. Agents'
+searches are never cut.
 """
 
 from __future__ import annotations
@@ -24,25 +42,43 @@ import numpy as np
 
 from concierge.search.vectors import DocumentScores
 
-# Semantic mix: whole text, title, best passage (sums to 1).
-# Fitted on validation (bench/eval_search.py --tune): the whole text and the
-# best passage matter equally, the title less; lexical evidence breaks near
-# ties between close articles. Larger lexical weights lost MRR on both sets.
-SEMANTIC_WEIGHTS = (0.43, 0.14, 0.43)
-LEXICAL_WEIGHT = 0.07
 # How many of each side's best documents the fusion considers.
 CANDIDATES = 100
 
 
 @dataclass(frozen=True)
 class Weights:
-    whole: float = SEMANTIC_WEIGHTS[0]
-    title: float = SEMANTIC_WEIGHTS[1]
-    passage: float = SEMANTIC_WEIGHTS[2]
-    lexical: float = LEXICAL_WEIGHT
+    whole: float = 0.43
+    title: float = 0.14
+    passage: float = 0.43
+    lexical: float = 0.07
 
 
-DEFAULT_WEIGHTS = Weights()
+# Fitted on validation (bench/eval_search.py --tune), per encoder of the kind:
+# MiniLM alone: the whole text and the best passage matter equally, the title
+# less, and lexical evidence breaks near ties. MiniLM+e5: a little more of
+# the whole text (e5 reads long texts well) and less lexical weight (the two
+# models already agree on what the words say). Larger lexical weights lost
+# MRR on both help centers.
+WEIGHTS = {
+    "default": Weights(whole=0.43, title=0.14, passage=0.43, lexical=0.07),
+    "minilm+e5": Weights(whole=0.5, title=0.14, passage=0.36, lexical=0.03),
+}
+DEFAULT_WEIGHTS = WEIGHTS["default"]
+
+# Fused score below which a customer's or visitor's search drops a hit (see
+# the module docstring). Encoders without a threshold are never cut.
+MIN_RELEVANCE = {"default": 0.30, "minilm+e5": 0.55}
+
+
+def weights_for(encoder: str) -> Weights:
+    """The fusion weights fitted for ``encoder`` (MiniLM's when it has none of its own)."""
+    return WEIGHTS.get(encoder, DEFAULT_WEIGHTS)
+
+
+def min_relevance(encoder: str) -> float | None:
+    """The calibrated cut-off of ``encoder``'s fused scores, or None when it has none."""
+    return MIN_RELEVANCE.get(encoder)
 
 
 def semantic_scores(scores: DocumentScores, weights: Weights = DEFAULT_WEIGHTS) -> np.ndarray:

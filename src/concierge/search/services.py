@@ -5,6 +5,10 @@ the SQL, ranks lexical and semantic evidence (ranking.py), then looks the
 hits up again with the same rule and each source's own ``can_view`` re-check,
 so a hit can never show something the user may not see, even when the index
 lags a write by one background task.
+
+Searches for customers and visitors ask for the relevance cut-off
+(``cut_off=True``, see ranking.py): an off-topic question then gets no result
+instead of the least bad one.
 """
 
 from __future__ import annotations
@@ -96,9 +100,15 @@ def ranked_document_ids(
     mode: str,
     allowed: QuerySet[SearchDocument] | None,
     limit: int,
-    weights: ranking.Weights = ranking.DEFAULT_WEIGHTS,
+    weights: ranking.Weights | None = None,
+    cut_off: bool = False,
 ) -> tuple[list[tuple[int, float]], lexical.LexicalQuery]:
-    """Ranks index rows (pks) of ``kinds`` for ``query``; best first."""
+    """Ranks index rows (pks) of ``kinds`` for ``query``; best first.
+
+    ``weights`` overrides the fitted weights of each kind's encoder (tuning);
+    ``cut_off`` drops rows below the encoder's calibrated relevance (not in
+    lexical mode, whose scores are relative to the query's best match).
+    """
     parsed = lexical.parse(query)
     include_staff_text = policy.can_search_staff_text(user)
     allowed_ids: set[int] | None = None
@@ -140,19 +150,27 @@ def ranked_document_ids(
             semantic = matrix.scores(
                 _query_vector(encoder_name, query), kinds=group_kinds, allowed_ids=scope
             )
-        ranked.extend(
-            ranking.fuse(
-                lexical=lexical_hits, semantic=semantic, mode=mode, weights=weights, limit=limit
-            )
+        fused = ranking.fuse(
+            lexical=lexical_hits,
+            semantic=semantic,
+            mode=mode,
+            weights=weights or ranking.weights_for(encoder_name),
+            limit=limit,
         )
+        threshold = ranking.min_relevance(encoder_name) if cut_off and semantic else None
+        # No vectors of this encoder yet (the index is being rebuilt after an
+        # encoder change): without semantic evidence nothing can be judged.
+        if threshold is not None and semantic is not None and semantic.document_ids.size:
+            fused = [(document_id, score) for document_id, score in fused if score >= threshold]
+        ranked.extend(fused)
     ranked.sort(key=lambda item: (-item[1], item[0]))
     return ranked, parsed
 
 
-@lru_cache(maxsize=1024)
+@lru_cache(maxsize=4096)
 def _query_vector(encoder_name: str, query: str) -> np.ndarray:
     """The query's vector; recent ones are kept (a typed query is searched again and again)."""
-    vector = get_encoder(encoder_name).encode([query])[0]
+    vector = get_encoder(encoder_name).encode_queries([query])[0]
     vector.setflags(write=False)
     return vector
 
@@ -166,8 +184,14 @@ def search(
     locale: str = "",
     limit: int = 20,
     filters: dict[str, Any] | None = None,
+    cut_off: bool = False,
 ) -> list[SearchHit]:
-    """Finds articles, tickets and customers ``user`` may see, best first."""
+    """Finds articles, tickets and customers ``user`` may see, best first.
+
+    ``locale`` keeps only rows in that locale (or locale-free ones);
+    ``cut_off`` applies the relevance cut-off (searches by customers and
+    visitors, not agents' work searches).
+    """
     query = _validate(query, mode, limit)
     wanted = [
         kind for kind in KINDS if kind in set(kinds) and kind in policy.searchable_kinds(user)
@@ -177,7 +201,13 @@ def search(
     allowed = _allowed_rows(user, wanted, locale, filters or {})
     # Ask for a few more than needed: the re-check below may drop some.
     ranked, parsed = ranked_document_ids(
-        user=user, query=query, kinds=wanted, mode=mode, allowed=allowed, limit=limit + 10
+        user=user,
+        query=query,
+        kinds=wanted,
+        mode=mode,
+        allowed=allowed,
+        limit=limit + 10,
+        cut_off=cut_off,
     )
     return _hits(user, ranked, parsed.highlight_terms or parsed.terms, limit)
 
@@ -233,14 +263,19 @@ def _matches(text: str, terms: list[str]) -> bool:
     return any(term in lowered for term in terms)
 
 
-def suggest_articles(*, user: Any, text: str, locale: str = "", limit: int = 5) -> list[SearchHit]:
-    """Articles that may answer what a customer is typing (deflection)."""
+def suggest_articles(*, user: Any, text: str, limit: int = 5) -> list[SearchHit]:
+    """Articles that may answer what a customer is typing (deflection), relevant ones only.
+
+    No locale filter: an article's document holds every translation (a visitor
+    may type in any of them); the caller shows the visitor's translation or
+    its fallback.
+    """
     return search(
         user=user,
         query=text[:MAX_QUERY_CHARACTERS],
         kinds=("article",),
-        locale=locale,
         limit=limit,
+        cut_off=True,
     )
 
 

@@ -45,14 +45,17 @@ def load_tickets(ids: list[int]) -> dict[int, IndexDocument | None]:
             Prefetch(
                 "entries",
                 queryset=Entry.objects.exclude(kind=EntryKind.SYSTEM_EVENT).only(
-                    "id", "ticket_id", "kind", "body_html", "created_at"
+                    "id", "ticket_id", "kind", "body_html", "created_at", "metadata"
                 ),
             ),
         )
     )
     documents: dict[int, IndexDocument | None] = dict.fromkeys(ids)
     for ticket in tickets:
-        entries = list(ticket.entries.all())
+        # A message hidden behind a content warning (abuse) stays out of the
+        # index: search snippets would otherwise show agents what the ticket
+        # page folds away.
+        entries = [e for e in ticket.entries.all() if not (e.metadata or {}).get("content_warning")]
         public = [plain_text(e.body_html, limit=MAX_TICKET_TEXT) for e in entries if e.is_public]
         internal = [
             plain_text(e.body_html, limit=MAX_TICKET_TEXT) for e in entries if not e.is_public

@@ -132,8 +132,16 @@ def triage_settings(request: HttpRequest) -> HttpResponse:
             "categories": services.list_categories(user=user, include_inactive=True),
             "models": services.list_models(user=user)[:10],
             "active_model": services.active_model(user=user),
+            "retrain": actions.retrain_status(),
         },
     )
+
+
+@settings_required
+def triage_retrain_status(request: HttpRequest) -> HttpResponse:
+    """The retrain status block alone (polled by htmx while a retrain is queued or running)."""
+    context = {"retrain": actions.retrain_status()}
+    return render(request, "workspace/settings/_retrain_status.html", context)
 
 
 @settings_required
@@ -197,15 +205,11 @@ def triage_category_delete(request: HttpRequest, category_id: int) -> HttpRespon
 @settings_required
 @require_POST
 def triage_retrain(request: HttpRequest) -> HttpResponse:
-    outcome = actions.retrain(actor=request.user, force=False)
-    if outcome.get("promoted"):
-        messages.success(
-            request,
-            f"New model {outcome['version']} is in use "
-            f"(validation accuracy {outcome['validation_score']:.1%}).",
-        )
+    """Queues the retrain (minutes on a big desk): the page then follows its status."""
+    if actions.request_retrain(actor=request.user):
+        messages.success(request, "Retraining started. The status below updates by itself.")
     else:
-        messages.info(request, f"The current model stays: {outcome.get('reason', '')}.")
+        messages.info(request, "A retrain is already queued or running.")
     return redirect("workspace:settings_triage")
 
 
@@ -233,4 +237,9 @@ urlpatterns: list[URLPattern] = [
         name="settings_triage_category_delete",
     ),
     path("settings/triage/retrain/", triage_retrain, name="settings_triage_retrain"),
+    path(
+        "settings/triage/retrain/status/",
+        triage_retrain_status,
+        name="settings_triage_retrain_status",
+    ),
 ]

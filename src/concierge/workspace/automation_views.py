@@ -6,12 +6,13 @@ Every decision is the automation domain's (``concierge.automation.services`` /
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
-from django.urls import URLPattern, path
+from django.urls import URLPattern, path, reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
 from concierge.accounts import services as account_services
@@ -21,8 +22,10 @@ from concierge.core.errors import ConciergeError, NotFound
 from concierge.tickets import services as ticket_services
 from concierge.workspace.access import page, settings_required, staff_required
 from concierge.workspace.automation_forms import (
+    ALL_OPERATORS,
     AgentSkillsForm,
     BusinessHoursForm,
+    RuleBuilder,
     RuleForm,
     RuleTestForm,
     TeamRoutingForm,
@@ -49,6 +52,10 @@ def _reference(user: Any) -> dict[str, Any]:
     reference: dict[str, Any] = {
         "fields": [(name, ", ".join(operators)) for name, (operators, _) in rules.FIELDS.items()],
         "action_types": rules.ACTION_TYPES,
+        "field_names": list(rules.FIELDS),
+        "operators": ALL_OPERATORS,
+        "priorities": rules.PRIORITIES,
+        "notify_channels": rules.NOTIFY_CHANNELS,
         "teams": account_services.list_teams(user=user),
         "agents": account_services.list_agents(user=user).filter(role__in=("admin", "agent")),
         "business_hours": services.list_business_hours(user=user),
@@ -74,41 +81,81 @@ def _reference(user: Any) -> dict[str, Any]:
 @settings_required
 @require_http_methods(["GET", "POST"])
 def rule_edit(request: HttpRequest, rule_id: int | None = None) -> HttpResponse:
+    """The rule editor: a form of condition and action rows, or the raw JSON (``?editor=json``).
+
+    Both post the same JSON to ``actions.save_rule``; the form builds it from
+    its rows (``RuleBuilder``) and shows the domain's errors on the row and
+    part they name. A rule the rows cannot show (nested groups) opens as JSON.
+    """
     user = request.user
     rule = services.get_rule(user=user, rule_id=rule_id) if rule_id is not None else None
     if request.method == "POST":
-        form = RuleForm(request.POST)
+        # The form's rows only when the builder sent them; a plain post is JSON.
+        use_json = request.POST.get("editor") != "form"
+    else:
+        use_json = request.GET.get("editor") == "json"
+    builder: RuleBuilder | None = None
+    notice = ""
+    if not use_json:
+        if request.method == "POST":
+            builder = RuleBuilder.from_post(request.POST)
+        elif rule is not None:
+            builder = RuleBuilder.from_rule(rule.conditions, rule.actions)
+            if builder is None:
+                use_json = True
+                notice = "This rule uses nested condition groups: edit it as JSON."
+        else:
+            builder = RuleBuilder.blank()
+    status = 200
+    if request.method == "POST":
+        data = request.POST.copy()
+        adding = request.POST.get("builder_add", "")
+        if builder is not None:
+            conditions, rule_actions = builder.document()
+            data["conditions"] = json.dumps(conditions)
+            data["actions"] = json.dumps(rule_actions)
+        form = RuleForm(data)
+        if builder is not None and adding in ("condition", "action"):
+            builder.add_row(adding)  # another empty row; nothing is saved yet
+            return page(
+                request,
+                "workspace/settings/routing_rule_form.html",
+                {"form": form, "rule": rule, "builder": builder, **_reference(user)},
+            )
+        status = 400
+        if form.is_valid():
+            cleaned = form.cleaned_data
+            try:
+                saved = actions.save_rule(
+                    actor=user,
+                    rule=rule,
+                    name=cleaned["name"],
+                    description=cleaned["description"],
+                    events=list(cleaned["events"]),
+                    conditions=cleaned["conditions"],
+                    actions=cleaned["actions"],
+                    is_active=cleaned["is_active"],
+                )
+            except ConciergeError as error:
+                if builder is not None:
+                    builder.apply_errors(error.field_errors)
+                    form.add_error(None, error.message)
+                else:
+                    apply_domain_error(form, error)
+                status = error.status
+            else:
+                messages.success(request, f"Rule “{saved.name}” saved.")
+                return redirect("workspace:settings_routing")
     else:
         initial = RuleForm.initial_for(rule) if rule else {
             "events": [RuleEvent.TICKET_CREATED], "conditions": '{"all": []}', "is_active": True,
         }  # fmt: skip
         form = RuleForm(initial=initial)
-    status = 200
-    if request.method == "POST":
-        status = 400
-        if form.is_valid():
-            data = form.cleaned_data
-            try:
-                saved = actions.save_rule(
-                    actor=user,
-                    rule=rule,
-                    name=data["name"],
-                    description=data["description"],
-                    events=list(data["events"]),
-                    conditions=data["conditions"],
-                    actions=data["actions"],
-                    is_active=data["is_active"],
-                )
-            except ConciergeError as error:
-                apply_domain_error(form, error)
-                status = error.status
-            else:
-                messages.success(request, f"Rule “{saved.name}” saved.")
-                return redirect("workspace:settings_routing")
+    context = {"form": form, "rule": rule, "builder": builder, "notice": notice}
     return page(
         request,
         "workspace/settings/routing_rule_form.html",
-        {"form": form, "rule": rule, **_reference(user)},
+        {**context, **_reference(user)},
         status=status,
     )
 
@@ -325,8 +372,39 @@ def queues(request: HttpRequest) -> HttpResponse:
     )
 
 
+# --- in-app notifications (every agent, their own) --------------------------------------------
+
+
+@staff_required
+def notification_list(request: HttpRequest) -> HttpResponse:
+    items = services.notifications(user=request.user)
+    return page(request, "workspace/notifications.html", {"notifications": items})
+
+
+@staff_required
+@require_POST
+def notification_open(request: HttpRequest, notification_id: int) -> HttpResponse:
+    """Marks the notification read and opens its ticket (the list when it has none)."""
+    item = services.get_notification(user=request.user, notification_id=notification_id)
+    actions.mark_notifications_read(actor=request.user, notification_id=notification_id)
+    if item is not None and item.ticket_id:
+        return redirect(reverse("workspace:ticket", args=[item.ticket_id]))
+    return redirect("workspace:notifications")
+
+
+@staff_required
+@require_POST
+def notification_read_all(request: HttpRequest) -> HttpResponse:
+    count = actions.mark_notifications_read(actor=request.user)
+    messages.success(request, f"{count} notification{'s' if count != 1 else ''} marked as read.")
+    return redirect("workspace:notifications")
+
+
 urlpatterns: list[URLPattern] = [
     path("queues/", queues, name="queues"),
+    path("notifications/", notification_list, name="notifications"),
+    path("notifications/read/", notification_read_all, name="notifications_read_all"),
+    path("notifications/<int:notification_id>/open/", notification_open, name="notification_open"),
     path("settings/routing/", rule_list, name="settings_routing"),
     path("settings/routing/new/", rule_edit, name="settings_routing_new"),
     path("settings/routing/test/", rule_test, name="settings_routing_test"),

@@ -172,6 +172,7 @@
     var current = ticketId();
     if (frame.kind === "presence.changed") { updatePresence(data); return; }
     if (frame.kind === "typing") { handleTyping(data); return; }
+    if (frame.kind === "automation.notification") { handleNotification(data); return; }
     if (frame.stream === "staff") {
       if (page() === "inbox" || page() === "list") {
         scheduleRefresh();
@@ -186,6 +187,28 @@
       }
       scheduleRefresh();
     }
+  }
+
+  // --- notifications (a rule's "notify", an escalation) -----------------------------
+
+  function handleNotification(data) {
+    // Sent on the staff stream; only the agents it names show it.
+    if ((data.user_ids || []).indexOf(config.userId) < 0) { return; }
+    var count = $("[data-notification-count]");
+    if (count) {
+      count.textContent = String((parseInt(count.textContent || "0", 10) || 0) + 1);
+      count.hidden = false;
+    }
+    var toast = document.createElement("div");
+    toast.className = "flash flash--info notification-toast";
+    toast.setAttribute("role", "status");
+    toast.setAttribute("data-notification-toast", "");
+    var link = document.createElement("a");
+    link.href = "/tickets/" + encodeURIComponent(data.ticket_id) + "/";
+    link.textContent = data.message || "New notification";
+    toast.appendChild(link);
+    document.body.appendChild(toast);
+    window.setTimeout(function () { toast.remove(); }, 10000);
   }
 
   // --- region refresh -----------------------------------------------------------

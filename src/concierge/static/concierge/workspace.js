@@ -230,6 +230,14 @@
     }
   });
 
+  // Routing rule builder: an action row shows only the parts its type uses (app.css
+  // keys on data-type; without this script every part stays visible and still works).
+  document.addEventListener("change", function (event) {
+    var target = event.target;
+    var row = target && target.closest && target.closest(".rule-row--action");
+    if (row && target.name && /-type$/.test(target.name)) { row.setAttribute("data-type", target.value); }
+  });
+
   document.addEventListener("submit", function (event) {
     var form = event.target;
     var question = form && form.getAttribute && form.getAttribute("data-confirm");

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
 
@@ -18,6 +19,12 @@ class Command(BaseCommand):
             "kinds", nargs="*", help=f"Kinds: {', '.join(registry.registered_kinds())}"
         )
         parser.add_argument("--batch-size", type=int, default=actions.BATCH_SIZE)
+        parser.add_argument(
+            "--workers",
+            type=int,
+            default=os.cpu_count() or 1,
+            help="Processes that load, encode and write batches (default: one per core).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         kinds = options["kinds"] or registry.registered_kinds()
@@ -27,6 +34,8 @@ class Command(BaseCommand):
             return
         for kind in kinds:
             started = time.perf_counter()
-            counts = actions.rebuild(kinds=[kind], batch_size=options["batch_size"])
+            counts = actions.rebuild(
+                kinds=[kind], batch_size=options["batch_size"], workers=options["workers"]
+            )
             elapsed = time.perf_counter() - started
             self.stdout.write(f"{kind}: {counts.get(kind, 0)} indexed in {elapsed:.1f} s")

