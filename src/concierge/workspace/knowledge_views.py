@@ -6,6 +6,7 @@ renders. Who may do what is decided by ``core.policy`` inside the domain.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
@@ -361,6 +362,32 @@ def structure(request: HttpRequest) -> HttpResponse:
     return page(request, "workspace/knowledge/structure.html", context, status=status)
 
 
+def _edit_structure_item(
+    request: HttpRequest,
+    form: Any,
+    *,
+    item: Any,
+    kind: str,
+    save: Callable[[dict[str, Any]], Any],
+) -> HttpResponse:
+    """The edit page of a category or section: save a valid POST, else (re)show the form."""
+    if request.method == "POST" and form.is_valid():
+        try:
+            save(form.cleaned_data)
+        except ConciergeError as error:
+            forms.apply_error(form, error)
+        else:
+            messages.success(request, f"{kind.capitalize()} saved.")
+            return redirect("workspace:knowledge_structure")
+    context = {"form": form, "item": item, "kind": kind}
+    return page(
+        request,
+        "workspace/knowledge/structure_form.html",
+        context,
+        status=400 if request.method == "POST" else 200,
+    )
+
+
 @staff_required
 @_help_center_admins_only
 @require_http_methods(["GET", "POST"])
@@ -375,22 +402,14 @@ def category_edit(request: HttpRequest, category_id: int) -> HttpResponse:
         "position": category.position,
     }
     form = CategoryForm(request.POST or None, initial=initial)
-    if request.method == "POST" and form.is_valid():
-        try:
-            knowledge_actions.save_category(
-                actor=user, category=category, changes=form.cleaned_data
-            )
-        except ConciergeError as error:
-            forms.apply_error(form, error)
-        else:
-            messages.success(request, "Category saved.")
-            return redirect("workspace:knowledge_structure")
-    context = {"form": form, "item": category, "kind": "category"}
-    return page(
+    return _edit_structure_item(
         request,
-        "workspace/knowledge/structure_form.html",
-        context,
-        status=400 if request.method == "POST" else 200,
+        form,
+        item=category,
+        kind="category",
+        save=lambda changes: knowledge_actions.save_category(
+            actor=user, category=category, changes=changes
+        ),
     )
 
 
@@ -410,20 +429,14 @@ def section_edit(request: HttpRequest, section_id: int) -> HttpResponse:
     }
     categories = list(knowledge_services.list_categories(user=user))
     form = SectionForm(request.POST or None, initial=initial, categories=categories)
-    if request.method == "POST" and form.is_valid():
-        try:
-            knowledge_actions.save_section(actor=user, section=section, changes=form.cleaned_data)
-        except ConciergeError as error:
-            forms.apply_error(form, error)
-        else:
-            messages.success(request, "Section saved.")
-            return redirect("workspace:knowledge_structure")
-    context = {"form": form, "item": section, "kind": "section"}
-    return page(
+    return _edit_structure_item(
         request,
-        "workspace/knowledge/structure_form.html",
-        context,
-        status=400 if request.method == "POST" else 200,
+        form,
+        item=section,
+        kind="section",
+        save=lambda changes: knowledge_actions.save_section(
+            actor=user, section=section, changes=changes
+        ),
     )
 
 
