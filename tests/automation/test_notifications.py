@@ -146,3 +146,61 @@ def test_an_escalation_notifies_the_supervisor_team_in_the_app(
 
     notice = AgentNotification.objects.get(user=boss)
     assert notice.ticket_id == ticket.pk and "escalated to Supervisors" in notice.message
+
+
+def test_opening_a_ticket_marks_only_the_agents_notifications_about_it_read(
+    admin_user: Any, billing: Team
+) -> None:
+    member, colleague = make_agent(email="m@concierge.test"), make_agent(email="c@concierge.test")
+    billing.members.add(member, colleague)
+    _notify_team(admin_user, billing)
+    opened, other = new_ticket(subject="Card declined"), new_ticket(subject="Refund")
+    for ticket in (opened, other):
+        process_ticket_event(ticket_id=ticket.pk, event="ticket_created")
+
+    page = signed_in_client(member).get(reverse("workspace:ticket", args=[opened.pk]))
+
+    assert page.status_code == 200
+    # The bell on the ticket page already counts what is left: the other ticket's notice.
+    assert "data-notification-count>1</span>" in page.content.decode()
+    unread = AgentNotification.objects.filter(read_at__isnull=True)
+    assert sorted(unread.values_list("user_id", "ticket_id")) == sorted(
+        [(member.pk, other.pk), (colleague.pk, opened.pk), (colleague.pk, other.pk)]
+    )
+    event = RealtimeEvent.objects.get(kind="automation.notifications_read")
+    assert event.data == {"user_ids": [member.pk], "ticket_id": opened.pk, "unread": 1}
+
+
+def test_opening_a_ticket_without_unread_notifications_publishes_nothing(
+    admin_user: Any, billing: Team
+) -> None:
+    member = make_agent(email="m@concierge.test")
+    billing.members.add(member)
+    ticket = new_ticket()
+
+    signed_in_client(member).get(reverse("workspace:ticket", args=[ticket.pk]))
+
+    assert not RealtimeEvent.objects.filter(kind="automation.notifications_read").exists()
+
+
+def test_a_customer_never_sees_an_agents_notifications(
+    admin_user: Any, billing: Team, customer_user: Any
+) -> None:
+    member = make_agent(email="m@concierge.test")
+    billing.members.add(member)
+    _notify_team(admin_user, billing)
+    ticket = new_ticket(requester=customer_user.customer)
+    process_ticket_event(ticket_id=ticket.pk, event="ticket_created")
+    client = signed_in_client(customer_user)
+
+    pages = [
+        client.get(reverse("workspace:notifications")),
+        client.get(f"/portal/requests/{ticket.pk}/"),
+    ]
+    client.post(reverse("workspace:notifications_read_all"))
+    client.get(reverse("workspace:ticket", args=[ticket.pk]))
+
+    assert pages[0].status_code in (302, 403, 404)
+    assert all("Look at this one." not in p.content.decode() for p in pages)
+    assert all("data-notification-count" not in p.content.decode() for p in pages)
+    assert AgentNotification.objects.get().read_at is None

@@ -82,6 +82,32 @@ def test_lexical_candidates_rank_only_the_newest_matches(monkeypatch):
     assert scores == sorted(scores, reverse=True)
 
 
+@pytest.mark.parametrize("walk_min_share", [0.0, 2.0], ids=["walk-first", "windows-only"])
+def test_a_common_word_walks_the_newest_rows_then_windows_take_over(monkeypatch, walk_min_share):
+    # 40 matching tickets, then 20 newer ones without the word: a walk over
+    # the newest 10 rows finds nothing and the id windows below must carry on.
+    actions.write_documents(kind="ticket", documents=_tickets(1, 40, "Refund request"))
+    actions.write_documents(kind="ticket", documents=_tickets(41, 20, "Delivery question"))
+    actions.after_bulk_index()  # statistics: "refund" is in two thirds of the rows
+    monkeypatch.setattr(lexical, "MAX_RANKED", 6)
+    monkeypatch.setattr(lexical, "WALK_MIN_SHARE", walk_min_share)
+    monkeypatch.setattr(lexical, "WALK_MAX_ROWS", 10)
+    monkeypatch.setattr(lexical, "FIRST_WINDOW", 2)
+    found = lexical.candidates(
+        parsed=lexical.parse("refund"),
+        kinds=["ticket"],
+        allowed=None,
+        include_staff_text=True,
+        limit=20,
+    )
+    newest_refunds = set(
+        SearchDocument.objects.filter(kind="ticket", object_id__lte=40)
+        .order_by("-id")
+        .values_list("id", flat=True)[:6]
+    )
+    assert {document_id for document_id, _ in found} == newest_refunds
+
+
 def test_typo_alternatives_come_from_the_vocabulary():
     actions.write_documents(kind="ticket", documents=_tickets(1, 1, "Millionaire account upgrade"))
     parsed = lexical.parse("millionare account")

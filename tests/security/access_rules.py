@@ -1297,5 +1297,7 @@ RULES.extend([
     _triage("api:create_category", "POST", ADMINS, body={"name": "Refunds"}),
     _triage("api:update_category", "PATCH", ADMINS, body={"description": "Money back"}),
     _triage("api:delete_category", "DELETE", ADMINS),
+    # Queues a background run (202); the run's state lives in the cache, not the database.
     _triage("api:retrain", "POST", ADMINS, changes=False),
+    _triage("api:retrain_status", "GET", ADMINS),
 ])  # fmt: skip

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+import uuid
 from datetime import datetime
 from typing import Any
 
@@ -92,18 +93,24 @@ def triage_ticket(*, ticket_id: int, entry_id: int | None = None) -> dict[str, P
     text = _ticket_text(ticket, entry)
     results = predictors.predict_all(text, kinds=kinds)
     stored = dict(existing)
-    for kind, result in results.items():
-        stored[kind] = Prediction.objects.create(
-            ticket=ticket,
-            entry=entry,
-            kind=kind,
-            label=result.label,
-            score=result.score,
-            confidence=result.confidence,
-            model_version=result.model_version,
-            reasons=list(result.reasons)[:5],
-            text=text,
-        )
+    # One INSERT for all kinds: triage runs on every incoming message.
+    created = Prediction.objects.bulk_create(
+        [
+            Prediction(
+                ticket=ticket,
+                entry=entry,
+                kind=kind,
+                label=result.label,
+                score=result.score,
+                confidence=result.confidence,
+                model_version=result.model_version,
+                reasons=list(result.reasons)[:5],
+                text=text,
+            )
+            for kind, result in results.items()
+        ]
+    )
+    stored.update((prediction.kind, prediction) for prediction in created)
     _publish_update(ticket.pk)
     return stored
 
@@ -111,12 +118,10 @@ def triage_ticket(*, ticket_id: int, entry_id: int | None = None) -> dict[str, P
 def _publish_update(ticket_id: int) -> None:
     from concierge.core import events
 
-    publish = getattr(events, "publish", None)
-    if publish is None:
-        return
     data = {"ticket_id": ticket_id, "fields": ["predictions"]}
-    publish(stream="staff", kind="ticket.updated", data=data)
-    publish(stream=f"ticket.{ticket_id}", kind="ticket.updated", data=data)
+    events.publish_many(
+        [("staff", "ticket.updated", data), (f"ticket.{ticket_id}", "ticket.updated", data)]
+    )
 
 
 @transaction.atomic
@@ -274,15 +279,21 @@ def retrain(*, actor: Any = None, force: bool = False) -> dict[str, Any]:
     return outcome
 
 
-# --- retraining in the background (the admin's "Retrain now") ---------------------------------
+# --- retraining in the background (the admin's "Retrain now", the API) ------------------------
 
 # The last retrain's state, in the shared cache (Redis at scale; the embedded
 # profile's worker runs inside the server process, so its memory cache is shared too):
-# {"state": "queued" | "running" | "done" | "failed", "queued_at", "started_at",
+# {"id", "state": "queued" | "running" | "done" | "failed", "queued_at", "started_at",
 #  "finished_at", "requested_by", "outcome" (what ``retrain`` returned), "error"}.
+# One run at a time, so one record: a run's ``id`` tells a caller whether the
+# record is still about the run it asked for.
 RETRAIN_STATUS_KEY = "ai:retrain:status"
 # A run still "queued" or "running" after this long lost its worker: it may be asked again.
 RETRAIN_STALE_AFTER_SECONDS = 2 * 3600
+# Held for the instant between "nothing is running" and "queued": two requests at once
+# cannot both queue (``cache.add`` is atomic in the locmem, database and Redis caches).
+RETRAIN_CLAIM_KEY = "ai:retrain:claim"
+RETRAIN_CLAIM_SECONDS = 30
 
 
 _RETRAIN_STATE_TIMES = {
@@ -290,43 +301,75 @@ _RETRAIN_STATE_TIMES = {
 }  # fmt: skip
 
 
-def record_retrain_status(state: str, **details: Any) -> None:
-    """Stores the retrain's progress (kept on: the page shows the last run's result)."""
+def record_retrain_status(state: str, *, job_id: str = "", **details: Any) -> None:
+    """Stores the retrain's progress (kept on: the page shows the last run's result).
+
+    A run that starts takes over the queued request it serves (its ``id``,
+    who asked, when): the one named by ``job_id``, or, for a run nobody
+    queued by hand (after new labels, nightly), whichever request waits.
+    """
     status = dict(cache.get(RETRAIN_STATUS_KEY) or {})
     if state == "running":
-        # A new run: keep who asked for it only if it is the run they queued.
-        asked = status.get("state") == "queued"
-        status = {k: v for k, v in status.items() if asked and k in ("queued_at", "requested_by")}
+        waiting = status if status.get("state") == "queued" else {}
+        if job_id and waiting.get("id") not in (None, job_id):
+            waiting = {}
+        status = {k: v for k, v in waiting.items() if k in ("id", "queued_at", "requested_by")}
+        status["id"] = job_id or status.get("id") or uuid.uuid4().hex
     status.update(details, state=state)
     status[_RETRAIN_STATE_TIMES[state]] = timezone.now().isoformat()
     cache.set(RETRAIN_STATUS_KEY, status, timeout=None)
 
 
 def retrain_status() -> dict[str, Any]:
-    """The last retrain's state; ``is_busy`` while one is queued or running (and not stale)."""
+    """The last retrain's state; ``is_busy`` while one is queued or running (and not stale).
+
+    ``is_stale``: it says queued or running, but for longer than any run takes.
+    """
     status = dict(cache.get(RETRAIN_STATUS_KEY) or {})
     since = status.get("started_at") or status.get("queued_at")
     busy = status.get("state") in ("queued", "running")
+    stale = False
     if busy and since:
         age = timezone.now() - datetime.fromisoformat(since)
-        busy = age.total_seconds() < RETRAIN_STALE_AFTER_SECONDS
-    status["is_busy"] = busy
+        stale = age.total_seconds() >= RETRAIN_STALE_AFTER_SECONDS
+    status["is_busy"] = busy and not stale
+    status["is_stale"] = stale
     return status
 
 
+def should_run_retrain(job_id: str) -> bool:
+    """False when the run ``job_id`` was already started by someone else (a task run twice)."""
+    if not job_id:
+        return True
+    status = retrain_status()
+    return status.get("id") != job_id or status.get("state") == "queued" or status["is_stale"]
+
+
 def request_retrain(*, actor: Any) -> bool:
-    """Queues a retrain (admins); False when one is already queued or running."""
+    """Queues a retrain (admins); False when one is already queued or running.
+
+    Either way ``retrain_status()`` then describes the run that will answer
+    the request: the new one, or the one already under way.
+    """
     from concierge.ai.tasks import retrain_triage_model
     from concierge.core.events import enqueue_after_commit
 
     policy.require(policy.can_manage_triage(actor), "Only admins may retrain triage.")
     if retrain_status()["is_busy"]:
         return False
-    cache.set(
-        RETRAIN_STATUS_KEY,
-        {"state": "queued", "queued_at": timezone.now().isoformat(),
-         "requested_by": actor.name or actor.email},
-        timeout=None,
-    )  # fmt: skip
-    enqueue_after_commit(retrain_triage_model)
+    if not cache.add(RETRAIN_CLAIM_KEY, True, timeout=RETRAIN_CLAIM_SECONDS):
+        return False  # another request is queueing one right now
+    try:
+        if retrain_status()["is_busy"]:  # queued between our first look and the claim
+            return False
+        job_id = uuid.uuid4().hex
+        cache.set(
+            RETRAIN_STATUS_KEY,
+            {"id": job_id, "state": "queued", "queued_at": timezone.now().isoformat(),
+             "requested_by": actor.name or actor.email},
+            timeout=None,
+        )  # fmt: skip
+    finally:
+        cache.delete(RETRAIN_CLAIM_KEY)
+    enqueue_after_commit(retrain_triage_model, job_id=job_id)
     return True

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.urls import reverse
 from ninja import Field, Router, Schema
 
 from concierge.ai import actions, services
@@ -14,6 +15,7 @@ from concierge.api.auth import current_user
 from concierge.api.idempotency import idempotent_create
 from concierge.api.schemas import ERRORS, dump
 from concierge.api.tickets import IdempotencyKey
+from concierge.core import policy
 from concierge.core.errors import NotFound
 from concierge.tickets import services as ticket_services
 
@@ -63,12 +65,43 @@ class CategoryPatch(Schema):
     is_active: bool | None = None
 
 
-class RetrainOut(Schema):
-    promoted: bool
-    version: str = ""
-    validation_score: float | None = None
-    current_score: float | None = None
-    reason: str = ""
+class RetrainResultOut(Schema):
+    promoted: bool = Field(
+        ...,
+        description="True when the new model validated at least as well as the current one "
+        "and is now the active model; false when the current model stays (see `reason`).",
+    )
+    version: str = Field("", description="The new model's version, when one was trained.")
+    validation_score: float | None = Field(
+        None, description="The new model's accuracy on the held-out validation labels."
+    )
+    current_version: str = ""
+    current_score: float | None = Field(
+        None, description="The model in use before, scored on the same validation labels."
+    )
+    training_examples: int | None = None
+    validation_examples: int | None = None
+    reason: str = Field("", description="Why nothing was trained or promoted, if so.")
+
+
+class RetrainJobOut(Schema):
+    id: str | None = Field(
+        None, description="The run's id: tells a run you asked for from a later one."
+    )
+    state: Literal["idle", "queued", "running", "finished", "failed"] = Field(
+        ...,
+        description="`idle`: no run recorded yet; `queued` / `running`: in "
+        "progress (poll the status); `finished`: see `result`; `failed`: see `error`.",
+    )
+    requested_by: str = Field("", description="Who queued it (empty for automatic runs).")
+    queued_at: datetime | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    result: RetrainResultOut | None = Field(None, description="Set when `state` is `finished`.")
+    error: str = Field("", description="Set when `state` is `failed`.")
+
+
+RETRAIN_STALE_ERROR = "The run stopped reporting progress (was the task worker stopped?)."
 
 
 @router.get(
@@ -79,8 +112,6 @@ class RetrainOut(Schema):
 def ticket_predictions(request: HttpRequest, ticket_id: int) -> Any:
     user = current_user(request)
     ticket = ticket_services.get_ticket(user=user, ticket_id=ticket_id)
-    from concierge.core import policy
-
     policy.require(policy.can_view_predictions(user), "Predictions are for the support team.")
     return list(services.ticket_predictions(user=user, ticket=ticket).values())
 
@@ -174,20 +205,67 @@ def delete_category(request: HttpRequest, category_id: int) -> Any:
     return 204, None
 
 
+def _retrain_job(status: dict[str, Any]) -> dict[str, Any]:
+    """The stored retrain status (``ai.actions.retrain_status``) as the API's job resource."""
+    state = {"done": "finished"}.get(status.get("state", ""), status.get("state") or "idle")
+    error = status.get("error", "")
+    if status.get("is_stale"):
+        state, error = "failed", RETRAIN_STALE_ERROR
+    outcome = status.get("outcome") if state == "finished" else None
+    return {
+        "id": status.get("id"),
+        "state": state,
+        "requested_by": status.get("requested_by", ""),
+        "queued_at": status.get("queued_at"),
+        "started_at": status.get("started_at"),
+        "finished_at": status.get("finished_at"),
+        "result": {"promoted": False, **outcome} if isinstance(outcome, dict) else None,
+        "error": error if state == "failed" else "",
+    }
+
+
+RETRAIN_DESCRIPTION = """
+Starts training a new intent model on the agents' labels, in the background (it can take
+minutes on a big desk), and answers at once with the run:
+
+* **202 Accepted**: this request queued a new run;
+* **200 OK**: a run was already queued or running; no second one is started, and the body
+  is that run.
+
+Follow it with `GET /api/v1/triage/retrain/status` (also in the `Location` header) until
+`state` is `finished` (the new model's validation score, and whether it was promoted to be
+the active model) or `failed` (with an `error`). An `Idempotency-Key` replays the first
+answer (the same run id) instead of asking again. Admins only.
+"""
+
+
 @router.post(
     "/retrain",
-    response={200: RetrainOut, **ERRORS},
-    summary="Retrain the intent model now; promoted only if it validates as well (admins)",
+    response={200: RetrainJobOut, 202: RetrainJobOut, **ERRORS},
+    summary="Start retraining the intent model in the background (admins)",
+    description=RETRAIN_DESCRIPTION.strip(),
 )
-def retrain(request: HttpRequest, idempotency_key: str | None = IdempotencyKey) -> Any:
-    # Not wrapped in idempotent_create: that holds a transaction (a write lock on
-    # SQLite) for the whole training. A repeated retrain is harmless anyway: the
-    # validation gate never promotes a worse model.
-    outcome = actions.retrain(actor=current_user(request))
-    return {
-        "promoted": outcome.get("promoted", False),
-        "version": outcome.get("version", ""),
-        "validation_score": outcome.get("validation_score"),
-        "current_score": outcome.get("current_score"),
-        "reason": outcome.get("reason", ""),
-    }
+def retrain(request: HttpRequest, idempotency_key: str | None = IdempotencyKey) -> HttpResponse:
+    user = current_user(request)
+
+    def start() -> tuple[int, dict[str, Any]]:
+        started = actions.request_retrain(actor=user)
+        job = dump(RetrainJobOut, _retrain_job(actions.retrain_status()), request)
+        return (202 if started else 200), job
+
+    response = idempotent_create(request, payload={}, create=start)
+    response["Location"] = reverse("api:retrain_status")
+    return response
+
+
+@router.get(
+    "/retrain/status",
+    response={200: RetrainJobOut, **ERRORS},
+    summary="The latest retrain run: queued, running, finished or failed (admins)",
+)
+def retrain_status(request: HttpRequest) -> HttpResponse:
+    policy.require(
+        policy.can_manage_triage(current_user(request)), "Only admins may follow retraining."
+    )
+    # Serialized like the POST's answer (``dump``), so the two compare equal to the microsecond.
+    return JsonResponse(dump(RetrainJobOut, _retrain_job(actions.retrain_status()), request))

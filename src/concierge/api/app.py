@@ -40,6 +40,9 @@ own requests and public replies.
 **Creating twice.** Every `POST` accepts an `Idempotency-Key` header: a retry with the same key
 returns the first response instead of creating again.
 
+**Long work** runs in the background: `POST /api/v1/triage/retrain` answers `202 Accepted`
+with the run, and `GET /api/v1/triage/retrain/status` follows it to `finished` or `failed`.
+
 **Attachments** travel inline in JSON: `attachments: [{"filename", "content_type", "data"}]`,
 `data` base64-encoded; a request body is at most 5 MB.
 

@@ -384,8 +384,8 @@ def _publish_in_app(ticket: Ticket, agent_ids: list[int], message: str, rule: Ro
     """Stores a notice per agent (the workspace bell and list), then tells open workspaces.
 
     The event goes on the staff stream (every staff member may read every
-    ticket today); ``user_ids`` names the recipients and the page shows it
-    only to them.
+    ticket today); ``user_ids`` names the recipients, and the agent socket
+    sends it to them alone (``policy.can_receive_ticket_event``).
     """
     AgentNotification.objects.bulk_create(
         AgentNotification(
@@ -612,14 +612,33 @@ def fill_free_capacity(*, agent_id: int) -> int:
 # --- in-app notifications ---------------------------------------------------------------------
 
 
-def mark_notifications_read(*, actor: Any, notification_id: int | None = None) -> int:
-    """Marks one of ``actor``'s notifications (or all of them) read; how many changed.
+def mark_notifications_read(
+    *, actor: Any, notification_id: int | None = None, ticket_id: int | None = None
+) -> int:
+    """Marks ``actor``'s notifications read (one, those about a ticket, or all); how many changed.
 
     Only the recipient's own rows are touched: an id of someone else's
-    notification changes nothing.
+    notification changes nothing. When something changed, the agent's other
+    open workspaces are told the new unread count (an event naming only
+    them), so every bell agrees without a reload. Not wrapped in a
+    transaction: the ticket page calls this on every open, and one UPDATE
+    that changes nothing is all it costs there; the event is only a hint.
     """
     policy.require(policy.is_staff(actor), "Only staff have notifications.")
     unread = AgentNotification.objects.filter(user=actor, read_at__isnull=True)
     if notification_id is not None:
         unread = unread.filter(pk=notification_id)
-    return unread.update(read_at=timezone.now())
+    if ticket_id is not None:
+        unread = unread.filter(ticket_id=ticket_id)
+    changed = unread.update(read_at=timezone.now())
+    if changed:
+        events.publish(
+            stream="staff",
+            kind="automation.notifications_read",
+            data={
+                "user_ids": [actor.pk],
+                "ticket_id": ticket_id,
+                "unread": services.unread_notification_count(user=actor),
+            },
+        )
+    return changed

@@ -262,9 +262,15 @@ def can_receive_ticket_event(user: AnyUser, event_data: dict[str, Any]) -> bool:
     """Whether an inbox-wide (``staff`` stream) event about one ticket may reach ``user``.
 
     Today every staff role reads every ticket; a team-limited role would
-    decide here from ``event_data["team_id"]`` / ``["assignee_id"]``.
+    decide here from ``event_data["team_id"]`` / ``["assignee_id"]``. An
+    event that names its recipients (``user_ids``: an agent's notification,
+    their bell count) reaches only them: the list never leaves the server
+    for anyone else, not even to be hidden by the page.
     """
-    return is_staff(user)
+    if not is_staff(user):
+        return False
+    recipients = event_data.get("user_ids")
+    return recipients is None or getattr(user, "pk", None) in recipients
 
 
 def can_type_public_reply(user: AnyUser, ticket: Ticket) -> bool:

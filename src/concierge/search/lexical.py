@@ -11,6 +11,7 @@ visitors never look at the staff-only column.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,8 +30,14 @@ MAX_ALTERNATIVES = 4
 # (Most help centers are below it, so article ranking is exact there; 10,000
 # at 200,000 tickets put the PostgreSQL p95 at seconds, see bench/RESULTS.md.)
 MAX_RANKED = 2_000
-# PostgreSQL looks for those newest matches in windows of ids, newest first,
-# each this many times wider than the last (see _postgresql_windows).
+# How PostgreSQL finds those newest matches (see _postgresql_windows): words
+# in at least WALK_MIN_SHARE of the rows by walking the newest rows (at most
+# WALK_MAX_ROWS of them); otherwise in windows of ids, newest first, the first
+# sized to hold WINDOW_MARGIN x MAX_RANKED expected matches (at least
+# FIRST_WINDOW ids), each next one WINDOW_GROWTH times wider.
+WALK_MIN_SHARE = 0.07
+WALK_MAX_ROWS = 100_000
+WINDOW_MARGIN = 1.0
 FIRST_WINDOW = 10_000
 WINDOW_GROWTH = 4
 
@@ -306,6 +313,30 @@ def _inline_restriction(allowed: QuerySet[Any]) -> tuple[str, list[Any]]:
     return f" AND {table}.id IN ({allowed_sql})", list(allowed_params)
 
 
+def _estimated_share(cursor: Any, expression: str) -> float:
+    """The share of index rows PostgreSQL's statistics expect to match ``expression``.
+
+    The planner's own estimate (``tsquerysel``: the most common lexemes and
+    their frequencies from ANALYZE, with stemming, AND / OR and prefixes
+    handled) is read from a plain EXPLAIN, which costs a fraction of a
+    millisecond and no table access.
+    """
+    cursor.execute(
+        "EXPLAIN (FORMAT JSON) SELECT 1 FROM search_searchdocument"
+        " WHERE search_vector @@ to_tsquery('english', %s)",
+        [expression],
+    )
+    plan = cursor.fetchone()[0]
+    if isinstance(plan, str):
+        plan = json.loads(plan)
+    estimated_rows = float(plan[0]["Plan"]["Plan Rows"])
+    cursor.execute(
+        "SELECT reltuples FROM pg_class WHERE oid = 'search_searchdocument'::regclass"
+    )
+    rows = float(cursor.fetchone()[0])
+    return min(1.0, estimated_rows / rows) if rows > 0 else 0.0
+
+
 def _postgresql_windows(
     cursor: Any,
     expression: str,
@@ -315,54 +346,77 @@ def _postgresql_windows(
     restriction_params: list[Any],
     limit: int,
 ) -> list[tuple[int, float]]:
-    """The newest MAX_RANKED matches, ranked by ts_rank, looked up window by window.
+    """The newest MAX_RANKED matches, ranked by ts_rank.
 
-    A GIN index finds matches in no particular order, and "the newest N
-    matches" made PostgreSQL either fetch every match (a common word: 100,000
-    rows) or walk the primary key backwards testing each row (a rarer word:
-    most of the table); either took seconds at 200,000 tickets. Here each
-    query covers an id window (newest first, growing) with plain index scans
-    disabled, so the plan is the GIN bitmap AND-ed with the id range: work in
-    proportion to the matches in the window. The tsquery is inlined (bound
-    client-side) rather than hidden in a CTE, so the planner sees its
-    selectivity.
+    A GIN index finds matches in no particular order, so "the newest N
+    matches" has two good plans, and which one depends on how common the
+    words are (PostgreSQL's own choice, made per query, went wrong both ways
+    at 200,000 tickets and took seconds):
+
+    * Common words (at least WALK_MIN_SHARE of the rows): walk the primary
+      key newest first, testing each row, until MAX_RANKED match; that reads
+      about MAX_RANKED / share rows. The walk stops WALK_MAX_ROWS back in
+      case the estimate was wrong (two common words that rarely meet).
+    * Otherwise (and below where a walk stopped): the GIN bitmap AND-ed with
+      an id window, newest window first. The first window is sized from the
+      estimated share to hold MAX_RANKED matches, so one window usually
+      does; each next one is WINDOW_GROWTH times wider. A rare word's window
+      is the whole table: one query.
+
+    The share comes from the planner's statistics (``_estimated_share``);
+    the tsquery is inlined (bound client-side), not hidden in a CTE, so the
+    planner sees its selectivity.
     """
     cursor.execute("SELECT max(id) FROM search_searchdocument")
     newest = cursor.fetchone()[0]
     if newest is None:
         return []
+    share = _estimated_share(cursor, expression)
     found: list[tuple[int, float]] = []
-    upper, width = int(newest), FIRST_WINDOW
+    upper = int(newest)
     weights = [STAFF_BODY_WEIGHT / 10, BODY_WEIGHT / 10, TAGS_WEIGHT / 10, TITLE_WEIGHT / 10]
-    cursor.execute("SET enable_indexscan = off")
+
+    def matches_between(lower: int, upper: int) -> None:
+        cursor.execute(
+            # Only placeholders and Django-compiled SQL are formatted in.
+            "SELECT m.id, ts_rank(%s::float4[], m.search_vector, "  # noqa: S608
+            "to_tsquery('english', %s), 1) FROM ("
+            # The table is not aliased: the restriction names its columns in full.
+            "  SELECT search_searchdocument.id, search_searchdocument.search_vector"
+            "  FROM search_searchdocument"
+            "  WHERE search_searchdocument.search_vector @@ to_tsquery('english', %s)"
+            "  AND search_searchdocument.id > %s AND search_searchdocument.id <= %s"
+            f"  AND search_searchdocument.kind IN ({kind_marks}){restriction}"
+            "  ORDER BY search_searchdocument.id DESC LIMIT %s"
+            ") m",
+            [
+                weights,
+                expression,
+                expression,
+                lower,
+                upper,
+                *kinds,
+                *restriction_params,
+                MAX_RANKED - len(found),
+            ],
+        )
+        found.extend((row[0], float(row[1])) for row in cursor.fetchall())
+
     cursor.execute("SET enable_seqscan = off")
     try:
+        if share >= WALK_MIN_SHARE:
+            cursor.execute("SET enable_bitmapscan = off")
+            try:
+                lower = max(0, upper - WALK_MAX_ROWS)
+                matches_between(lower, upper)
+                upper = lower
+            finally:
+                cursor.execute("RESET enable_bitmapscan")
+        width = max(FIRST_WINDOW, int(WINDOW_MARGIN * MAX_RANKED / max(share, 1e-9)))
+        cursor.execute("SET enable_indexscan = off")
         while upper > 0 and len(found) < MAX_RANKED:
             lower = max(0, upper - width)
-            cursor.execute(
-                # Only placeholders and Django-compiled SQL are formatted in.
-                "SELECT m.id, ts_rank(%s::float4[], m.search_vector, "  # noqa: S608
-                "to_tsquery('english', %s), 1) FROM ("
-                # The table is not aliased: the restriction names its columns in full.
-                "  SELECT search_searchdocument.id, search_searchdocument.search_vector"
-                "  FROM search_searchdocument"
-                "  WHERE search_searchdocument.search_vector @@ to_tsquery('english', %s)"
-                "  AND search_searchdocument.id > %s AND search_searchdocument.id <= %s"
-                f"  AND search_searchdocument.kind IN ({kind_marks}){restriction}"
-                "  ORDER BY search_searchdocument.id DESC LIMIT %s"
-                ") m",
-                [
-                    weights,
-                    expression,
-                    expression,
-                    lower,
-                    upper,
-                    *kinds,
-                    *restriction_params,
-                    MAX_RANKED - len(found),
-                ],
-            )
-            found.extend((row[0], float(row[1])) for row in cursor.fetchall())
+            matches_between(lower, upper)
             upper, width = lower, width * WINDOW_GROWTH
     finally:
         cursor.execute("RESET enable_indexscan")

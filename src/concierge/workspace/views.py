@@ -26,6 +26,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from concierge.accounts import actions as account_actions
 from concierge.accounts import services as account_services
 from concierge.accounts.models import STAFF_ROLES, User
+from concierge.automation import actions as automation_actions
 from concierge.core import policy
 from concierge.core.errors import ConciergeError, LimitExceeded, NotFound, ValidationFailed
 from concierge.customers import actions as customer_actions
@@ -565,6 +566,9 @@ def _ticket_context(
 @staff_required
 def ticket_detail(request: HttpRequest, ticket_id: int) -> HttpResponse:
     ticket = ticket_services.get_ticket(user=request.user, ticket_id=ticket_id)
+    # Opening the ticket is reading what the agent was notified about it: the
+    # bell on this page (and, live, on their other tabs) counts what is left.
+    automation_actions.mark_notifications_read(actor=request.user, ticket_id=ticket.pk)
     return page(request, "workspace/ticket.html", _ticket_context(request, ticket))
 
 

@@ -173,6 +173,7 @@
     if (frame.kind === "presence.changed") { updatePresence(data); return; }
     if (frame.kind === "typing") { handleTyping(data); return; }
     if (frame.kind === "automation.notification") { handleNotification(data); return; }
+    if (frame.kind === "automation.notifications_read") { handleNotificationsRead(data); return; }
     if (frame.stream === "staff") {
       if (page() === "inbox" || page() === "list") {
         scheduleRefresh();
@@ -190,25 +191,119 @@
   }
 
   // --- notifications (a rule's "notify", an escalation) -----------------------------
+  // The server sends these to the agents they name only. A pop-up per notification,
+  // newest on top, at most TOASTS_SHOWN at once (older ones give way: the bell and the
+  // list keep them all); each goes after TOAST_SHOWN_MS, waits while the pointer or the
+  // focus is on it, and closes with its button or Escape. The stack is one polite live
+  // region that exists before the first pop-up, so screen readers announce each one.
 
-  function handleNotification(data) {
-    // Sent on the staff stream; only the agents it names show it.
-    if ((data.user_ids || []).indexOf(config.userId) < 0) { return; }
+  var TOASTS_SHOWN = 3;
+  var TOAST_SHOWN_MS = 8000;
+
+  function setNotificationCount(value) {
     var count = $("[data-notification-count]");
-    if (count) {
-      count.textContent = String((parseInt(count.textContent || "0", 10) || 0) + 1);
-      count.hidden = false;
+    if (!count) { return; }
+    var unread = Math.max(0, value);
+    count.textContent = String(unread);
+    count.hidden = unread === 0;
+  }
+
+  function notificationCount() {
+    var count = $("[data-notification-count]");
+    return count ? parseInt(count.textContent || "0", 10) || 0 : 0;
+  }
+
+  function toastStack() {
+    var stack = $("[data-notification-toasts]");
+    if (stack) { return stack; }
+    stack = document.createElement("div");
+    stack.className = "notification-toasts";
+    stack.setAttribute("data-notification-toasts", "");
+    stack.setAttribute("role", "status");
+    stack.setAttribute("aria-live", "polite");
+    stack.setAttribute("aria-label", "New notifications");
+    stack.addEventListener("keydown", function (event) {
+      if (event.key !== "Escape") { return; }
+      var toast = event.target.closest ? event.target.closest("[data-notification-toast]") : null;
+      if (toast) { event.preventDefault(); dismissToast(toast, true); }
+    });
+    document.body.appendChild(stack);
+    return stack;
+  }
+
+  function dismissToast(toast, moveFocus) {
+    window.clearTimeout(toast.dismissTimer);
+    var next = toast.nextElementSibling || toast.previousElementSibling;
+    var hadFocus = toast.contains(document.activeElement);
+    toast.remove();
+    if (moveFocus || hadFocus) {
+      // Keyboard users keep their place: the next pop-up, or the bell.
+      var target = next ? $("a", next) : $("[data-notification-bell]");
+      if (target) { target.focus(); }
     }
+  }
+
+  function armToast(toast) {
+    window.clearTimeout(toast.dismissTimer);
+    toast.dismissTimer = window.setTimeout(function () { dismissToast(toast, false); }, TOAST_SHOWN_MS);
+  }
+
+  function holdToast(toast) { window.clearTimeout(toast.dismissTimer); }
+
+  function showToast(data) {
+    var stack = toastStack();
     var toast = document.createElement("div");
     toast.className = "flash flash--info notification-toast";
-    toast.setAttribute("role", "status");
     toast.setAttribute("data-notification-toast", "");
+    if (data.ticket_id) { toast.setAttribute("data-ticket-id", String(data.ticket_id)); }
     var link = document.createElement("a");
-    link.href = "/tickets/" + encodeURIComponent(data.ticket_id) + "/";
+    link.href = data.ticket_id ? "/tickets/" + encodeURIComponent(data.ticket_id) + "/" : "/notifications/";
     link.textContent = data.message || "New notification";
+    var close = document.createElement("button");
+    close.type = "button";
+    close.className = "notification-toast__close";
+    close.setAttribute("aria-label", "Dismiss notification");
+    close.setAttribute("data-notification-dismiss", "");
+    close.textContent = "\u00d7";
+    close.addEventListener("click", function () { dismissToast(toast, false); });
     toast.appendChild(link);
-    document.body.appendChild(toast);
-    window.setTimeout(function () { toast.remove(); }, 10000);
+    toast.appendChild(close);
+    toast.addEventListener("mouseenter", function () { holdToast(toast); });
+    toast.addEventListener("mouseleave", function () {
+      if (!toast.contains(document.activeElement)) { armToast(toast); }
+    });
+    toast.addEventListener("focusin", function () { holdToast(toast); });
+    toast.addEventListener("focusout", function (event) {
+      if (!toast.contains(event.relatedTarget)) { armToast(toast); }
+    });
+    stack.insertBefore(toast, stack.firstChild);
+    // Over the limit, the oldest go first; never the one the agent is on.
+    var shown = $all("[data-notification-toast]", stack);
+    shown.reverse().filter(function (old) { return !old.contains(document.activeElement); })
+      .slice(0, Math.max(0, shown.length - TOASTS_SHOWN))
+      .forEach(function (old) { dismissToast(old, false); });
+    armToast(toast);
+  }
+
+  function isForMe(data) {
+    // The server already sends these only to the agents named; this is a second lock.
+    return (data.user_ids || []).indexOf(config.userId) >= 0;
+  }
+
+  function handleNotification(data) {
+    if (!isForMe(data)) { return; }
+    setNotificationCount(notificationCount() + 1);
+    showToast(data);
+  }
+
+  function handleNotificationsRead(data) {
+    // This agent read notifications in another tab (or opened the ticket): same count here.
+    if (!isForMe(data)) { return; }
+    if (typeof data.unread === "number") { setNotificationCount(data.unread); }
+    if (data.ticket_id) {
+      $all('[data-notification-toast][data-ticket-id="' + String(parseInt(data.ticket_id, 10)) + '"]')
+        .forEach(function (toast) { dismissToast(toast, false); });
+    }
   }
 
   // --- region refresh -----------------------------------------------------------
