@@ -13,6 +13,7 @@ import os
 import secrets
 import sys
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 
@@ -220,6 +221,36 @@ SEARCH_ENCODER_THREADS = int(os.environ.get("SEARCH_ENCODER_THREADS", "1"))
 # Stored events older than this are pruned (`manage prune_realtime_events`);
 # a client away longer reloads its page instead of replaying.
 REALTIME_EVENT_RETENTION_DAYS = float(os.environ.get("REALTIME_EVENT_RETENTION_DAYS", "7"))
+
+# Periodic jobs, run by the task workers (concierge.core.scheduler): no cron needed.
+# "call" is a function taking no arguments or a django-tasks task (then enqueued);
+# "every" is in seconds. Each job runs once per interval across every worker and node.
+SCHEDULED_JOBS: dict[str, dict[str, Any]] = {
+    "drain_assignment_queues": {
+        "call": "concierge.automation.assignment.drain_all_queues",
+        "every": 300,
+        "description": "Assign waiting tickets to agents who became free.",
+    },
+    "close_idle_chats": {
+        "call": "concierge.chat.actions.close_idle_conversations",
+        "every": 60,
+        "description": "End chats idle past their channel's timeout.",
+    },
+    "prune_realtime_events": {
+        "call": "concierge.core.events.prune_events",
+        "every": 3600,
+        "description": "Delete stored live events past their retention.",
+    },
+    "retrain_triage": {
+        "call": "concierge.ai.actions.request_scheduled_retrain",
+        "every": 86400,
+        "description": "Retrain the intent model on agents' labels (kept only if it validates).",
+    },
+}
+# Off under tests (they call the scheduler directly) or where an operator prefers cron
+# (`manage scheduled_jobs --run NAME`).
+SCHEDULER_ENABLED = _env_bool("CONCIERGE_SCHEDULER", not TESTING)
+SCHEDULER_TICK_SECONDS = float(os.environ.get("CONCIERGE_SCHEDULER_TICK", "30"))
 # Agent sockets: largest client frame, frames allowed per window, heartbeat.
 REALTIME_MAX_MESSAGE_BYTES = int(os.environ.get("REALTIME_MAX_MESSAGE_BYTES", "8192"))
 REALTIME_RATE_LIMIT_MESSAGES = int(os.environ.get("REALTIME_RATE_LIMIT_MESSAGES", "60"))

@@ -351,10 +351,19 @@ def request_retrain(*, actor: Any) -> bool:
     Either way ``retrain_status()`` then describes the run that will answer
     the request: the new one, or the one already under way.
     """
+    policy.require(policy.can_manage_triage(actor), "Only admins may retrain triage.")
+    return _queue_retrain(requested_by=actor.name or actor.email)
+
+
+def request_scheduled_retrain() -> str:
+    """The nightly retrain (``SCHEDULED_JOBS``): queued like an admin's, unless one is under way."""
+    return "queued" if _queue_retrain(requested_by="schedule") else "one already queued or running"
+
+
+def _queue_retrain(*, requested_by: str) -> bool:
     from concierge.ai.tasks import retrain_triage_model
     from concierge.core.events import enqueue_after_commit
 
-    policy.require(policy.can_manage_triage(actor), "Only admins may retrain triage.")
     if retrain_status()["is_busy"]:
         return False
     if not cache.add(RETRAIN_CLAIM_KEY, True, timeout=RETRAIN_CLAIM_SECONDS):
@@ -366,7 +375,7 @@ def request_retrain(*, actor: Any) -> bool:
         cache.set(
             RETRAIN_STATUS_KEY,
             {"id": job_id, "state": "queued", "queued_at": timezone.now().isoformat(),
-             "requested_by": actor.name or actor.email},
+             "requested_by": requested_by},
             timeout=None,
         )  # fmt: skip
     finally:

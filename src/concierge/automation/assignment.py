@@ -275,6 +275,17 @@ def drain_team_queue(team_id: int, *, limit: int = DRAIN_BATCH) -> int:
     return assigned
 
 
+def drain_all_queues() -> int:
+    """``drain_team_queue`` for every team with automatic assignment; how many were assigned.
+
+    The periodic sweep (``SCHEDULED_JOBS``, ``manage drain_queues``): events drain
+    the queues as they happen, this catches what an event missed (a worker
+    restart, a capacity raised by hand).
+    """
+    routed = TeamRouting.objects.exclude(strategy=AssignmentStrategy.MANUAL)
+    return sum(drain_team_queue(team_id) for team_id in routed.values_list("team_id", flat=True))
+
+
 def teams_of_agent(agent_id: int) -> list[int]:
     """The teams with automatic assignment that this agent belongs to."""
     return list(

@@ -170,9 +170,7 @@ def _sender_loop() -> asyncio.AbstractEventLoop:
     with _sender_lock:
         if _sender is None or _sender[0] != os.getpid():
             loop = asyncio.new_event_loop()
-            threading.Thread(
-                target=loop.run_forever, name="realtime-sender", daemon=True
-            ).start()
+            threading.Thread(target=loop.run_forever, name="realtime-sender", daemon=True).start()
             _sender = (os.getpid(), loop)
         return _sender[1]
 

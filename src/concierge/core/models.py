@@ -103,3 +103,27 @@ class AgentPresence(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id}: {self.status}"
+
+
+class ScheduledJob(models.Model):
+    """The last run of one periodic job (``settings.SCHEDULED_JOBS``, ``core.scheduler``).
+
+    The row is also the lock that makes a job run once per interval however
+    many workers (and machines) look at the schedule: a worker runs a job
+    only after moving ``last_started_at`` forward with a conditional UPDATE,
+    which exactly one of them wins.
+    """
+
+    name = models.CharField(max_length=64, unique=True)
+    last_started_at = models.DateTimeField(null=True, blank=True)
+    last_finished_at = models.DateTimeField(null=True, blank=True)
+    last_outcome = models.CharField(max_length=300, blank=True)
+    last_error = models.CharField(max_length=300, blank=True)
+    runs = models.PositiveIntegerField(default=0)
+    failures = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name

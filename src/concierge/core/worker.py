@@ -34,3 +34,7 @@ def start_embedded_worker(interval: float = 0.5) -> None:
         worker.run()
 
     threading.Thread(target=run, name="embedded-task-worker", daemon=True).start()
+    # The periodic jobs (settings.SCHEDULED_JOBS) run beside the worker.
+    from concierge.core.scheduler import start_scheduler
+
+    start_scheduler()
