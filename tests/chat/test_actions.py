@@ -128,6 +128,46 @@ def test_identified_token_alone_does_not_keep_the_identity(chat_channel: ChatCha
     assert visitor != identified and not visitor.is_identified and new_token != token
 
 
+def test_signing_in_after_an_anonymous_chat_brings_that_chat_along(
+    chat_channel: ChatChannel,
+) -> None:
+    anonymous, token = new_visitor(chat_channel)
+    conversation, _ = actions.start_conversation(visitor=anonymous, body="Where is my parcel?")
+    stranger, _ = new_visitor(chat_channel)  # another browser, never signed in
+    theirs, _ = actions.start_conversation(visitor=stranger, body="Someone else's question")
+
+    identified, new_token = new_visitor(
+        chat_channel, token=token, identity=_identity(chat_channel, "user-5", "five@example.com")
+    )
+
+    assert identified.is_identified and new_token != token
+    history = services.visitor_history(visitor=identified)
+    assert [c["ticket_id"] for c in history["conversations"]] == [conversation.ticket_id]
+    ticket = Ticket.objects.get(pk=conversation.ticket_id)
+    assert ticket.requester == identified.customer
+    assert ticket.entries.get().author_customer == identified.customer
+    assert ticket.audit_events.filter(field="requester").exists()
+    # The anonymous visitor's token opens nothing any more; the stranger keeps their chat.
+    assert not ChatVisitorToken.objects.filter(visitor=anonymous).exists()
+    assert ChatConversation.objects.get(pk=theirs.pk).visitor == stranger
+    assert Ticket.objects.get(pk=theirs.ticket_id).requester == stranger.customer
+
+
+def test_switching_between_signed_in_users_moves_nothing(chat_channel: ChatChannel) -> None:
+    first, token = new_visitor(
+        chat_channel, identity=_identity(chat_channel, "user-1", "one@example.com")
+    )
+    conversation, _ = actions.start_conversation(visitor=first, body="My own question")
+
+    second, _ = new_visitor(
+        chat_channel, token=token, identity=_identity(chat_channel, "user-2", "two@example.com")
+    )
+
+    assert second != first
+    assert services.visitor_history(visitor=second)["conversations"] == []
+    assert Ticket.objects.get(pk=conversation.ticket_id).requester == first.customer
+
+
 def test_channel_requiring_identity_refuses_anonymous_visitors(chat_channel: ChatChannel) -> None:
     chat_channel.require_identity = True
     chat_channel.save()

@@ -282,6 +282,9 @@ def start_visitor(
             name=" ".join(str(identity.get("name") or "").split())[:200],
         )
         keep = existing is not None and existing.pk == visitor.pk
+        if existing is not None and not keep and not existing.is_identified:
+            # Signed in on the host site after chatting anonymously in this browser.
+            _adopt_anonymous_chats(existing, into=visitor)
     else:
         if channel.require_identity:
             raise IdentityRefused(
@@ -303,6 +306,36 @@ def start_visitor(
         )
         return visitor, token
     return visitor, _issue_token(visitor)
+
+
+def _adopt_anonymous_chats(anonymous: ChatVisitor, *, into: ChatVisitor) -> int:
+    """The chats an anonymous visitor had in this browser become the signed-in visitor's.
+
+    The browser's token proves it was this anonymous visitor and the host's
+    signature proves who is signed in now, so the conversations (and their
+    tickets, whose requester changes in the audit trail) follow the person,
+    as they do in Intercom. Only chat tickets move: an email typed into the
+    pre-chat form was never proven, so the anonymous customer record, with
+    anything that reached it by email, stays where it is. The anonymous
+    visitor's tokens are revoked: nothing is left behind them.
+    """
+    conversations = list(
+        ChatConversation.objects.select_related("ticket").filter(visitor=anonymous)
+    )
+    target = into.customer
+    for conversation in conversations:
+        ticket = conversation.ticket
+        if ticket.requester_id == anonymous.customer_id:
+            ticket_actions.update_ticket(
+                actor=None, ticket=ticket, changes={"requester": target}, via=Channel.CHAT
+            )
+            # Their earlier messages were theirs too (the portal shows "you").
+            ticket.entries.filter(author_customer_id=anonymous.customer_id).update(
+                author_customer=target
+            )
+    ChatConversation.objects.filter(visitor=anonymous).update(visitor=into)
+    ChatVisitorToken.objects.filter(visitor=anonymous).delete()
+    return len(conversations)
 
 
 def _require_email(email: str) -> str:
