@@ -18,7 +18,9 @@ is drawn from ``train.csv``: every training utterance that is not part of an
 article (Banking77: the fourth on; Bitext: all instructions, the articles use
 responses), at most VALIDATION_PER_INTENT per intent, every k-th in file
 order. The ranker's few weights are tuned on those (``--tune`` prints the
-grid), never on test_public; the ranker itself sees only the articles.
+grid), never on test_public; the ranker itself sees only the articles. The
+lexical side differs by database (BM25 on SQLite, ts_rank on PostgreSQL), so
+``--tune`` is run on each and ranking.WEIGHTS_PER_DATABASE holds what differs.
 
 Everything runs through the production code: articles are written with
 ``search.actions.write_documents`` into a fresh database migrated like any
@@ -273,7 +275,7 @@ def _tune(
     intents = _index(articles, "e5")
     e5 = _evidence(queries, intents, "e5")
     results = []
-    for share in (0.5, 0.6, 0.7, 0.8, 1.0):
+    for share in (0.3, 0.4, 0.5, 0.6, 1.0):
         mixed = [
             (
                 lexical_hits,
@@ -286,9 +288,9 @@ def _tune(
             )
             for (lexical_hits, first), (_, second) in zip(minilm, e5, strict=True)
         ]
-        for whole, title in ((0.43, 0.14), (0.5, 0.14), (0.5, 0.2), (0.4, 0.2), (0.6, 0.1)):
+        for whole, title in ((0.43, 0.14), (0.5, 0.14), (0.2, 0.1), (0.3, 0.1), (0.4, 0.1)):
             passage = round(1 - whole - title, 2)
-            for lexical_weight in (0.0, 0.03, 0.05, 0.07, 0.1, 0.15):
+            for lexical_weight in (0.0, 0.005, 0.01, 0.02, 0.03, 0.05, 0.07):
                 weights = ranking.Weights(whole, title, passage, lexical_weight)
                 ranks: list[int | None] = []
                 for (lexical_hits, semantic), (_, intent) in zip(mixed, queries, strict=True):
@@ -320,6 +322,7 @@ def child_main(args: argparse.Namespace) -> int:
     django.setup()
     from django.conf import settings
     from django.core.management import call_command
+    from django.db import connection
 
     from concierge.search import ranking
 
@@ -333,7 +336,7 @@ def child_main(args: argparse.Namespace) -> int:
     summary: dict[str, Any] = {
         "database": args.child,
         "article_encoder": article_encoder,
-        "weights": ranking.weights_for(article_encoder).__dict__,
+        "weights": ranking.weights_for(article_encoder, connection.vendor).__dict__,
         "min_relevance": ranking.min_relevance(article_encoder),
     }
     tuning: dict[str, list[dict[str, Any]]] = {}

@@ -241,6 +241,11 @@ SCHEDULED_JOBS: dict[str, dict[str, Any]] = {
         "every": 3600,
         "description": "Delete stored live events past their retention.",
     },
+    "refresh_search_vectors": {
+        "call": "concierge.search.actions.refresh_stale_vectors",
+        "every": 60,
+        "description": "Re-embed index rows left by a changed encoder (1,000 per pass).",
+    },
     "retrain_triage": {
         "call": "concierge.ai.actions.request_scheduled_retrain",
         "every": 86400,

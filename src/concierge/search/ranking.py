@@ -6,22 +6,30 @@ lexical match at rank 1 outweighs a strong semantic one at rank 3). So the
 default is a weighted sum of scores on comparable scales:
 
 * semantic score: a weighted mix of the cosine similarity of the query with
-  the document's whole text, its title and its best passage. For articles
-  the vectors are "minilm+e5" (encoders.py): each cosine is already
-  ``w * cos_MiniLM + (1 - w) * cos_e5``, two models that err differently;
+  the document's whole text, its title and its best passage (max-sim over
+  the passages, each embedded after the title, so a question that matches
+  one item of a "people also ask" list or one sentence of a long article
+  finds it). For articles the vectors are "minilm+e5" (encoders.py): each
+  cosine is already ``w * cos_MiniLM + (1 - w) * cos_e5``, two models that
+  err differently;
 * lexical score: BM25 (FTS5) or ts_rank (PostgreSQL), divided by the best
   lexical score of the query, so 1.0 = "the best lexical match there is" and
   a document no lexical query matched gets 0;
 * hybrid = semantic + lexical weight x lexical.
 
 The weights depend on the encoder (cosines of different models live on
-different scales) and were fitted on the validation splits only
+different scales) and on the database where its lexical scores differ
+(WEIGHTS_PER_DATABASE); they were fitted on the validation splits only
 (bench/eval_search.py --tune); the test_public figures are reported, never
 tuned on. Tried on validation and left out: per-query z-score normalisation
 of each side (no better than raw cosines), soft-max pooling of passages,
 a hubness penalty for articles close to many others (+0.002-0.005 MRR, not
 worth a per-document statistic to keep up to date), e5 alone (weaker than
-MiniLM here, better together).
+MiniLM here, better together), mean or top-2 pooling of passages instead of
+the best one, centring the vectors on the articles' mean, pseudo-relevance
+feedback (moving the query towards its top articles), e5's query prompt on
+the article side, full-precision MiniLM instead of int8 (cosines 0.9995
+alike): none raised both help centers by more than 0.003 MRR@10.
 
 Relevance cut-off: searches for customers and visitors (help center search,
 suggestions in the portal and the chat widget) drop hits whose fused score is
@@ -54,26 +62,40 @@ class Weights:
     lexical: float = 0.07
 
 
-# Fitted on validation (bench/eval_search.py --tune), per encoder of the kind:
+# Fitted on validation (bench/eval_search.py --tune), per encoder of the kind
+# and, where they differ, per database: the lexical side is FTS5's BM25 on
+# SQLite and ts_rank on PostgreSQL, two scores with different shapes.
 # MiniLM alone: the whole text and the best passage matter equally, the title
-# less, and lexical evidence breaks near ties. MiniLM+e5: a little more of
-# the whole text (e5 reads long texts well) and less lexical weight (the two
-# models already agree on what the words say). Larger lexical weights lost
-# MRR on both help centers.
+# less, and lexical evidence breaks near ties. MiniLM+e5: the best passage
+# (title-prefixed, see actions.contextual_passage) weighs most, then the
+# whole text; lexical evidence is a tie-breaker only (the two models already
+# agree on what the words say). On SQLite a weight of 0.02 added 0.001-0.004
+# MRR@10 on validation; PostgreSQL's ts_rank, normalised the same way, lost
+# MRR on Banking77 from 0.01 up, so it keeps a tie-breaking 0.005 (larger
+# weights made hybrid worse than semantic alone there).
 WEIGHTS = {
     "default": Weights(whole=0.43, title=0.14, passage=0.43, lexical=0.07),
-    "minilm+e5": Weights(whole=0.5, title=0.14, passage=0.36, lexical=0.03),
+    "minilm+e5": Weights(whole=0.3, title=0.1, passage=0.6, lexical=0.02),
+}
+WEIGHTS_PER_DATABASE = {
+    ("minilm+e5", "postgresql"): Weights(whole=0.3, title=0.1, passage=0.6, lexical=0.005),
 }
 DEFAULT_WEIGHTS = WEIGHTS["default"]
 
 # Fused score below which a customer's or visitor's search drops a hit (see
-# the module docstring). Encoders without a threshold are never cut.
-MIN_RELEVANCE = {"default": 0.30, "minilm+e5": 0.55}
+# the module docstring). Encoders without a threshold are never cut. One value
+# per encoder serves both databases: their lexical weights are too small to
+# move it (0.619 vs 0.620 on Bitext's validation split).
+MIN_RELEVANCE = {"default": 0.32, "minilm+e5": 0.61}
 
 
-def weights_for(encoder: str) -> Weights:
-    """The fusion weights fitted for ``encoder`` (MiniLM's when it has none of its own)."""
-    return WEIGHTS.get(encoder, DEFAULT_WEIGHTS)
+def weights_for(encoder: str, database: str = "") -> Weights:
+    """The fusion weights fitted for ``encoder`` on ``database`` (a Django vendor name).
+
+    Falls back to the encoder's weights when none were fitted for that
+    database, and to MiniLM's when the encoder has none of its own.
+    """
+    return WEIGHTS_PER_DATABASE.get((encoder, database)) or WEIGHTS.get(encoder, DEFAULT_WEIGHTS)
 
 
 def min_relevance(encoder: str) -> float | None:

@@ -14,11 +14,13 @@ instead of the least bad one.
 from __future__ import annotations
 
 from collections.abc import Collection
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
 import numpy as np
+from django.db import connection
 from django.db.models import Q, QuerySet
 from django.utils.safestring import SafeString, mark_safe
 
@@ -117,6 +119,11 @@ def ranked_document_ids(
         groups.setdefault(encoder_for(kind) if mode != "lexical" else "", []).append(kind)
     ranked: list[tuple[int, float]] = []
     for encoder_name, group_kinds in groups.items():
+        # The query's vector is computed while the database looks for words:
+        # encoding (tens of ms with e5) and the lexical query overlap.
+        query_vector = (
+            _ENCODING_POOL.submit(_query_vector, encoder_name, query) if encoder_name else None
+        )
         lexical_hits = (
             lexical.candidates(
                 parsed=parsed,
@@ -147,14 +154,17 @@ def ranked_document_ids(
                 scope = {document_id for document_id, _ in lexical_hits}
                 if allowed_ids is not None:
                     scope &= allowed_ids
-            semantic = matrix.scores(
-                _query_vector(encoder_name, query), kinds=group_kinds, allowed_ids=scope
+            vector = (
+                query_vector.result()
+                if query_vector is not None
+                else _query_vector(encoder_name, query)
             )
+            semantic = matrix.scores(vector, kinds=group_kinds, allowed_ids=scope)
         fused = ranking.fuse(
             lexical=lexical_hits,
             semantic=semantic,
             mode=mode,
-            weights=weights or ranking.weights_for(encoder_name),
+            weights=weights or ranking.weights_for(encoder_name, connection.vendor),
             limit=limit,
         )
         threshold = ranking.min_relevance(encoder_name) if cut_off and semantic else None
@@ -165,6 +175,11 @@ def ranked_document_ids(
         ranked.extend(fused)
     ranked.sort(key=lambda item: (-item[1], item[0]))
     return ranked, parsed
+
+
+# Threads that encode queries beside the lexical step (onnxruntime and numpy
+# release the GIL); two, so a second search in the process does not queue.
+_ENCODING_POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="query-encoder")
 
 
 @lru_cache(maxsize=4096)

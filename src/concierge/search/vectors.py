@@ -1,7 +1,8 @@
 """Semantic candidates: exact cosine search over vectors stored in the database.
 
 Each SearchDocument holds its vectors as float16 bytes: row 0 the whole text
-(title + body), row 1 the title, rows 2.. passages (sentences or lines). A
+(title + body), row 1 the title, rows 2.. passages (sentences or lines, each
+embedded after the title: actions.contextual_passage). A
 document's semantic score combines them (see ranking.WEIGHTS): the
 best passage finds an article whose one sentence answers the question even
 when the rest of it is about something else.
@@ -134,7 +135,7 @@ class VectorMatrix:
             f"SELECT id, kind, vector_count, vectors FROM {table} "  # noqa: S608 - constants
             "WHERE encoder = %s AND vector_count > 0 AND vectors IS NOT NULL"
         )
-        params: list[str | int] = [self.encoder]
+        params: list[str | int] = [stored_label(self.encoder)]
         if after_revision is not None:
             sql += " AND revision > %s"
             params.append(after_revision)
@@ -343,6 +344,20 @@ class VectorMatrix:
         title = np.where(title < -0.5, whole, title)
         best = np.where(best < -0.5, whole, best)
         return DocumentScores(document_ids=unique_ids, whole=whole, title=title, best_passage=best)
+
+
+# Bumped when what an encoder's stored vectors mean changes (another passage
+# recipe, another fusion share): rows stored under the old label are then
+# ignored by searches (ranked by words alone) and re-embedded in the
+# background by the periodic job ``refresh_search_vectors``. v2: article
+# passages embedded with their title, MiniLM/e5 mixed 40/60.
+FORMAT_VERSIONS = {"default": 2, "minilm+e5": 2}
+
+
+def stored_label(encoder: str) -> str:
+    """The ``SearchDocument.encoder`` value of rows embedded by ``encoder`` today."""
+    version = FORMAT_VERSIONS.get(encoder, 1)
+    return encoder if not encoder or version == 1 else f"{encoder}@v{version}"
 
 
 _matrices: dict[str, VectorMatrix] = {}
