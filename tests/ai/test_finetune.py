@@ -130,7 +130,8 @@ def test_retrain_fine_tunes_intent_and_predictors_use_it(settings) -> None:  # t
     assert not fine_tune_wanted("intent", 12)  # off unless the settings ask for it
     settings.TRIAGE_FINE_TUNE = True
     assert fine_tune_wanted("intent", 12)
-    assert not fine_tune_wanted("sentiment", 10_000)  # sentiment keeps the shared vector
+    assert fine_tune_wanted("sentiment", 12)  # sentiment too, with the setting on
+    assert not fine_tune_wanted("urgency", 10_000)  # rules: nothing to fine-tune
     settings.TRIAGE_FINE_TUNE = False
     assert not fine_tune_wanted("intent", 10_000)
     settings.TRIAGE_FINE_TUNE = True
@@ -144,4 +145,51 @@ def test_retrain_fine_tunes_intent_and_predictors_use_it(settings) -> None:  # t
     result = predictors.predict_all("please refund the double payment", kinds=["intent"])
     assert result["intent"].label in {"billing", "shipping", "out_of_scope"}
     assert result["intent"].model_version == outcome["version"]
+    predictors.forget_cached_models()
+
+
+SENTIMENT = {
+    "negative": [
+        "my flight was cancelled and nobody helps",
+        "lost my bag again, worst airline ever",
+        "delayed three hours with no explanation",
+        "rude staff at the gate, never again",
+    ],
+    "positive": [
+        "thanks for the upgrade, great crew",
+        "love the new seats, amazing service",
+        "the pilot was wonderful, thank you",
+        "great flight, landed early",
+    ],
+    "neutral": [
+        "what time does boarding start",
+        "is there wifi on the flight to Boston",
+        "can I change my seat online",
+        "which terminal do you leave from",
+    ],
+}
+
+
+@pytest.mark.django_db
+def test_retrain_fine_tunes_sentiment_blended_with_lexicon_model(settings) -> None:  # type: ignore[no-untyped-def]
+    """With the setting on, sentiment fine-tunes; its blend partner reads the lexicon features."""
+    from concierge.ai import predictors
+    from concierge.ai.training import train_and_gate
+
+    settings.TRIAGE_FINE_TUNE = True
+    settings.TRIAGE_FINE_TUNE_MIN_EXAMPLES = 10
+    settings.TRIAGE_FINE_TUNE_THREADS = 1
+    texts = [text for examples in SENTIMENT.values() for text in examples] * 2
+    labels = [label for label, examples in SENTIMENT.items() for _ in examples] * 2
+    outcome = train_and_gate("sentiment", texts, labels, texts[::3], labels[::3], force=True)
+    assert outcome["promoted"]
+    predictors.forget_cached_models()
+    _, active = predictors._active_classifier("sentiment")  # type: ignore[misc]
+    assert isinstance(active, FineTunedClassifier)
+    assert active.config.epochs == 1  # training.sentiment_fine_tune_config
+    assert active.tfidf is not None
+    assert active.tfidf.config.extra_features is predictors.lexicon_features
+    result = predictors.predict_all("thanks, great crew", kinds=["sentiment"])["sentiment"]
+    assert result.label in set(SENTIMENT)
+    assert result.model_version == outcome["version"]
     predictors.forget_cached_models()

