@@ -313,8 +313,9 @@ def _inline_restriction(allowed: QuerySet[Any]) -> tuple[str, list[Any]]:
     return f" AND {table}.id IN ({allowed_sql})", list(allowed_params)
 
 
-def _estimated_share(cursor: Any, expression: str) -> float:
-    """The share of index rows PostgreSQL's statistics expect to match ``expression``.
+def _estimated_share(cursor: Any, expression: str) -> tuple[float, float]:
+    """The share of index rows PostgreSQL's statistics expect to match ``expression``,
+    and the number of index rows.
 
     The planner's own estimate (``tsquerysel``: the most common lexemes and
     their frequencies from ANALYZE, with stemming, AND / OR and prefixes
@@ -334,7 +335,7 @@ def _estimated_share(cursor: Any, expression: str) -> float:
         "SELECT reltuples FROM pg_class WHERE oid = 'search_searchdocument'::regclass"
     )
     rows = float(cursor.fetchone()[0])
-    return min(1.0, estimated_rows / rows) if rows > 0 else 0.0
+    return (min(1.0, estimated_rows / rows) if rows > 0 else 0.0), rows
 
 
 def _postgresql_windows(
@@ -356,7 +357,8 @@ def _postgresql_windows(
     * Common words (at least WALK_MIN_SHARE of the rows): walk the primary
       key newest first, testing each row, until MAX_RANKED match; that reads
       about MAX_RANKED / share rows. The walk stops WALK_MAX_ROWS back in
-      case the estimate was wrong (two common words that rarely meet).
+      case the estimate was wrong (two common words that rarely meet); a
+      table smaller than that never walks.
     * Otherwise (and below where a walk stopped): the GIN bitmap AND-ed with
       an id window, newest window first. The first window is sized from the
       estimated share to hold MAX_RANKED matches, so one window usually
@@ -371,7 +373,7 @@ def _postgresql_windows(
     newest = cursor.fetchone()[0]
     if newest is None:
         return []
-    share = _estimated_share(cursor, expression)
+    share, table_rows = _estimated_share(cursor, expression)
     found: list[tuple[int, float]] = []
     upper = int(newest)
     weights = [STAFF_BODY_WEIGHT / 10, BODY_WEIGHT / 10, TAGS_WEIGHT / 10, TITLE_WEIGHT / 10]
@@ -404,7 +406,9 @@ def _postgresql_windows(
 
     cursor.execute("SET enable_seqscan = off")
     try:
-        if share >= WALK_MIN_SHARE:
+        # A table within the walk's reach (10,000 articles) is one GIN window
+        # anyway, and cheaper that way: a walk would test every row's words.
+        if share >= WALK_MIN_SHARE and table_rows > WALK_MAX_ROWS:
             cursor.execute("SET enable_bitmapscan = off")
             try:
                 lower = max(0, upper - WALK_MAX_ROWS)
