@@ -11,27 +11,9 @@ from concierge.ai.classifiers import (
     normalise_text,
     tfidf_transform,
 )
+from tests.ai.samples import SENTIMENT_SAMPLES
 
-TRAIN = {
-    "negative": [
-        "my flight was cancelled and nobody helps",
-        "lost my bag again, worst airline ever",
-        "delayed three hours with no explanation",
-        "rude staff at the gate, never again",
-    ],
-    "positive": [
-        "thanks for the upgrade, great crew",
-        "love the new seats, amazing service",
-        "the pilot was wonderful, thank you",
-        "great flight, landed early",
-    ],
-    "neutral": [
-        "what time does boarding start",
-        "is there wifi on the flight to Boston",
-        "can I change my seat online",
-        "which terminal do you leave from",
-    ],
-}
+TRAIN = SENTIMENT_SAMPLES
 UNSEEN = [
     "the crew was great but my bag is lost",
     "",

@@ -17,6 +17,7 @@ from concierge.ai.finetune import (  # noqa: E402
     FineTunedClassifier,
     load_artifact,
 )
+from tests.ai.samples import SENTIMENT_SAMPLES  # noqa: E402
 
 PHRASES = {
     "billing": [
@@ -148,26 +149,7 @@ def test_retrain_fine_tunes_intent_and_predictors_use_it(settings) -> None:  # t
     predictors.forget_cached_models()
 
 
-SENTIMENT = {
-    "negative": [
-        "my flight was cancelled and nobody helps",
-        "lost my bag again, worst airline ever",
-        "delayed three hours with no explanation",
-        "rude staff at the gate, never again",
-    ],
-    "positive": [
-        "thanks for the upgrade, great crew",
-        "love the new seats, amazing service",
-        "the pilot was wonderful, thank you",
-        "great flight, landed early",
-    ],
-    "neutral": [
-        "what time does boarding start",
-        "is there wifi on the flight to Boston",
-        "can I change my seat online",
-        "which terminal do you leave from",
-    ],
-}
+SENTIMENT = SENTIMENT_SAMPLES
 
 
 @pytest.mark.django_db
