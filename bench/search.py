@@ -314,6 +314,69 @@ def index_tickets(
     return totals
 
 
+def approximate_index_rows(
+    matrix: Any, questions: list[str], summary: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """Builds the ANN index of the ticket vectors and measures what it costs and finds.
+
+    Recall@10: the share of the exact scan's ten nearest tickets that the ANN
+    path (probe, then exact re-scoring of its candidates) also returns.
+    """
+    import numpy as np
+
+    from concierge.search.services import _query_vector
+
+    started = time.perf_counter()
+    if not matrix.wait_for_ann():
+        return []
+    build_seconds = time.perf_counter() - started
+    recalls, ann_ms, exact_ms = [], [], []
+    for question in questions:
+        vector = _query_vector("static", question)
+        begun = time.perf_counter()
+        approximate = matrix.scores(vector, kinds=["ticket"], allowed_ids=None)
+        ann_ms.append(1000 * (time.perf_counter() - begun))
+        matrix.approximate = False
+        begun = time.perf_counter()
+        exact = matrix.scores(vector, kinds=["ticket"], allowed_ids=None)
+        exact_ms.append(1000 * (time.perf_counter() - begun))
+        matrix.approximate = True
+        best = set(exact.document_ids[np.argsort(-exact.whole, kind="stable")[:10]].tolist())
+        found = set(
+            approximate.document_ids[np.argsort(-approximate.whole, kind="stable")[:10]].tolist()
+        )
+        recalls.append(len(best & found) / max(1, len(best)))
+    summary["tickets.ann_build_seconds"] = round(build_seconds, 1)
+    summary["tickets.ann_recall_at_10"] = round(float(np.mean(recalls)), 3)
+    summary["tickets.ann.p50_ms"] = round(median(ann_ms), 1)
+    summary["tickets.ann.p95_ms"] = round(percentile(ann_ms, 95), 1)
+    summary["tickets.exact_scan.p50_ms"] = round(median(exact_ms), 1)
+    summary["tickets.exact_scan.p95_ms"] = round(percentile(exact_ms, 95), 1)
+    summary["tickets.exact_over_ann.p50_ratio"] = round(
+        median(exact_ms) / max(median(ann_ms), 1e-9), 1
+    )
+    corpus = f"{matrix.size:,} ticket vectors"
+    return [
+        {
+            "corpus": corpus,
+            "what": "ANN index build (faiss IVF-SQ8, background thread, 1 core)",
+            "seconds": round(build_seconds, 1),
+        },
+        {
+            "corpus": corpus,
+            "what": f"semantic step, ANN (recall@10 vs exact {np.mean(recalls):.3f})",
+            "p50 ms": summary["tickets.ann.p50_ms"],
+            "p95 ms": summary["tickets.ann.p95_ms"],
+        },
+        {
+            "corpus": corpus,
+            "what": "semantic step, exact scan (baseline, same run)",
+            "p50 ms": summary["tickets.exact_scan.p50_ms"],
+            "p95 ms": summary["tickets.exact_scan.p95_ms"],
+        },
+    ]
+
+
 def semantic_scan(size: int, dim: int, queries: int = 50) -> dict[str, float]:
     """Times the semantic step alone over ``size`` in-memory ticket vectors.
 
@@ -336,6 +399,7 @@ def semantic_scan(size: int, dim: int, queries: int = 50) -> dict[str, float]:
     matrix.kind_codes = {"ticket": 0}
     matrix.roles = np.zeros(size, dtype=np.int8)
     matrix.alive = np.ones(size, dtype=bool)
+    matrix.approximate = False  # the exact scan, for comparison with the ANN index
     timings = []
     for _ in range(queries):
         query = rng.standard_normal(dim, dtype=np.float32)
@@ -480,6 +544,7 @@ def child_main(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     search(user=agent, query="warm up", kinds=("ticket",))
     summary["tickets.matrix_load_seconds"] = round(time.perf_counter() - started, 2)
+    rows.extend(approximate_index_rows(vectors.matrix("static"), questions, summary))
     for mode in ("hybrid", "lexical", "semantic"):
         for label, queries in (("questions", questions), ("keywords", keywords)):
             p50, p95 = _latencies(

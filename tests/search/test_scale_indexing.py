@@ -108,6 +108,66 @@ def test_a_common_word_walks_the_newest_rows_then_windows_take_over(monkeypatch,
     assert {document_id for document_id, _ in found} == newest_refunds
 
 
+@pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="the walk is PostgreSQL's plan (SQLite: FTS5)"
+)
+@pytest.mark.parametrize("rarest_word_share", [0.0, 2.0], ids=["common-words-walk", "windows"])
+def test_words_that_are_each_common_walk_the_newest_rows(monkeypatch, rarest_word_share):
+    # "refund" in 2/3 of the rows, "request" in 1/2, together in 1/3: below
+    # WALK_MIN_SHARE (set out of reach), so only the rarest-word rule can walk.
+    actions.write_documents(kind="ticket", documents=_tickets(1, 20, "Refund request"))
+    actions.write_documents(kind="ticket", documents=_tickets(21, 20, "Refund delay"))
+    actions.write_documents(kind="ticket", documents=_tickets(41, 10, "Request callback"))
+    actions.write_documents(kind="ticket", documents=_tickets(51, 10, "Delivery question"))
+    actions.after_bulk_index()
+    monkeypatch.setattr(lexical, "MAX_RANKED", 4)
+    monkeypatch.setattr(lexical, "WALK_MIN_SHARE", 2.0)
+    # 4 / 40: the estimated share of both words together (about 1/3) is enough
+    # for a walk to fill; the walk over the newest 40 rows finds none of them
+    # with both words, and the id windows below carry on.
+    monkeypatch.setattr(lexical, "WALK_MAX_ROWS", 40)
+    monkeypatch.setattr(lexical, "WALK_MIN_RAREST_WORD_SHARE", rarest_word_share)
+    monkeypatch.setattr(lexical, "FIRST_WINDOW", 2)
+    plans: list[str] = []
+    original = lexical._rarest_word_share
+    estimate = lexical._estimated_share
+
+    def both_words_estimate(cursor, expression):
+        # Statistics of a table filled inside the test's transaction vary with
+        # what ran before: the pair's share and the row count are fixed here.
+        return (1 / 3, 1000.0) if " & " in expression else estimate(cursor, expression)
+
+    monkeypatch.setattr(lexical, "_estimated_share", both_words_estimate)
+
+    def spy(cursor, expression):
+        share = original(cursor, expression)
+        plans.append("walk" if share >= rarest_word_share else "windows")
+        return share
+
+    monkeypatch.setattr(lexical, "_rarest_word_share", spy)
+    with connection.cursor() as cursor:
+        expression = lexical.tsquery_expression(
+            lexical.parse("refund request"), include_staff_text=True, match_all=True
+        )
+        per_word = [estimate(cursor, word)[0] for word in expression.split(" & ")]
+        assert original(cursor, expression) == pytest.approx(min(per_word))
+    found = lexical.candidates(
+        parsed=lexical.parse("refund request"),
+        kinds=["ticket"],
+        allowed=None,
+        include_staff_text=True,
+        limit=20,
+        fill_with_partial=False,  # rows with both words only
+    )
+    assert plans == ["walk" if rarest_word_share == 0.0 else "windows"]
+    newest_both = set(
+        SearchDocument.objects.filter(kind="ticket", object_id__lte=20)
+        .order_by("-id")
+        .values_list("id", flat=True)[:4]
+    )
+    assert {document_id for document_id, _ in found} == newest_both
+
+
 def test_typo_alternatives_come_from_the_vocabulary():
     actions.write_documents(kind="ticket", documents=_tickets(1, 1, "Millionaire account upgrade"))
     parsed = lexical.parse("millionare account")

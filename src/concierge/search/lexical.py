@@ -36,6 +36,13 @@ MAX_RANKED = 2_000
 # sized to hold WINDOW_MARGIN x MAX_RANKED expected matches (at least
 # FIRST_WINDOW ids), each next one WINDOW_GROWTH times wider.
 WALK_MIN_SHARE = 0.07
+# ...and for words that are each common but meet less often ("help card": 20 %
+# and 27 % of a million tickets, 5 % together; at least MAX_RANKED /
+# WALK_MAX_ROWS together, so the walk can fill), when even the rarest word is
+# in WALK_MIN_RAREST_WORD_SHARE of the rows: the GIN index then reads every
+# word's long posting list (250 ms at 1M tickets) where the walk reads
+# MAX_RANKED / share rows (55 ms). Measured on the bench's 1M-ticket index.
+WALK_MIN_RAREST_WORD_SHARE = 0.05
 WALK_MAX_ROWS = 100_000
 WINDOW_MARGIN = 1.0
 FIRST_WINDOW = 10_000
@@ -331,11 +338,17 @@ def _estimated_share(cursor: Any, expression: str) -> tuple[float, float]:
     if isinstance(plan, str):
         plan = json.loads(plan)
     estimated_rows = float(plan[0]["Plan"]["Plan Rows"])
-    cursor.execute(
-        "SELECT reltuples FROM pg_class WHERE oid = 'search_searchdocument'::regclass"
-    )
+    cursor.execute("SELECT reltuples FROM pg_class WHERE oid = 'search_searchdocument'::regclass")
     rows = float(cursor.fetchone()[0])
     return (min(1.0, estimated_rows / rows) if rows > 0 else 0.0), rows
+
+
+def _rarest_word_share(cursor: Any, expression: str) -> float:
+    """The smallest estimated share among the AND-ed words of ``expression`` (0 for one word)."""
+    words = expression.split(" & ")
+    if len(words) < 2:
+        return 0.0
+    return min(_estimated_share(cursor, word)[0] for word in words)
 
 
 def _postgresql_windows(
@@ -408,7 +421,13 @@ def _postgresql_windows(
     try:
         # A table within the walk's reach (10,000 articles) is one GIN window
         # anyway, and cheaper that way: a walk would test every row's words.
-        if share >= WALK_MIN_SHARE and table_rows > WALK_MAX_ROWS:
+        if table_rows > WALK_MAX_ROWS and (
+            share >= WALK_MIN_SHARE
+            or (
+                share >= MAX_RANKED / WALK_MAX_ROWS
+                and _rarest_word_share(cursor, expression) >= WALK_MIN_RAREST_WORD_SHARE
+            )
+        ):
             cursor.execute("SET enable_bitmapscan = off")
             try:
                 lower = max(0, upper - WALK_MAX_ROWS)
