@@ -13,7 +13,7 @@ from concierge.automation.models import AgentNotification
 from concierge.core.models import RealtimeEvent
 from tests.automation.conftest import new_ticket, rule
 from tests.conftest import signed_in_client
-from tests.factories import TeamFactory, make_agent
+from tests.factories import TeamFactory, make_agent, make_customer_user
 
 pytestmark = pytest.mark.django_db
 
@@ -204,3 +204,36 @@ def test_a_customer_never_sees_an_agents_notifications(
     assert all("Look at this one." not in p.content.decode() for p in pages)
     assert all("data-notification-count" not in p.content.decode() for p in pages)
     assert AgentNotification.objects.get().read_at is None
+
+
+def test_a_notice_arriving_on_its_tickets_page_is_marked_read_there(
+    admin_user: Any, billing: Team
+) -> None:
+    member = make_agent(email="m@concierge.test")
+    other = make_agent(email="other@concierge.test")
+    billing.members.add(member, other)
+    _notify_team(admin_user, billing)
+    watched, elsewhere = new_ticket(), new_ticket()
+    for ticket in (watched, elsewhere):
+        process_ticket_event(ticket_id=ticket.pk, event="ticket_created")
+    client = signed_in_client(member)
+    url = reverse("workspace:notifications_read_ticket", args=[watched.pk])
+
+    assert client.get(url).status_code == 405  # a change: POST only
+    answer = client.post(url)
+
+    assert answer.status_code == 200 and answer.json() == {"marked_read": 1}
+    unread = AgentNotification.objects.filter(read_at__isnull=True)
+    # Only this agent's notice about that ticket: the other ticket's and the colleague's stay.
+    assert sorted((n.user_id, n.ticket_id) for n in unread) == sorted(
+        [(member.pk, elsewhere.pk), (other.pk, watched.pk), (other.pk, elsewhere.pk)]
+    )
+    told = RealtimeEvent.objects.filter(kind="automation.notifications_read").get()
+    assert told.data == {"user_ids": [member.pk], "ticket_id": watched.pk, "unread": 1}
+    assert client.post(url).json() == {"marked_read": 0}
+
+
+def test_customers_cannot_mark_notices_read(admin_user: Any, billing: Team) -> None:
+    url = reverse("workspace:notifications_read_ticket", args=[new_ticket().pk])
+    answer = signed_in_client(make_customer_user()).post(url)
+    assert answer.status_code in (302, 403, 404)

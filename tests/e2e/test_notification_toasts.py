@@ -27,7 +27,7 @@ from concierge.accounts.models import User
 from concierge.customers.models import Customer
 from concierge.tickets import actions
 agent = User.objects.create_user(
-    "toast@live.test", {password!r}, name="Tess Toast", role="agent", availability="online"
+    {email!r}, {password!r}, name="Tess Toast", role="agent", availability="online"
 )
 customer = Customer.objects.create(name="Carla Customer")
 tickets = [
@@ -77,7 +77,9 @@ class FakeAgentSocket:
 def test_notification_popups_stack_at_most_three_and_close_by_click_key_and_time(
     asgi_node: Nodes, page: Any, watch: PageWatch
 ) -> None:
-    agent_id, *ticket_ids = map(int, asgi_node.run_python(SETUP.format(password=PASSWORD)).split())
+    agent_id, *ticket_ids = map(
+        int, asgi_node.run_python(SETUP.format(email="toast@live.test", password=PASSWORD)).split()
+    )
     base = asgi_node.nodes[0].url
     socket = FakeAgentSocket()
     page.route_web_socket("**/ws/agent/", socket.accept)
@@ -139,4 +141,45 @@ def test_notification_popups_stack_at_most_three_and_close_by_click_key_and_time
     expect(toasts).to_have_count(0)
     socket.event("automation.notifications_read", {"user_ids": [agent_id], "unread": 0})
     expect(page.locator("[data-notification-count]")).to_be_hidden()
+    assert_clean(watch)
+
+
+@pytest.mark.django_db
+def test_a_notice_about_the_ticket_on_screen_is_read_at_once(
+    asgi_node: Nodes, page: Any, watch: PageWatch
+) -> None:
+    agent_id, watched, elsewhere, *_ = map(
+        int,
+        asgi_node.run_python(SETUP.format(email="watcher@live.test", password=PASSWORD)).split(),
+    )
+    base = asgi_node.nodes[0].url
+    socket = FakeAgentSocket()
+    page.route_web_socket("**/ws/agent/", socket.accept)
+    page.goto(base + "/login/")
+    page.get_by_label("Email").fill("watcher@live.test")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url("**/inbox/**")
+    page.goto(f"{base}/tickets/{watched}/")
+    expect(page.locator("[data-live-status]")).to_have_text("Live")
+    count = page.locator("[data-notification-count]")
+    toasts = page.locator("[data-notification-toast]")
+
+    # About the ticket on screen: the page tells the server it is read; no bell, no pop-up.
+    with page.expect_response(f"**/notifications/read/ticket/{watched}/") as answer:
+        socket.event(
+            "automation.notification",
+            {"ticket_id": watched, "user_ids": [agent_id], "message": "About this one"},
+        )
+    assert answer.value.status == 200
+    expect(count).to_be_hidden()
+    expect(toasts).to_have_count(0)
+
+    # About another ticket: the bell and a pop-up, as anywhere else.
+    socket.event(
+        "automation.notification",
+        {"ticket_id": elsewhere, "user_ids": [agent_id], "message": "About another"},
+    )
+    expect(count).to_have_text("1")
+    expect(toasts).to_have_text(["About another×"])
     assert_clean(watch)

@@ -10,7 +10,7 @@ import json
 from typing import Any
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect
 from django.urls import URLPattern, path, reverse
 from django.views.decorators.http import require_http_methods, require_POST
@@ -400,10 +400,28 @@ def notification_read_all(request: HttpRequest) -> HttpResponse:
     return redirect("workspace:notifications")
 
 
+@staff_required
+@require_POST
+def notification_read_ticket(request: HttpRequest, ticket_id: int) -> HttpResponse:
+    """Marks the agent's notices about one ticket read (live.js: one arrived on that ticket's page).
+
+    The agent is looking at the ticket, so the notice needs no bell; the
+    action tells the agent's other tabs the new unread count. Only the
+    agent's own rows are touched, so any ticket id is safe to accept.
+    """
+    changed = actions.mark_notifications_read(actor=request.user, ticket_id=ticket_id)
+    return JsonResponse({"marked_read": changed})
+
+
 urlpatterns: list[URLPattern] = [
     path("queues/", queues, name="queues"),
     path("notifications/", notification_list, name="notifications"),
     path("notifications/read/", notification_read_all, name="notifications_read_all"),
+    path(
+        "notifications/read/ticket/<int:ticket_id>/",
+        notification_read_ticket,
+        name="notifications_read_ticket",
+    ),
     path("notifications/<int:notification_id>/open/", notification_open, name="notification_open"),
     path("settings/routing/", rule_list, name="settings_routing"),
     path("settings/routing/new/", rule_edit, name="settings_routing_new"),

@@ -292,8 +292,36 @@
 
   function handleNotification(data) {
     if (!isForMe(data)) { return; }
+    if (data.ticket_id && data.ticket_id === ticketId() && document.visibilityState === "visible") {
+      // The agent is looking at that ticket: no bell, no pop-up. The server marks it
+      // read and tells every tab the new count; if that fails, it is an ordinary notice.
+      markTicketNoticesRead(data);
+      return;
+    }
     setNotificationCount(notificationCount() + 1);
     showToast(data);
+  }
+
+  function csrfToken() {
+    try {
+      return JSON.parse(document.body.getAttribute("hx-headers") || "{}")["X-CSRFToken"] || "";
+    } catch (error) {
+      return "";
+    }
+  }
+
+  function markTicketNoticesRead(data) {
+    var url = "/notifications/read/ticket/" + encodeURIComponent(data.ticket_id) + "/";
+    window.fetch(url, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "X-CSRFToken": csrfToken() },
+    }).then(function (response) {
+      if (!response.ok) { throw new Error("HTTP " + response.status); }
+    }).catch(function () {
+      setNotificationCount(notificationCount() + 1);
+      showToast(data);
+    });
   }
 
   function handleNotificationsRead(data) {
