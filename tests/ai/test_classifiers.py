@@ -1,13 +1,16 @@
-"""The linear text classifier's fast single-message path gives scikit-learn's exact answers."""
+"""The linear text classifier: its fast single-message path gives scikit-learn's exact answers,
+and its "none of these" threshold follows the stated rule."""
 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from concierge.ai.classifiers import (
     TextClassifier,
     TrainingConfig,
     _linear_scores,
+    choose_out_of_scope_threshold,
     normalise_text,
     tfidf_transform,
 )
@@ -52,3 +55,52 @@ def test_top_terms_name_the_words_that_push_towards_the_label() -> None:
     assert "great" in model.top_terms("great crew, thank you", "positive", 3)
     assert "great" not in model.top_terms("great crew, thank you", "negative", 3)
     assert model.top_terms("great crew", "no-such-label") == []
+
+
+OOS = "out_of_scope"
+
+
+def test_out_of_scope_threshold_is_the_best_in_scope_accuracy_reaching_the_recall_target() -> None:
+    classes = ["a", "b", OOS]
+    probabilities = np.array(
+        [
+            [0.90, 0.05, 0.05],  # a, right, confident
+            [0.30, 0.60, 0.10],  # b, right at 0.6
+            [0.40, 0.35, 0.25],  # out of scope answered "a" at 0.4
+            [0.10, 0.20, 0.70],  # out of scope answered out of scope
+            [0.55, 0.25, 0.20],  # out of scope answered "a" at 0.55
+            [0.30, 0.50, 0.20],  # out of scope answered "b" at 0.5
+        ]
+    )
+    truth = ["a", "b", OOS, OOS, OOS, OOS]
+
+    # 3 of 4 out-of-scope caught from just above 0.5; all 4 from just above 0.55,
+    # and neither costs an in-scope answer until 0.6.
+    assert choose_out_of_scope_threshold(probabilities, classes, truth, OOS, 0.75) == (
+        pytest.approx(0.51)
+    )
+    assert choose_out_of_scope_threshold(probabilities, classes, truth, OOS, 1.0) == (
+        pytest.approx(0.56)
+    )
+    assert choose_out_of_scope_threshold(probabilities, classes, ["a", "b"] * 3, OOS) == 0.0
+
+
+def test_fit_sets_the_out_of_scope_threshold_from_out_of_scope_training_examples() -> None:
+    texts = [text for examples in TRAIN.values() for text in examples]
+    labels = [label for label, examples in TRAIN.items() for _ in examples]
+    unrelated = [
+        "what is the capital of peru",
+        "play some jazz music",
+        "how tall is mount everest",
+        "set an alarm for six",
+    ]
+    config = TrainingConfig(use_embeddings=False)
+
+    with_examples = TextClassifier(config).fit(
+        texts + unrelated, labels + [OOS] * len(unrelated), out_of_scope_label=OOS
+    )
+    without_examples = TextClassifier(config).fit(texts, labels, out_of_scope_label=OOS)
+
+    assert OOS in with_examples.labels
+    assert 0.0 < with_examples.out_of_scope_threshold <= 0.95
+    assert without_examples.out_of_scope_threshold == 0.0

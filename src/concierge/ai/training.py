@@ -140,9 +140,11 @@ def train_classifier(
 ) -> Any:
     """One training recipe for production and the eval: fit, then tune the OOS threshold.
 
-    Intent models answer ``out_of_scope`` below a confidence threshold set on
-    the validation split (when it holds out-of-scope examples), so "none of
-    these" works even when no agent ever labelled one.
+    Intent models answer ``out_of_scope`` below a confidence threshold. The
+    frozen-vector model sets it at ``fit`` from cross-validated scores of its
+    training examples when they hold out-of-scope ones; a validation split
+    holding out-of-scope examples resets it from the final model's own scores
+    (for the fine-tuned model, its calibration examples do).
 
     ``fine_tune`` None decides by ``fine_tune_wanted``; a fine-tuned model is
     calibrated (softmax temperature, weight of its TF-IDF partner) on the
@@ -183,9 +185,9 @@ def train_classifier(
             validation_labels=calibration_labels,
             validation_embeddings=calibration_vectors,
         )
-        if oos and validation_texts and oos in set(validation_labels):
+        if oos and oos in set(calibration_labels):
             model.tune_out_of_scope(
-                validation_texts, validation_labels, embeddings=validation_embeddings
+                calibration_texts, calibration_labels, embeddings=calibration_vectors
             )
         return model
     if config is None:
