@@ -614,6 +614,7 @@ RULES: list[Rule] = [
     # Notifications: each staff member their own (someone else's id changes nothing).
     Rule("workspace:notifications", "GET", STAFF_ONLY),
     Rule("workspace:notifications_read_all", "POST", STAFF_ONLY, changes=False),
+    Rule("workspace:notifications_read_ticket", "POST", STAFF_ONLY, changes=False),
     Rule("workspace:notification_open", "POST", STAFF_ONLY,
          params={"notification_id": lambda w, a: _own_notification(w, a)}),
     Rule("workspace:settings_routing", "GET", ADMINS),
