@@ -581,9 +581,7 @@ def main(argv: list[str] | None = None) -> int:
 
                     redis.Redis.from_url(redis_url).flushdb()
                 print(f"pass: {nodes_count} node(s), {connections:,} visitors", file=sys.stderr)
-                nodes = start_nodes(
-                    nodes_count, seeded, scratch, redis_url if use_redis else None
-                )
+                nodes = start_nodes(nodes_count, seeded, scratch, redis_url if use_redis else None)
                 try:
                     row = asyncio.run(run_load(nodes, seeded, connections, args))
                     row = {"layer": "redis" if use_redis else "in-memory", **row}

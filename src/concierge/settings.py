@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import secrets
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -154,6 +155,14 @@ else:
     }
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     DATABASES["default"]["OPTIONS"] = {**SQLITE_OPTIONS, **DATABASES["default"].get("OPTIONS", {})}
+    if TESTING:
+        # The test database is a file, as in the embedded profile, not Django's
+        # shared-cache in-memory default: there a browser test's server threads
+        # and the inline task runner collide on table locks ("database table is
+        # locked"), which neither WAL nor the busy timeout can wait out.
+        DATABASES["default"]["TEST"] = {
+            "NAME": os.path.join(tempfile.gettempdir(), f"concierge-test-{os.getpid()}.sqlite3")
+        }
 IS_POSTGRES = DATABASES["default"]["ENGINE"].endswith("postgresql")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -313,9 +313,7 @@ def test_an_agent_online_by_choice_whose_workspace_is_closed_gets_no_tickets(adm
     assert closed_laptop.availability == Availability.ONLINE  # their choice is untouched
 
 
-def test_an_agent_who_never_opened_the_workspace_is_not_online_for_assignment(
-    admin_user, billing
-):
+def test_an_agent_who_never_opened_the_workspace_is_not_online_for_assignment(admin_user, billing):
     agents_in(billing, 1, connected=False)
     set_strategy(admin_user, billing, AssignmentStrategy.LEAST_OPEN)
 

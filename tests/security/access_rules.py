@@ -615,8 +615,12 @@ RULES: list[Rule] = [
     Rule("workspace:notifications", "GET", STAFF_ONLY),
     Rule("workspace:notifications_read_all", "POST", STAFF_ONLY, changes=False),
     Rule("workspace:notifications_read_ticket", "POST", STAFF_ONLY, changes=False),
-    Rule("workspace:notification_open", "POST", STAFF_ONLY,
-         params={"notification_id": lambda w, a: _own_notification(w, a)}),
+    Rule(
+        "workspace:notification_open",
+        "POST",
+        STAFF_ONLY,
+        params={"notification_id": lambda w, a: _own_notification(w, a)},
+    ),
     Rule("workspace:settings_routing", "GET", ADMINS),
     Rule("workspace:settings_routing_new", "GET", ADMINS),
     Rule("workspace:settings_routing_new", "POST", ADMINS, body=NEW_ROUTING_RULE_FORM),
@@ -691,8 +695,14 @@ RULES: list[Rule] = [
     *(
         Rule(f"widget:{name}", method, outcomes(REFUSE), body={"body": "Hi", "ticket_id": 1})
         for name, method in (
-            ("config", "GET"), ("session", "POST"), ("visitor", "POST"), ("messages", "POST"),
-            ("upload", "POST"), ("offline", "POST"), ("transcript", "POST"), ("end", "POST"),
+            ("config", "GET"),
+            ("session", "POST"),
+            ("visitor", "POST"),
+            ("messages", "POST"),
+            ("upload", "POST"),
+            ("offline", "POST"),
+            ("transcript", "POST"),
+            ("end", "POST"),
         )
     ),
     Rule("widget:suggestions", "GET", outcomes(REFUSE), query="q=password"),
@@ -1131,6 +1141,8 @@ def _agent_reply_on_t(world: World) -> int:
     """The agent's public reply on ticket T; a draft made from it needs a section to go to."""
     knowledge(world)
     return int(world.public_attachment.entry_id)
+
+
 KB_INTERNAL_ARTICLE: dict[str, Value] = {
     **KB_PARAMS,
     "article_id": lambda w, a: knowledge(w).internal_article.pk,

@@ -326,6 +326,8 @@ def search_document_filter(user: AnyUser) -> Q:
     from concierge.tickets.models import Ticket
 
     own_tickets = visible_tickets(user, Ticket.objects.all()).values("pk")
-    return visible | Q(audience="customer", kind="ticket", object_id__in=own_tickets) | Q(
-        ~Q(kind="ticket"), audience="customer", customer_id=customer.pk
+    return (
+        visible
+        | Q(audience="customer", kind="ticket", object_id__in=own_tickets)
+        | Q(~Q(kind="ticket"), audience="customer", customer_id=customer.pk)
     )

@@ -376,11 +376,12 @@ class VectorMatrix:
         keep = self.alive[rows]
         if len(codes) < len(self.kind_codes):
             keep &= np.isin(self.kinds[rows], codes)
-        rows = np.sort(rows[keep])  # rows are in document order (ids_sorted) or close to it
+        rows = rows[keep]
+        # One sort, by document id (what DocumentScores wants); rows are in
+        # document order or close to it, so the gather below reads forward.
+        rows = rows[np.argsort(self.document_ids[rows], kind="stable")]
         similarities = self.vectors[rows] @ query_vector
         ids = self.document_ids[rows]
-        order = np.argsort(ids, kind="stable")
-        ids, similarities = ids[order], similarities[order]
         return DocumentScores(
             document_ids=ids,
             whole=similarities,
