@@ -26,6 +26,15 @@ def _tickets(first: int, count: int, title: str) -> list[IndexDocument]:
     ]
 
 
+def _newest_ticket_documents(count: int, **filters: object) -> set[int]:
+    """Ids of the ``count`` newest ticket documents (matching ``filters``)."""
+    return set(
+        SearchDocument.objects.filter(kind="ticket", **filters)
+        .order_by("-id")
+        .values_list("id", flat=True)[:count]
+    )
+
+
 def test_bulk_upsert_spans_several_statements_and_updates_rows_in_place(monkeypatch):
     monkeypatch.setattr(actions, "UPSERT_ROWS_PER_STATEMENT", 7)
     report = actions.write_documents(kind="ticket", documents=_tickets(1, 30, "Broken zipper"))
@@ -72,12 +81,7 @@ def test_lexical_candidates_rank_only_the_newest_matches(monkeypatch):
         include_staff_text=True,
         limit=20,
     )
-    newest = set(
-        SearchDocument.objects.filter(kind="ticket")
-        .order_by("-id")
-        .values_list("id", flat=True)[:6]
-    )
-    assert {document_id for document_id, _ in found} == newest
+    assert {document_id for document_id, _ in found} == _newest_ticket_documents(6)
     scores = [score for _, score in found]
     assert scores == sorted(scores, reverse=True)
 
@@ -100,11 +104,7 @@ def test_a_common_word_walks_the_newest_rows_then_windows_take_over(monkeypatch,
         include_staff_text=True,
         limit=20,
     )
-    newest_refunds = set(
-        SearchDocument.objects.filter(kind="ticket", object_id__lte=40)
-        .order_by("-id")
-        .values_list("id", flat=True)[:6]
-    )
+    newest_refunds = _newest_ticket_documents(6, object_id__lte=40)
     assert {document_id for document_id, _ in found} == newest_refunds
 
 
@@ -160,11 +160,7 @@ def test_words_that_are_each_common_walk_the_newest_rows(monkeypatch, rarest_wor
         fill_with_partial=False,  # rows with both words only
     )
     assert plans == ["walk" if rarest_word_share == 0.0 else "windows"]
-    newest_both = set(
-        SearchDocument.objects.filter(kind="ticket", object_id__lte=20)
-        .order_by("-id")
-        .values_list("id", flat=True)[:4]
-    )
+    newest_both = _newest_ticket_documents(4, object_id__lte=20)
     assert {document_id for document_id, _ in found} == newest_both
 
 
@@ -178,6 +174,51 @@ def test_typo_alternatives_come_from_the_vocabulary():
     assert [document_id for document_id, _ in found] == list(
         SearchDocument.objects.values_list("id", flat=True)
     )
+
+
+def _find(query: str) -> set[int]:
+    found = lexical.candidates(
+        parsed=lexical.parse(query), kinds=["ticket"], allowed=None, include_staff_text=True,
+        limit=10, fill_with_partial=False,
+    )  # fmt: skip
+    return {document_id for document_id, _ in found}
+
+
+def test_a_word_being_typed_matches_the_words_it_begins():
+    actions.write_documents(
+        kind="ticket",
+        documents=[
+            *_tickets(1, 1, "Expired cardholder"),
+            *_tickets(2, 1, "Expired cards"),
+            *_tickets(3, 1, "Expired carpet"),
+            *_tickets(4, 1, "Expired careers"),
+        ],
+    )
+    by_object = dict(SearchDocument.objects.values_list("object_id", "id"))
+    assert _find("expired card") == {by_object[1], by_object[2]}
+    assert _find("expired card ") == {by_object[2]}  # a finished word matches itself only
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="named completions are PostgreSQL's plan"
+)
+def test_postgresql_names_the_completions_unless_there_are_too_many(monkeypatch):
+    actions.write_documents(
+        kind="ticket", documents=_tickets(1, 1, "Expired cardholder cards card cardigan")
+    )
+    parsed = lexical.parse("expired card")
+    # One word per stem, not the typed word's own ("cards" is "card").
+    assert parsed.completions == ["cardholder", "cardigan"]
+    expression = lexical.tsquery_expression(parsed, include_staff_text=True, match_all=True)
+    assert expression == "(expired) & (card | cardholder | cardigan)"
+    assert _find("expired card") == set(SearchDocument.objects.values_list("id", flat=True))
+
+    monkeypatch.setattr(lexical, "MAX_PREFIX_COMPLETIONS", 3)  # card, cardholder, cardigan, cards
+    parsed = lexical.parse("expired card")
+    assert parsed.completions is None
+    expression = lexical.tsquery_expression(parsed, include_staff_text=True, match_all=True)
+    assert expression == "(expired) & (card:*)"
+    assert _find("expired card") == set(SearchDocument.objects.values_list("id", flat=True))
 
 
 def _row(kind: str, object_id: int, block: np.ndarray) -> SearchDocument:
