@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from django.db import connection
@@ -84,6 +86,21 @@ def test_lexical_candidates_rank_only_the_newest_matches(monkeypatch):
     assert {document_id for document_id, _ in found} == _newest_ticket_documents(6)
     scores = [score for _, score in found]
     assert scores == sorted(scores, reverse=True)
+
+
+def test_articles_are_ranked_from_a_wider_reach_than_tickets(monkeypatch):
+    actions.write_documents(kind="ticket", documents=_tickets(1, 8, "Refund request"))
+    articles = [replace(document, kind="article") for document in _tickets(1, 8, "Refund policy")]
+    actions.write_documents(kind="article", documents=articles)
+    monkeypatch.setattr(lexical, "MAX_RANKED", 3)
+    monkeypatch.setattr(lexical, "ARTICLE_MAX_RANKED", 5)
+    for kind, reach in (("ticket", 3), ("article", 5)):
+        found = lexical.candidates(
+            parsed=lexical.parse("refund "), kinds=[kind], allowed=None,
+            include_staff_text=True, limit=20,
+        )  # fmt: skip
+        newest = SearchDocument.objects.filter(kind=kind).order_by("-id")[:reach]
+        assert {document_id for document_id, _ in found} == {row.id for row in newest}
 
 
 @pytest.mark.parametrize("walk_min_share", [0.0, 2.0], ids=["walk-first", "windows-only"])

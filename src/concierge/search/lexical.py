@@ -34,9 +34,12 @@ MAX_PREFIX_COMPLETIONS = 64
 
 # At most this many matching documents are scored, the newest first: a word
 # found in half a million tickets must not make one search score them all.
-# (Most help centers are below it, so article ranking is exact there; 10,000
-# at 200,000 tickets put the PostgreSQL p95 at seconds, see bench/RESULTS.md.)
-MAX_RANKED = 2_000
+# (10,000 at 200,000 tickets put the PostgreSQL p95 at seconds, see
+# bench/RESULTS.md; 2,000 -> 1,000 took the p95 of keyword searches in a
+# million tickets from 90 to 71 ms, same-run A/B.) Articles keep a wider reach:
+# most help centers are below it, so article ranking is exact there.
+MAX_RANKED = 1_000
+ARTICLE_MAX_RANKED = 2_000
 # How PostgreSQL finds those newest matches (see _postgresql_windows): words
 # in at least WALK_MIN_SHARE of the rows by walking the newest rows (at most
 # WALK_MAX_ROWS of them); otherwise in windows of ids, newest first, the first
@@ -313,6 +316,7 @@ def _run(
         restriction = f" AND d.id IN ({allowed_sql})"
         restriction_params = list(allowed_params)
     kind_marks = ", ".join(["%s"] * len(kinds))
+    max_ranked = ARTICLE_MAX_RANKED if "article" in kinds else MAX_RANKED
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             expression = tsquery_expression(
@@ -321,7 +325,14 @@ def _run(
             if not expression:
                 return []
             return _postgresql_windows(
-                cursor, expression, kind_marks, kinds, restriction, restriction_params, limit
+                cursor,
+                expression,
+                kind_marks,
+                kinds,
+                restriction,
+                restriction_params,
+                limit,
+                max_ranked,
             )
         expression = fts5_expression(
             parsed, include_staff_text=include_staff_text, match_all=match_all
@@ -342,7 +353,7 @@ def _run(
                 expression,
                 *kinds,
                 *restriction_params,
-                MAX_RANKED,
+                max_ranked,
                 limit,
             ],
         )
@@ -409,8 +420,9 @@ def _postgresql_windows(
     restriction: str,
     restriction_params: list[Any],
     limit: int,
+    max_ranked: int,
 ) -> list[tuple[int, float]]:
-    """The newest MAX_RANKED matches, ranked by ts_rank.
+    """The newest ``max_ranked`` matches (MAX_RANKED, for articles ARTICLE_MAX_RANKED), ranked.
 
     A GIN index finds matches in no particular order, so "the newest N
     matches" has two good plans, and which one depends on how common the
@@ -418,13 +430,13 @@ def _postgresql_windows(
     at 200,000 tickets and took seconds):
 
     * Common words (at least WALK_MIN_SHARE of the rows): walk the primary
-      key newest first, testing each row, until MAX_RANKED match; that reads
-      about MAX_RANKED / share rows. The walk stops WALK_MAX_ROWS back in
+      key newest first, testing each row, until max_ranked match; that reads
+      about max_ranked / share rows. The walk stops WALK_MAX_ROWS back in
       case the estimate was wrong (two common words that rarely meet); a
       table smaller than that never walks.
     * Otherwise (and below where a walk stopped): the GIN bitmap AND-ed with
       an id window, newest window first. The first window is sized from the
-      estimated share to hold MAX_RANKED matches, so one window usually
+      estimated share to hold max_ranked matches, so one window usually
       does; each next one is WINDOW_GROWTH times wider. A rare word's window
       is the whole table: one query.
 
@@ -462,7 +474,7 @@ def _postgresql_windows(
                 upper,
                 *kinds,
                 *restriction_params,
-                MAX_RANKED - len(found),
+                max_ranked - len(found),
             ],
         )
         found.extend((row[0], float(row[1])) for row in cursor.fetchall())
@@ -474,7 +486,7 @@ def _postgresql_windows(
         if table_rows > WALK_MAX_ROWS and (
             share >= WALK_MIN_SHARE
             or (
-                share >= MAX_RANKED / WALK_MAX_ROWS
+                share >= max_ranked / WALK_MAX_ROWS
                 and _rarest_word_share(cursor, expression) >= WALK_MIN_RAREST_WORD_SHARE
             )
         ):
@@ -485,9 +497,9 @@ def _postgresql_windows(
                 upper = lower
             finally:
                 cursor.execute("RESET enable_bitmapscan")
-        width = max(FIRST_WINDOW, int(WINDOW_MARGIN * MAX_RANKED / max(share, 1e-9)))
+        width = max(FIRST_WINDOW, int(WINDOW_MARGIN * max_ranked / max(share, 1e-9)))
         cursor.execute("SET enable_indexscan = off")
-        while upper > 0 and len(found) < MAX_RANKED:
+        while upper > 0 and len(found) < max_ranked:
             lower = max(0, upper - width)
             matches_between(lower, upper)
             upper, width = lower, width * WINDOW_GROWTH
