@@ -9,6 +9,7 @@ from django.core.cache import cache
 from django.test import Client
 
 from concierge.search import actions as search_actions
+from concierge.search import services as search_services
 from concierge.search import vectors
 from tests.factories import PASSWORD, make_admin, make_agent, make_customer_user, make_light_agent
 
@@ -24,6 +25,7 @@ def _isolated_media_and_mail(settings: object, tmp_path: Path) -> None:
     # The search app's in-process vector matrices are keyed by an index revision
     # that a rolled-back test hands out again: forget them between tests.
     vectors.reset_caches()
+    search_services.forget_allowed_ids()
     # Likewise the memo of typo-vocabulary words already stored: a rolled-back
     # test's words are not in the database any more.
     search_actions._known_terms.clear()

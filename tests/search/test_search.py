@@ -8,7 +8,7 @@ from django.core.management import call_command
 
 from concierge.core.errors import ValidationFailed
 from concierge.customers.models import Customer
-from concierge.search import actions
+from concierge.search import actions, services, vectors
 from concierge.search.models import SearchDocument
 from concierge.search.services import search
 from concierge.tickets import actions as ticket_actions
@@ -130,6 +130,30 @@ def test_anonymous_finds_only_public_articles(articles, people):
     assert _ids(search(user=anonymous, query="password", kinds=("ticket", "customer"))) == []
     staff_found = _ids(search(user=people["agent"], query="password", kinds=("article",)))
     assert set(staff_found) == {("article", 1), ("article", 2)}
+
+
+def test_visitors_follow_the_index_while_their_allowed_rows_are_kept(
+    articles, django_assert_num_queries
+):
+    visitor = AnonymousUser()
+    articles.add(1, "Reset your password", "Open settings and choose reset password.")
+    actions.index_now(kind="article", object_ids=[1])
+    assert _ids(search(user=visitor, query="password")) == [("article", 1)]
+    articles.add(2, "Change your password", "Choose a new password in settings.")
+    actions.index_now(kind="article", object_ids=[2])
+    assert set(_ids(search(user=visitor, query="password"))) == {("article", 1), ("article", 2)}
+    articles.add(1, "Reset your password", "Open settings.", audience="staff")
+    actions.index_now(kind="article", object_ids=[1])
+    assert _ids(search(user=visitor, query="password")) == [("article", 2)]
+
+    public = SearchDocument.objects.filter(audience="public", kind__in=["article"])
+    revision = vectors.current_revision()
+    expected = set(public.values_list("id", flat=True))
+    assert services._allowed_ids(public, revision=revision, reusable=True) == expected
+    with django_assert_num_queries(0):
+        assert services._allowed_ids(public, revision=revision, reusable=True) == expected
+    with django_assert_num_queries(1):  # a customer's rows are always read again
+        services._allowed_ids(public, revision=revision, reusable=False)
 
 
 def test_snippet_escapes_markup_from_the_article(articles):

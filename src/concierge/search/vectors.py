@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from typing import Any
 
@@ -242,7 +243,7 @@ class VectorMatrix:
             self._starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]]) if ids.size else ids
         return self._starts
 
-    def _allows_every_document(self, allowed_ids: set[int]) -> bool:
+    def _allows_every_document(self, allowed_ids: AbstractSet[int]) -> bool:
         starts = self._document_starts()
         if len(allowed_ids) < starts.size:
             return False
@@ -292,7 +293,7 @@ class VectorMatrix:
     def size(self) -> int:
         return int(self.alive.size)
 
-    def _rows_of(self, document_ids: set[int]) -> np.ndarray:
+    def _rows_of(self, document_ids: AbstractSet[int]) -> np.ndarray:
         """Row positions of these documents (all their vectors); needs sorted document_ids."""
         wanted = np.fromiter(document_ids, dtype=np.int64)
         wanted.sort()
@@ -394,7 +395,7 @@ class VectorMatrix:
         return self.kind_codes.setdefault(kind, len(self.kind_codes))
 
     def scores(
-        self, query_vector: np.ndarray, *, kinds: list[str], allowed_ids: set[int] | None
+        self, query_vector: np.ndarray, *, kinds: list[str], allowed_ids: AbstractSet[int] | None
     ) -> DocumentScores:
         """Per-document cosine similarities of the whole text, the title and the best passage."""
         self.refresh()
