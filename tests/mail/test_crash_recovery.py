@@ -113,7 +113,8 @@ def test_worker_killed_mid_batch_imports_every_message_exactly_once(
     _fill(dovecot, mailbox.imap_user)
     database_file: Path | None = None
     if connection.vendor == "sqlite":
-        # The test database lives in memory: hand the worker a copy in a file, take it back after.
+        # The worker gets its own copy of the test database, taken back after: its
+        # writes then never wait on this test's open connection to the shared file.
         database_file = tmp_path / "worker.sqlite3"
         connection.ensure_connection()
         with sqlite3.connect(database_file) as target:

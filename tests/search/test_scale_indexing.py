@@ -7,6 +7,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from concierge.search import actions, lexical, vectors
 from concierge.search.documents import IndexDocument
@@ -191,6 +192,37 @@ def test_typo_alternatives_come_from_the_vocabulary():
     assert [document_id for document_id, _ in found] == list(
         SearchDocument.objects.values_list("id", flat=True)
     )
+
+
+def test_every_misspelt_word_is_corrected_with_one_vocabulary_lookup():
+    actions.write_documents(
+        kind="ticket", documents=_tickets(1, 1, "Millionaire account upgrade delivered")
+    )
+    lexical.parse("warm")  # the pg_trgm probe is cached per process: not counted below
+    with CaptureQueriesContext(connection) as queries:
+        # A trailing space: no word is being typed (PostgreSQL would complete it).
+        parsed = lexical.parse("millionare acount upgrade ")
+    assert parsed.alternatives == {"millionare": ["millionaire"], "acount": ["account"]}
+    lookups = [q["sql"] for q in queries.captured_queries if "search_searchterm" in q["sql"]]
+    # The typed words, then the one-edit variants of both misspelt words at once.
+    assert len(lookups) == 2
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="pg_trgm is PostgreSQL's")
+def test_words_two_edits_away_come_from_the_trigram_index_and_settings_are_restored():
+    actions.write_documents(kind="ticket", documents=_tickets(1, 1, "Millionaire account"))
+    with CaptureQueriesContext(connection) as queries:
+        parsed = lexical.parse("milionare ")  # two edits from "millionaire": no one-edit variant
+    assert parsed.alternatives == {"milionare": ["millionaire"]}
+    statements = [q["sql"] for q in queries.captured_queries]
+    similar = next(i for i, sql in enumerate(statements) if "similarity(" in sql)
+    # Plain scans off: only the GIN index can answer (the planner's own choice
+    # computed the similarity of every word of the vocabulary).
+    assert {"SET enable_seqscan = off", "SET enable_indexscan = off"} <= set(statements[:similar])
+    with connection.cursor() as cursor:
+        for setting in ("enable_seqscan", "enable_indexscan", "enable_indexonlyscan"):
+            cursor.execute(f"SHOW {setting}")
+            assert cursor.fetchone()[0] == "on"
 
 
 def _find(query: str) -> set[int]:

@@ -8,7 +8,7 @@ from django.core.management import call_command
 
 from concierge.core.errors import ValidationFailed
 from concierge.customers.models import Customer
-from concierge.search import actions, services, vectors
+from concierge.search import actions, lexical, services, vectors
 from concierge.search.models import SearchDocument
 from concierge.search.services import search
 from concierge.tickets import actions as ticket_actions
@@ -225,6 +225,32 @@ def test_hybrid_ranks_the_answer_first_when_words_differ(articles):
     where_is_it = search(user=visitor, query="where is my package", mode="hybrid")
     assert where_is_it[0].object_id == 2
     assert search(user=visitor, query="billing address", mode="hybrid")[0].object_id == 3
+
+
+def test_articles_matching_some_words_fill_lexical_search_and_come_from_meaning_in_hybrid(
+    articles, monkeypatch
+):
+    articles.add(1, "Refund for a damaged parcel", "We refund damaged parcels in full.")
+    articles.add(2, "Refund timing", "A refund reaches your card within five days.")
+    articles.add(3, "Opening hours", "We answer every day from nine to five.")
+    actions.index_now(kind="article", object_ids=[1, 2, 3])
+    visitor = AnonymousUser()
+    asked: list[bool] = []
+    original = lexical.candidates
+
+    def spy(**kwargs):  # type: ignore[no-untyped-def]
+        asked.append(kwargs["fill_with_partial"])
+        return original(**kwargs)
+
+    monkeypatch.setattr(lexical, "candidates", spy)
+    # Lexical: the article with both words first, then the one with only "refund".
+    found = search(user=visitor, query="damaged parcel refund", mode="lexical")
+    assert [hit.object_id for hit in found] == [1, 2]
+    # Hybrid skips the any-word query once an article has every word; the
+    # partial match still comes, from meaning, ahead of the unrelated one.
+    found = search(user=visitor, query="damaged parcel refund", mode="hybrid")
+    assert [hit.object_id for hit in found][:2] == [1, 2]
+    assert asked == [True, False]
 
 
 def test_bad_requests_get_clear_errors(people):
