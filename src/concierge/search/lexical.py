@@ -192,6 +192,22 @@ def _existing_terms(candidates: list[str]) -> set[str]:
 
 
 @contextmanager
+def _plans_off(cursor: Any, *methods: str) -> Iterator[None]:
+    """Turns the named PostgreSQL plan types off for this session while the block runs.
+
+    ``methods`` are planner settings without their ``enable_`` prefix
+    ("seqscan", "bitmapscan", ...), constants of this module only.
+    """
+    for method in methods:
+        cursor.execute(f"SET enable_{method} = off")
+    try:
+        yield
+    finally:
+        for method in methods:
+            cursor.execute(f"RESET enable_{method}")
+
+
+@contextmanager
 def _vocabulary_cursor() -> Iterator[Any]:
     """A PostgreSQL cursor that reads the vocabulary through its B-tree indexes.
 
@@ -199,12 +215,8 @@ def _vocabulary_cursor() -> Iterator[Any]:
     by bitmap scans, and the planner would otherwise pick it for equality and
     LIKE 'abc%' lookups that the B-trees answer in a fraction of the time.
     """
-    with connection.cursor() as cursor:
-        cursor.execute("SET enable_bitmapscan = off")
-        try:
-            yield cursor
-        finally:
-            cursor.execute("RESET enable_bitmapscan")
+    with connection.cursor() as cursor, _plans_off(cursor, "bitmapscan"):
+        yield cursor
 
 
 _trigram_available: bool | None = None
@@ -227,19 +239,13 @@ def _trigram_neighbours(term: str) -> list[str]:
     word, measured) over the GIN index (2-4 ms); with plain scans off, only
     the trigram index can answer.
     """
-    with connection.cursor() as cursor:
-        for setting in ("enable_seqscan", "enable_indexscan", "enable_indexonlyscan"):
-            cursor.execute(f"SET {setting} = off")
-        try:
-            cursor.execute(
-                "SELECT term FROM search_searchterm WHERE term %% %s "
-                "ORDER BY similarity(term, %s) DESC, term LIMIT %s",
-                [term, term, MAX_ALTERNATIVES],
-            )
-            return [row[0] for row in cursor.fetchall() if row[0] != term]
-        finally:
-            for setting in ("enable_seqscan", "enable_indexscan", "enable_indexonlyscan"):
-                cursor.execute(f"RESET {setting}")
+    with connection.cursor() as cursor, _plans_off(cursor, "seqscan", "indexscan", "indexonlyscan"):
+        cursor.execute(
+            "SELECT term FROM search_searchterm WHERE term %% %s "
+            "ORDER BY similarity(term, %s) DESC, term LIMIT %s",
+            [term, term, MAX_ALTERNATIVES],
+        )
+        return [row[0] for row in cursor.fetchall() if row[0] != term]
 
 
 def _fts5_string(word: str) -> str:
@@ -512,8 +518,7 @@ def _postgresql_windows(
         )
         found.extend((row[0], float(row[1])) for row in cursor.fetchall())
 
-    cursor.execute("SET enable_seqscan = off")
-    try:
+    with _plans_off(cursor, "seqscan"):
         # A table within the walk's reach (10,000 articles) is one GIN window
         # anyway, and cheaper that way: a walk would test every row's words.
         if table_rows > WALK_MAX_ROWS and (
@@ -523,21 +528,15 @@ def _postgresql_windows(
                 and _rarest_word_share(cursor, expression) >= WALK_MIN_RAREST_WORD_SHARE
             )
         ):
-            cursor.execute("SET enable_bitmapscan = off")
-            try:
+            with _plans_off(cursor, "bitmapscan"):
                 lower = max(0, upper - WALK_MAX_ROWS)
                 matches_between(lower, upper)
                 upper = lower
-            finally:
-                cursor.execute("RESET enable_bitmapscan")
         width = max(FIRST_WINDOW, int(WINDOW_MARGIN * max_ranked / max(share, 1e-9)))
-        cursor.execute("SET enable_indexscan = off")
-        while upper > 0 and len(found) < max_ranked:
-            lower = max(0, upper - width)
-            matches_between(lower, upper)
-            upper, width = lower, width * WINDOW_GROWTH
-    finally:
-        cursor.execute("RESET enable_indexscan")
-        cursor.execute("RESET enable_seqscan")
+        with _plans_off(cursor, "indexscan"):
+            while upper > 0 and len(found) < max_ranked:
+                lower = max(0, upper - width)
+                matches_between(lower, upper)
+                upper, width = lower, width * WINDOW_GROWTH
     found.sort(key=lambda item: (-item[1], item[0]))
     return found[:limit]
