@@ -155,9 +155,11 @@ def _typo_alternatives(terms: list[str]) -> dict[str, list[str]]:
     existing = _existing_terms(sorted(set().union(*variants.values())))
     alternatives: dict[str, list[str]] = {}
     for term in unknown:
-        close = sorted(variants[term] & existing)
         # Words that keep the first letter are likelier (typos rarely hit it).
-        close.sort(key=lambda word: (word[0] != term[0], abs(len(word) - len(term)), word))
+        close = sorted(
+            variants[term] & existing,
+            key=lambda word: (word[0] != term[0], abs(len(word) - len(term)), word),
+        )
         if not close and connection.vendor == "postgresql" and _has_trigram():
             close = _trigram_neighbours(term)
         if close:
