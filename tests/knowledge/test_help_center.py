@@ -157,6 +157,18 @@ def test_search_page_finds_published_articles_and_carries_a_signed_search_event(
     assert 'data-help-event="' in page and HelpEvent.objects.count() == 0  # a GET writes nothing
 
 
+def test_a_search_over_the_limit_is_cut_and_says_so(content):
+    from concierge.knowledge.services import SEARCH_QUERY_MAX_CHARS
+
+    long_search = "password " + "x" * SEARCH_QUERY_MAX_CHARS
+    page = Client().get("/portal/help/search/", {"q": long_search}).content.decode()
+    short = Client().get("/portal/help/search/?q=password").content.decode()
+
+    assert "Reset your password" in page
+    assert f"limited to {SEARCH_QUERY_MAX_CHARS} characters" in page
+    assert "limited to" not in short
+
+
 def test_sitemap_and_robots(content):
     sitemap = Client().get("/portal/help/sitemap.xml")
     robots = Client().get("/robots.txt").content.decode()

@@ -241,7 +241,10 @@ def help_article(request: HttpRequest, article_id: int, slug: str) -> HttpRespon
 @require_GET
 def help_search(request: HttpRequest) -> HttpResponse:
     locale = visitor_locale(request)
-    query = " ".join(request.GET.get("q", "").split())[: knowledge_services.SEARCH_QUERY_MAX_CHARS]
+    typed = " ".join(request.GET.get("q", "").split())
+    # A longer search is cut, not refused (a visitor pasting a whole email
+    # still gets answers), and the page says where it was cut.
+    query = typed[: knowledge_services.SEARCH_QUERY_MAX_CHARS]
     hits = (
         knowledge_services.search_articles(
             user=request.user, query=query, locale=locale, limit=SEARCH_RESULTS
@@ -252,6 +255,7 @@ def help_search(request: HttpRequest) -> HttpResponse:
     context = {
         "locale": locale,
         "query": query,
+        "query_cut_at": knowledge_services.SEARCH_QUERY_MAX_CHARS if len(typed) > len(query) else 0,
         "hits": hits,
         "search_token": event_token(
             EventKind.SEARCH, query=query, result_count=len(hits), locale=locale
