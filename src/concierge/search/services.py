@@ -181,7 +181,11 @@ def ranked_document_ids(
             weights=weights or ranking.weights_for(encoder_name, connection.vendor),
             limit=limit,
         )
-        threshold = ranking.min_relevance(encoder_name) if cut_off and semantic else None
+        threshold = (
+            ranking.min_relevance(encoder_name, _cut_off_language(encoder_name, query))
+            if cut_off and semantic
+            else None
+        )
         # No vectors of this encoder yet (the index is being rebuilt after an
         # encoder change): without semantic evidence nothing can be judged.
         if threshold is not None and semantic is not None and semantic.document_ids.size:
@@ -189,6 +193,17 @@ def ranked_document_ids(
         ranked.extend(fused)
     ranked.sort(key=lambda item: (-item[1], item[0]))
     return ranked, parsed
+
+
+def _cut_off_language(encoder_name: str, query: str) -> str:
+    """The question's language when the encoder's cut-off depends on it, else ""."""
+    if encoder_name not in ranking.CUT_OFF_LANGUAGE:
+        return ""
+    # The triage's offline detector (fastText lite, a fraction of a millisecond).
+    from concierge.ai.predictors import predict_language
+
+    detected = predict_language(query)
+    return detected.label if detected.confidence >= 0.5 else ""
 
 
 # The rows a visitor (or an agent with filters) may find, per restriction and

