@@ -64,7 +64,7 @@ import re
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -115,7 +115,36 @@ def _normalise(vectors: np.ndarray) -> np.ndarray:
     return (vectors / norms).astype(np.float32, copy=False)
 
 
-class MiniLMEncoder:
+class _BatchedTransformer:
+    """Tokenize, run in length-sorted batches, L2-normalise: what MiniLM and MPNet share.
+
+    Subclasses set ``_tokenizer`` and run one padded batch in ``_encode_token_ids``.
+    """
+
+    name: str
+    dim: int
+    _tokenizer: Any
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        encodings = self._tokenizer.encode_batch([text or "" for text in texts])
+        # Sorting by length keeps padding (wasted work) small inside each batch.
+        order = sorted(range(len(encodings)), key=lambda i: len(encodings[i].ids))
+        output = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for start in range(0, len(order), BATCH_SIZE):
+            batch = order[start : start + BATCH_SIZE]
+            output[batch] = self._encode_token_ids([encodings[i].ids for i in batch])
+        return _normalise(output)
+
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return self.encode(texts)  # symmetric models: queries and documents alike
+
+    def _encode_token_ids(self, rows: list[list[int]]) -> np.ndarray:
+        raise NotImplementedError
+
+
+class MiniLMEncoder(_BatchedTransformer):
     """all-MiniLM-L6-v2 int8 ONNX: mean pooling + L2 norm, batched."""
 
     name = "default"
@@ -134,21 +163,6 @@ class MiniLMEncoder:
             providers=["CPUExecutionProvider"],
         )
         self._tokenizer = _load_tokenizer(max_length)
-
-    def encode(self, texts: Sequence[str]) -> np.ndarray:
-        if not texts:
-            return np.zeros((0, self.dim), dtype=np.float32)
-        encodings = self._tokenizer.encode_batch([text or "" for text in texts])
-        # Sorting by length keeps padding (wasted work) small inside each batch.
-        order = sorted(range(len(encodings)), key=lambda i: len(encodings[i].ids))
-        output = np.zeros((len(texts), self.dim), dtype=np.float32)
-        for start in range(0, len(order), BATCH_SIZE):
-            batch = order[start : start + BATCH_SIZE]
-            output[batch] = self._encode_token_ids([encodings[i].ids for i in batch])
-        return _normalise(output)
-
-    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
-        return self.encode(texts)  # a symmetric model: queries and documents alike
 
     def _encode_token_ids(self, rows: list[list[int]]) -> np.ndarray:
         width = max(len(row) for row in rows)
@@ -397,7 +411,7 @@ def build_mpnet(force: bool = False) -> Path:
     return model_path
 
 
-class MPNetEncoder:
+class MPNetEncoder(_BatchedTransformer):
     """all-mpnet-base-v2 (ONNX built by search/mpnet.py): mean pooling + L2 norm, batched."""
 
     name = "mpnet"
@@ -418,20 +432,6 @@ class MPNetEncoder:
         self._tokenizer.enable_truncation(max_length=max_length)
         self._tokenizer.no_padding()  # the shipped tokenizer.json pads to 128: we batch ourselves
         self._buckets: dict[int, np.ndarray] = {}
-
-    def encode(self, texts: Sequence[str]) -> np.ndarray:
-        if not texts:
-            return np.zeros((0, self.dim), dtype=np.float32)
-        encodings = self._tokenizer.encode_batch([text or "" for text in texts])
-        order = sorted(range(len(encodings)), key=lambda i: len(encodings[i].ids))
-        output = np.zeros((len(texts), self.dim), dtype=np.float32)
-        for start in range(0, len(order), BATCH_SIZE):
-            batch = order[start : start + BATCH_SIZE]
-            output[batch] = self._encode_token_ids([encodings[i].ids for i in batch])
-        return _normalise(output)
-
-    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
-        return self.encode(texts)  # symmetric, like MiniLM
 
     def _encode_token_ids(self, rows: list[list[int]]) -> np.ndarray:
         from concierge.search import mpnet
