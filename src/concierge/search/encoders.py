@@ -31,7 +31,7 @@ only from installed packages (never a model hub):
   (``manage build_mpnet``, run by ``./concierge demo``/``serve``, or on first
   use). About 30 ms per short question on one core here.
 * ``"mpnet+minilm+e5"`` — the articles' encoder: the three side by side
-  (FUSED_PARTS), as ``"minilm+e5"`` below fuses two. It costs the three
+  (FUSED_PARTS), as ``"minilm+e5"`` above fuses two. It costs the three
   models' passes per text (~90 ms per question on one core). MPNet and MiniLM
   read English only; e5 keeps questions in other languages finding their
   translations (ranking.CUT_OFF_LANGUAGE says how the cut-off treats them).
