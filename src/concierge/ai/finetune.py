@@ -31,7 +31,6 @@ says why (on 2 shared cores it did not pay for its time and latency yet).
 from __future__ import annotations
 
 import io
-import json
 import logging
 import math
 import os
@@ -79,20 +78,10 @@ def _model_dir() -> Path:
 
 
 def read_safetensors(path: Path) -> dict[str, np.ndarray]:
-    """Arrays of a ``.safetensors`` file: 8-byte header length, JSON header, raw data."""
-    dtypes = {"F32": np.float32, "F16": np.float16, "I64": np.int64}
-    with path.open("rb") as handle:
-        header_length = int.from_bytes(handle.read(8), "little")
-        header = json.loads(handle.read(header_length))
-        data = handle.read()
-    arrays = {}
-    for name, spec in header.items():
-        if name == "__metadata__":
-            continue
-        start, end = spec["data_offsets"]
-        array = np.frombuffer(data[start:end], dtype=dtypes[spec["dtype"]])
-        arrays[name] = array.reshape(spec["shape"]).astype(np.float32)
-    return arrays
+    """Arrays of a ``.safetensors`` file, as float32 copies (training writes to them)."""
+    from concierge.search.mpnet import read_safetensors as read_views
+
+    return {name: array.astype(np.float32) for name, array in read_views(path.read_bytes()).items()}
 
 
 @dataclass
