@@ -464,7 +464,7 @@ class MPNetEncoder(_BatchedTransformer):
 # The parts of each fused encoder and their shares (they add up to 1), chosen on
 # the validation splits of bench/eval_search.py together with ranking.WEIGHTS.
 # minilm+e5: 0.4 MiniLM (+0.004 MRR@10 on Bitext over 0.5, Banking77 level).
-# mpnet+minilm+e5: 0.5 / 0.2 / 0.3, the best of a grid on cached validation
+# mpnet+minilm+e5: MPNet 0.5, MiniLM 0.3, e5 0.2, the best of a grid on cached validation
 # vectors (Banking77 / Bitext semantic MRR@10 0.865 / 0.923, MiniLM+e5 0.850 /
 # 0.895; settings within 0.003 of it are noise). Stored vectors carry the
 # shares: after a change, `manage rebuild_search_index` re-embeds articles.
@@ -474,6 +474,18 @@ FUSED_PARTS: dict[str, tuple[tuple[str, float], ...]] = {
 }
 FUSED_MINILM_SHARE = dict(FUSED_PARTS["minilm+e5"])["default"]
 
+# Questions in another language than the one a fused encoder's English-only
+# parts read: the parts' shares on the question side only (stored vectors keep
+# FUSED_PARTS). MPNet and MiniLM map a French question near unrelated English
+# text, so it is e5 alone. Measured on 81 hand-written French, Spanish and
+# German questions against the English Bitext help center (bench/eval_search.py,
+# "other languages" rows): semantic MRR@10 0.36 with the English shares, 0.77
+# with e5 alone, 0.71-0.73 with 0.1-0.2 left to the English models. It also
+# saves the two English passes (~60 ms).
+OTHER_LANGUAGE_SHARES: dict[str, tuple[str, tuple[float, ...]]] = {
+    "mpnet+minilm+e5": ("en", (0.0, 0.0, 1.0)),
+}
+
 
 class FusedEncoder:
     """Encoders side by side, weighted so that a dot product fuses their cosines.
@@ -481,6 +493,11 @@ class FusedEncoder:
     Each part's vector is unit-length and scaled by the square root of its
     share, so the dot product of two fused vectors is the share-weighted sum
     of the parts' cosines, and the whole stays unit-length.
+
+    A question can weigh the parts differently (``encode_queries(shares=)``):
+    scaling its part by ``share / sqrt(stored share)`` makes the dot product
+    with a stored vector the new share-weighted sum; parts given no share are
+    not run.
     """
 
     def __init__(self, name: str, parts: Sequence[tuple[Encoder, float]]) -> None:
@@ -489,16 +506,30 @@ class FusedEncoder:
         self._parts = [encoder for encoder, _ in parts]
         self._scales = [float(np.sqrt(share)) for _, share in parts]
 
-    def _join(self, pieces: list[np.ndarray]) -> np.ndarray:
+    def _join(self, pieces: list[np.ndarray], scales: Sequence[float]) -> np.ndarray:
         return np.hstack(
-            [piece * scale for piece, scale in zip(pieces, self._scales, strict=True)]
+            [piece * scale for piece, scale in zip(pieces, scales, strict=True)]
         ).astype(np.float32)
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
-        return self._join([part.encode(texts) for part in self._parts])
+        return self._join([part.encode(texts) for part in self._parts], self._scales)
 
-    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
-        return self._join([part.encode_queries(texts) for part in self._parts])
+    def encode_queries(
+        self, texts: Sequence[str], *, shares: Sequence[float] | None = None
+    ) -> np.ndarray:
+        if shares is None:
+            return self._join([part.encode_queries(texts) for part in self._parts], self._scales)
+        if len(shares) != len(self._parts):
+            raise ValueError(f"{self.name} has {len(self._parts)} parts, got {len(shares)} shares")
+        pieces = [
+            part.encode_queries(texts) if share else np.zeros((len(texts), part.dim), np.float32)
+            for part, share in zip(self._parts, shares, strict=True)
+        ]
+        scales = [
+            share / stored if share else 0.0
+            for share, stored in zip(shares, self._scales, strict=True)
+        ]
+        return self._join(pieces, scales)
 
 
 # BERT pre-tokenization: runs of word characters, or single punctuation marks.
@@ -536,3 +567,17 @@ def get_encoder(name: str = "default") -> Encoder:
                 known = ", ".join(repr(known) for known in ENCODER_NAMES)
                 raise ValueError(f"Unknown encoder {name!r}; known: {known}")
         return _encoders[name]
+
+
+def encode_question(name: str, text: str, language: str = "") -> np.ndarray:
+    """One question's vector by encoder ``name``.
+
+    ``language`` is the question's (ISO 639-1, "" when unknown): a fused encoder
+    whose English-only parts cannot read it weighs its parts by
+    OTHER_LANGUAGE_SHARES instead.
+    """
+    encoder = get_encoder(name)
+    reads, shares = OTHER_LANGUAGE_SHARES.get(name, ("", None))
+    if isinstance(encoder, FusedEncoder) and shares and language and language != reads:
+        return encoder.encode_queries([text], shares=shares)[0]
+    return encoder.encode_queries([text])[0]

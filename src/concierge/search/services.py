@@ -32,7 +32,7 @@ from concierge.core.errors import ValidationFailed
 from concierge.search import lexical, ranking, registry, vectors
 from concierge.search.actions import encoder_for
 from concierge.search.documents import KINDS
-from concierge.search.encoders import get_encoder
+from concierge.search.encoders import OTHER_LANGUAGE_SHARES, encode_question
 from concierge.search.models import SearchDocument
 from concierge.search.text import highlight
 
@@ -182,7 +182,7 @@ def ranked_document_ids(
             limit=limit,
         )
         threshold = (
-            ranking.min_relevance(encoder_name, _cut_off_language(encoder_name, query))
+            ranking.min_relevance(encoder_name, _question_language(encoder_name, query))
             if cut_off and semantic
             else None
         )
@@ -196,22 +196,24 @@ def ranked_document_ids(
 
 
 # How sure the detector must be that a question is in another language before
-# its cut-off is skipped. Short English searches are often misread with less
-# ("weather on mars": French, 0.77); of CLINC150's 3,100 English validation
-# questions, 1 is read as another language at 0.9 or more, while whole
-# sentences in French, German or Italian get 1.0.
-CUT_OFF_LANGUAGE_CONFIDENCE = 0.9
+# it is treated as such (its cut-off skipped, its vector from the multilingual
+# model alone). Short English searches are often misread with less ("weather
+# on mars": French, 0.77); of CLINC150's 3,100 English validation questions, 1
+# is read as another language at 0.9 or more, while whole sentences in French,
+# German or Italian get 1.0.
+OTHER_LANGUAGE_CONFIDENCE = 0.9
 
 
-def _cut_off_language(encoder_name: str, query: str) -> str:
-    """The question's language when the encoder's cut-off depends on it, else ""."""
-    if encoder_name not in ranking.CUT_OFF_LANGUAGE:
+@lru_cache(maxsize=4096)
+def _question_language(encoder_name: str, query: str) -> str:
+    """The question's language when the encoder's results depend on it, else ""."""
+    if encoder_name not in ranking.CUT_OFF_LANGUAGE and encoder_name not in OTHER_LANGUAGE_SHARES:
         return ""
     # The triage's offline detector (fastText lite, a fraction of a millisecond).
     from concierge.ai.predictors import predict_language
 
     detected = predict_language(query)
-    return detected.label if detected.confidence >= CUT_OFF_LANGUAGE_CONFIDENCE else ""
+    return detected.label if detected.confidence >= OTHER_LANGUAGE_CONFIDENCE else ""
 
 
 # The rows a visitor (or an agent with filters) may find, per restriction and
@@ -260,7 +262,7 @@ _ENCODING_POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="query-enc
 @lru_cache(maxsize=4096)
 def _query_vector(encoder_name: str, query: str) -> np.ndarray:
     """The query's vector; recent ones are kept (a typed query is searched again and again)."""
-    vector = get_encoder(encoder_name).encode_queries([query])[0]
+    vector = encode_question(encoder_name, query, _question_language(encoder_name, query))
     vector.setflags(write=False)
     return vector
 
