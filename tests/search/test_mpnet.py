@@ -35,6 +35,28 @@ def test_missing_model_packages_say_which_and_how_to_install(monkeypatch):
         mpnet.archive_parts()
 
 
+def test_a_new_build_replaces_the_files_of_earlier_recipes(tmp_path, monkeypatch, settings):
+    settings.VAR_DIR = tmp_path
+    folder = tmp_path / "search"
+    folder.mkdir()
+    (folder / "mpnet-int8.onnx").write_bytes(b"previous recipe")
+
+    def build(model_path, tokenizer_path):  # type: ignore[no-untyped-def]
+        model_path.write_bytes(b"model")
+        tokenizer_path.write_bytes(b"tokenizer")
+
+    monkeypatch.setattr(mpnet, "build_model", build)
+    built = encoders.build_mpnet()
+
+    assert built == encoders.mpnet_paths()[0] and built.read_bytes() == b"model"
+    assert sorted(path.name for path in folder.iterdir()) == [
+        "mpnet-smoothed-int8.onnx",
+        "mpnet-tokenizer.json",
+    ]
+    monkeypatch.setattr(mpnet, "build_model", lambda *paths: pytest.fail("built again"))
+    assert encoders.build_mpnet() == built  # present: reused
+
+
 @pytest.fixture(scope="module")
 def model() -> encoders.Encoder:
     # Built from the packages into var/search/ on first use (about 15 s), then reused.

