@@ -76,6 +76,14 @@ class Split:
     labels: list[str]
 
 
+def vectors_label() -> str:
+    """The triage encoder, as the rows name it."""
+    from concierge.ai.classifiers import triage_encoder
+
+    encoder = triage_encoder()
+    return {"default": "MiniLM", "mpnet": "MPNet"}.get(encoder, encoder)
+
+
 def read_split(data: Path, name: str, split: str) -> Split | None:
     folder = "sentiment" if name in SENTIMENT_SETS else "intent"
     path = data / folder / name / f"{split}.csv"
@@ -125,12 +133,20 @@ class Embeddings:
             for text, vector in zip(missing, self._embed_new(missing), strict=True):
                 self.memory[text] = vector
         if not texts:
-            return np.zeros((0, 384), dtype=np.float32)
+            from concierge.ai.classifiers import triage_encoder
+            from concierge.search.encoders import get_encoder
+
+            return np.zeros((0, get_encoder(triage_encoder()).dim), dtype=np.float32)
         return np.stack([self.memory[text] for text in texts])
 
     def _embed_new(self, texts: list[str]) -> np.ndarray:
         if self.cache is not None:
-            key = hashlib.sha256("\x1e".join(texts).encode()).hexdigest()[:24]
+            from concierge.ai.classifiers import triage_encoder
+
+            # MiniLM's files keep their old names (no prefix), so existing caches still serve.
+            encoder = triage_encoder()
+            prefix = "" if encoder == "default" else f"{encoder}\x1f"
+            key = hashlib.sha256((prefix + "\x1e".join(texts)).encode()).hexdigest()[:24]
             path = self.cache / f"{key}.npy"
             if path.exists():
                 self.cached = True
@@ -259,7 +275,7 @@ def evaluate_intent(
             {
                 "dataset": name,
                 "system": "concierge linear (fallback)",
-                "model": "tf-idf + MiniLM vectors",
+                "model": f"tf-idf + {vectors_label()} vectors",
                 "train": len(train.texts),
                 "test": len(test.texts),
                 **{key: round(value, 2) for key, value in score(found, test.labels).items()},
@@ -267,7 +283,7 @@ def evaluate_intent(
             }
         )
     rows = []
-    model = "fine-tuned MiniLM" if fine_tune else "tf-idf + MiniLM vectors"
+    model = "fine-tuned MiniLM" if fine_tune else f"tf-idf + {vectors_label()} vectors"
     if fine_tune:
         partner = getattr(classifier, "tfidf", None)
         kind = "tf-idf + vectors" if partner and partner.config.use_embeddings else "tf-idf"
@@ -379,7 +395,7 @@ def evaluate_sentiment(
             ("vader + cues (fallback)", "lexicon", vader, 0.0, 0),
             (
                 "concierge triage",
-                "tf-idf + MiniLM vectors + lexicon",
+                f"tf-idf + {vectors_label()} vectors + lexicon",
                 predicted,
                 seconds,
                 len(train.texts),
@@ -550,6 +566,11 @@ def main() -> None:
     )
     parser.add_argument("--tune", action="store_true", help="report on validation data")
     parser.add_argument("--embedding-cache", type=Path, default=None)
+    parser.add_argument(
+        "--encoder",
+        default="",
+        help="sentence encoder of the triage models (settings.TRIAGE_ENCODER: default, mpnet)",
+    )
     parser.add_argument("--latency-samples", type=int, default=300)
     parser.add_argument(
         "--fine-tune",
@@ -569,6 +590,10 @@ def main() -> None:
     import django
 
     django.setup()
+    from django.conf import settings
+
+    if arguments.encoder:
+        settings.TRIAGE_ENCODER = arguments.encoder
     if not (arguments.data / "intent").exists() and not (arguments.data / "sentiment").exists():
         sys.exit(f"no data under {arguments.data} (pass --data DIR)")
     wanted = [name.strip() for name in arguments.datasets.split(",") if name.strip()]
@@ -577,8 +602,6 @@ def main() -> None:
     models: dict[str, Any] = {}
     banking_embedding_seconds = 0.0
     if arguments.train_threads:
-        from django.conf import settings
-
         settings.TRIAGE_FINE_TUNE_THREADS = arguments.train_threads
     chosen = [n.strip() for n in arguments.fine_tune.split(",") if n.strip()]
     for name in INTENT_SETS:
@@ -607,7 +630,10 @@ def main() -> None:
 
     title = "Triage on " + ("validation data (--tune)" if arguments.tune else "test_public")
     print_table(title, rows)
-    summary: dict[str, Any] = {"split": "validation" if arguments.tune else "test_public"}
+    summary: dict[str, Any] = {
+        "split": "validation" if arguments.tune else "test_public",
+        "encoder": settings.TRIAGE_ENCODER,
+    }
     for row in rows:
         if row["system"] == "concierge triage":
             key = row["dataset"]

@@ -204,6 +204,11 @@ EMBEDDED_WORKER = _env_bool("CONCIERGE_EMBEDDED_WORKER", False)
 # AI triage of every new ticket and customer message (automation.tasks.process_ticket_event);
 # routing rules and assignment run either way. Tests turn it off unless they ask for it.
 TRIAGE_ENABLED = _env_bool("CONCIERGE_TRIAGE", True)
+# The sentence encoder triage reads (search.encoders names): "default" is MiniLM
+# (~7 ms per message), "mpnet" all-mpnet-base-v2 (~15 ms; more accurate on
+# every validation split, see bench/RESULTS.md). A trained model keeps the
+# encoder it was trained with until it is retrained.
+TRIAGE_ENCODER = os.environ.get("CONCIERGE_TRIAGE_ENCODER", "default")
 # Fine-tune the intent encoder on retrain (ai/finetune.py; needs requirements/finetune.txt,
 # which `./concierge` installs when this variable is 1). Off: measured not worth its cost.
 TRIAGE_FINE_TUNE = _env_bool("CONCIERGE_FINE_TUNE", False)

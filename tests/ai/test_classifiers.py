@@ -104,3 +104,57 @@ def test_fit_sets_the_out_of_scope_threshold_from_out_of_scope_training_examples
     assert OOS in with_examples.labels
     assert 0.0 < with_examples.out_of_scope_threshold <= 0.95
     assert without_examples.out_of_scope_threshold == 0.0
+
+
+class _CountingEncoder:
+    """A stand-in sentence encoder: a fixed random projection of letter counts."""
+
+    def __init__(self, name: str, dim: int) -> None:
+        self.name, self.dim, self.texts_seen = name, dim, 0
+        self._projection = np.random.default_rng(dim).normal(size=(26, dim))
+
+    def encode(self, texts):  # type: ignore[no-untyped-def]
+        self.texts_seen += len(texts)
+        counts = np.array(
+            [[text.lower().count(chr(97 + i)) for i in range(26)] for text in texts], float
+        ).reshape(len(texts), 26)
+        vectors = counts @ self._projection + 1e-6
+        return (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
+
+    encode_queries = encode
+
+
+def test_a_model_reads_the_vectors_of_the_encoder_it_was_trained_with(monkeypatch, settings):
+    from concierge.ai import predictors
+    from concierge.search import encoders
+
+    small, large = _CountingEncoder("small", 8), _CountingEncoder("large", 16)
+    monkeypatch.setitem(encoders._encoders, "small", small)
+    monkeypatch.setitem(encoders._encoders, "large", large)
+    texts = [text for examples in TRAIN.values() for text in examples]
+    labels = [label for label, examples in TRAIN.items() for _ in examples]
+    settings.TRIAGE_ENCODER = "large"
+    model = TextClassifier().fit(texts, labels)
+    assert model.encoder == "large" and large.texts_seen >= len(texts) and small.texts_seen == 0
+
+    stored = TextClassifier.from_bytes(model.to_bytes())
+    settings.TRIAGE_ENCODER = "small"  # changed after training: the model keeps its own
+    assert stored.encoder == "large"
+    small_vector = small.encode(["my bag is lost"])[0]
+    assert predictors._matching(stored, small_vector) is None
+    seen = large.texts_seen
+    assert stored.predict(["my bag is lost"])[0].label == model.predict(["my bag is lost"])[0].label
+    assert large.texts_seen == seen + 2  # each model embedded the text with "large" itself
+    settings.TRIAGE_ENCODER = "large"
+    large_vector = large.encode(["my bag is lost"])[0]
+    assert predictors._matching(stored, large_vector).shape == (1, 16)  # type: ignore[union-attr]
+
+
+def test_models_stored_before_the_encoder_setting_read_minilm():
+    import pickle
+
+    model = TextClassifier(TrainingConfig(use_embeddings=False))
+    model.fit(["good", "great", "bad", "awful"], ["positive", "positive", "negative", "negative"])
+    state = pickle.loads(model.to_bytes())  # noqa: S301 - our own bytes
+    del state["config"]["encoder"]
+    assert TextClassifier.from_bytes(pickle.dumps(state)).encoder == "default"

@@ -33,11 +33,27 @@ Embedder = Callable[[Sequence[str]], np.ndarray]
 ARTIFACT_FORMAT = 1
 
 
-def default_embedder(texts: Sequence[str]) -> np.ndarray:
-    """Sentence vectors from the one shared encoder (all-MiniLM-L6-v2 int8 ONNX)."""
-    from concierge.search.encoders import get_encoder
+def triage_encoder() -> str:
+    """The encoder new triage vectors come from (settings.TRIAGE_ENCODER)."""
+    from django.conf import settings
 
-    return get_encoder("default").encode(list(texts))
+    return str(getattr(settings, "TRIAGE_ENCODER", "default"))
+
+
+def embedder_for(encoder: str) -> Embedder:
+    """Sentence vectors from the named shared encoder (search.encoders)."""
+
+    def embed(texts: Sequence[str]) -> np.ndarray:
+        from concierge.search.encoders import get_encoder
+
+        return get_encoder(encoder).encode(list(texts))
+
+    return embed
+
+
+def default_embedder(texts: Sequence[str]) -> np.ndarray:
+    """Sentence vectors from the triage encoder (MiniLM unless TRIAGE_ENCODER says otherwise)."""
+    return embedder_for(triage_encoder())(texts)
 
 
 _URL = re.compile(r"https?://\S+|www\.\S+")
@@ -73,6 +89,8 @@ class TrainingConfig:
     extra_features: Callable[[Sequence[str]], np.ndarray] | None = None
     extra_weight: float = 1.0
     class_weight: str | None = None
+    # The sentence encoder the vectors come from; "" = TRIAGE_ENCODER at fit time.
+    encoder: str = ""
 
 
 class TextClassifier:
@@ -95,7 +113,12 @@ class TextClassifier:
     def _embed(self, texts: Sequence[str], embeddings: np.ndarray | None) -> np.ndarray:
         if embeddings is not None:
             return embeddings
-        return (self.embedder or default_embedder)(texts)
+        return (self.embedder or embedder_for(self.encoder))(texts)
+
+    @property
+    def encoder(self) -> str:
+        """The encoder whose vectors this model reads (callers pass matching ones only)."""
+        return self.config.encoder or triage_encoder()
 
     def _features(
         self, texts: Sequence[str], embeddings: np.ndarray | None, *, fit: bool = False
@@ -148,6 +171,7 @@ class TextClassifier:
 
         if len(set(labels)) < 2:
             raise ValueError("Training needs at least two different labels.")
+        self.config.encoder = self.encoder  # stored with the model: it reads these vectors
         features = self._features(texts, embeddings, fit=True)
         self._svm = LinearSVC(C=self.config.svm_c, class_weight=self.config.class_weight)
         self._svm.fit(features, list(labels))
@@ -313,7 +337,9 @@ class TextClassifier:
         state = pickle.loads(bytes(data))  # noqa: S301 - our own artifact, from our own DB
         if state.get("format") != ARTIFACT_FORMAT:
             raise ValueError("Unknown triage model format; retrain it.")
-        config = TrainingConfig(**state["config"], extra_features=extra_features)
+        # Models stored before the encoder was a setting read MiniLM's vectors.
+        stored = {"encoder": "default"} | state["config"]
+        config = TrainingConfig(**stored, extra_features=extra_features)
         model = cls(config, embedder=embedder)
         model.labels = state["labels"]
         model.temperature = state["temperature"]

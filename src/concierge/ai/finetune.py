@@ -427,6 +427,11 @@ class FineTunedClassifier:
         """Whether predictions read the shared frozen vector (only through the blend partner)."""
         return self.tfidf is not None and self.tfidf_weight > 0 and self.tfidf.config.use_embeddings
 
+    @property
+    def encoder(self) -> str:
+        """The encoder whose vectors the blend partner reads."""
+        return self.tfidf.encoder if self.tfidf is not None else "default"
+
     def __init__(
         self,
         config: FineTuneConfig | None = None,

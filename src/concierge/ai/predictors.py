@@ -75,6 +75,19 @@ def _embed(texts: Sequence[str]) -> np.ndarray:
     return default_embedder(texts)
 
 
+def _matching(classifier: Any, vector: np.ndarray | None) -> np.ndarray | None:
+    """``vector`` (the triage encoder's) shaped as the model's input, if the model reads it.
+
+    None when the model was trained on another encoder's vectors (TRIAGE_ENCODER
+    changed since): it then embeds the text itself, until the next retrain.
+    """
+    from concierge.ai.classifiers import triage_encoder
+
+    if vector is None or getattr(classifier, "encoder", "default") != triage_encoder():
+        return None
+    return vector.reshape(1, -1)
+
+
 # --- language ------------------------------------------------------------------
 
 
@@ -246,8 +259,7 @@ def predict_sentiment(text: str, *, embedding: np.ndarray | None = None) -> Pred
     if trained is None:
         return lexicon_sentiment(text)
     version, classifier = trained
-    embeddings = None if embedding is None else embedding.reshape(1, -1)
-    result = classifier.predict([text], embeddings=embeddings)[0]
+    result = classifier.predict([text], embeddings=_matching(classifier, embedding))[0]
     probabilities = result.probabilities
     score = probabilities.get("positive", 0.0) - probabilities.get("negative", 0.0)
     reasons = [*complaint_cues(text)[:2], *classifier.top_terms(text, result.label, 2)]
@@ -352,8 +364,7 @@ def predict_intent(text: str, *, embedding: np.ndarray | None = None) -> Predict
     if trained is None:
         return _few_shot().predict(vector if vector is not None else _embed([text])[0])
     version, classifier = trained
-    vectors = None if vector is None else vector.reshape(1, -1)
-    result = classifier.predict([text], embeddings=vectors)[0]
+    result = classifier.predict([text], embeddings=_matching(classifier, vector))[0]
     reasons = list(result.reasons[:3])
     terms = classifier.top_terms(text, result.label, 3)
     if terms:
