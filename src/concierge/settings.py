@@ -204,10 +204,11 @@ EMBEDDED_WORKER = _env_bool("CONCIERGE_EMBEDDED_WORKER", False)
 # AI triage of every new ticket and customer message (automation.tasks.process_ticket_event);
 # routing rules and assignment run either way. Tests turn it off unless they ask for it.
 TRIAGE_ENABLED = _env_bool("CONCIERGE_TRIAGE", True)
-# The sentence encoder triage reads (search.encoders names): "default" is MiniLM
-# (~7 ms per message), "mpnet" all-mpnet-base-v2 (~15 ms; more accurate on
-# every validation split, see bench/RESULTS.md). A trained model keeps the
-# encoder it was trained with until it is retrained.
+# The sentence encoder triage reads (search.encoders names): "default" is MiniLM,
+# "mpnet" all-mpnet-base-v2: more accurate (eval triage: Banking77 94.2 against
+# 93.8 %, airline 84.3 against 82.4 %) but all six predictions take 22 ms per
+# message (median; p95 37) against 11 (18), over the 20 ms budget. A trained
+# model keeps the encoder it was trained with until it is retrained.
 TRIAGE_ENCODER = os.environ.get("CONCIERGE_TRIAGE_ENCODER", "default")
 # Fine-tune the intent encoder on retrain (ai/finetune.py; needs requirements/finetune.txt,
 # which `./concierge` installs when this variable is 1). Off: measured not worth its cost.
