@@ -84,6 +84,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from concierge.search.encoders import OTHER_LANGUAGE_SHARES
 from concierge.search.vectors import DocumentScores
 
 # How many of each side's best documents the fusion considers.
@@ -135,12 +136,12 @@ DEFAULT_WEIGHTS = WEIGHTS["default"]
 # questions get no result on the two help centers (MiniLM+e5 at 0.61: 94.5 / 88.5).
 MIN_RELEVANCE = {"default": 0.32, "minilm+e5": 0.61, "mpnet+minilm+e5": 0.42}
 
-# Encoders whose cut-off holds for one language only. MPNet and MiniLM read
-# English: a question in French scores its French translation far lower than
-# an English question scores the English text ("où est mon paquet": 0.35
-# against a cut-off of 0.42), so a question detected in another language is
-# ranked but never cut.
-CUT_OFF_LANGUAGE = {"mpnet+minilm+e5": "en"}
+# Encoders whose cut-off holds for one language only: those with parts that
+# read one language (encoders.OTHER_LANGUAGE_SHARES). The cut-off was
+# calibrated on English questions scored by all parts; a question in another
+# language is scored by e5 alone, on another scale, so it is ranked but never
+# cut.
+CUT_OFF_LANGUAGE = {name: reads for name, (reads, _) in OTHER_LANGUAGE_SHARES.items()}
 
 
 def weights_for(encoder: str, database: str = "") -> Weights:

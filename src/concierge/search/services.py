@@ -207,7 +207,7 @@ OTHER_LANGUAGE_CONFIDENCE = 0.9
 @lru_cache(maxsize=4096)
 def _question_language(encoder_name: str, query: str) -> str:
     """The question's language when the encoder's results depend on it, else ""."""
-    if encoder_name not in ranking.CUT_OFF_LANGUAGE and encoder_name not in OTHER_LANGUAGE_SHARES:
+    if encoder_name not in OTHER_LANGUAGE_SHARES:
         return ""
     # The triage's offline detector (fastText lite, a fraction of a millisecond).
     from concierge.ai.predictors import predict_language
