@@ -477,6 +477,8 @@ def _other_languages(intents: dict[int, str], encoder: str) -> dict[str, dict[st
     finally:
         encoders.OTHER_LANGUAGE_SHARES.update(kept)
         services._query_vector.cache_clear()
+        # Cleared, the shares made it answer "" for these questions: not for later searches.
+        services._question_language.cache_clear()
     return results
 
 
