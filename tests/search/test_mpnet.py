@@ -28,6 +28,51 @@ def test_relative_positions_fall_in_t5_buckets():
     assert buckets[0, 16] == 26
 
 
+def _one_projection(weight: np.ndarray, name: str) -> object:
+    """A graph of one MatMul named like an MPNet projection: x [batch, tokens, in] times weight."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    rows, columns = weight.shape
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "weight"], ["y"], name=name)],
+        "projection",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, None, rows])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, None, columns])],
+        [numpy_helper.from_array(weight, "weight")],
+    )
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+
+
+def test_per_token_int8_keeps_ordinary_tokens_precise_next_to_an_outlier_token():
+    import onnxruntime
+
+    generator = np.random.default_rng(7)
+    weight = generator.normal(0, 0.05, (64, 32)).astype(np.float32)
+    x = generator.normal(0, 1, (2, 6, 64)).astype(np.float32)
+    x[0, 0] *= 200  # one token far larger than the rest, as in MPNet's feed-forward outputs
+    model = _one_projection(weight, "encoder.layer.0.output.dense")
+    mpnet.per_token_int8(model, {"encoder.layer.0.output.dense"})
+
+    assert [node.op_type for node in model.graph.node].count("MatMulInteger") == 1
+    assert {tensor.name for tensor in model.graph.initializer} >= {
+        "encoder.layer.0.output.dense.weight_int8"
+    }
+    assert "weight" not in {tensor.name for tensor in model.graph.initializer}  # float32 dropped
+    session = onnxruntime.InferenceSession(
+        model.SerializeToString(), providers=["CPUExecutionProvider"]
+    )
+    (y,) = session.run(None, {"x": x})
+    exact = x @ weight
+    error = np.abs(y - exact).max(axis=-1) / np.abs(exact).max(axis=-1)
+    # Every token, outlier or not, within about one int8 step of each factor.
+    assert error.max() < 0.03, error
+    # One scale for the whole matrix (onnxruntime's dynamic int8) would have
+    # rounded the ordinary tokens to a step of 200/127, i.e. mostly to zero.
+    whole_matrix_step = np.abs(x).max() / 127
+    ordinary = np.round(x[0, 1:] / whole_matrix_step) * whole_matrix_step
+    assert np.abs(ordinary @ weight - exact[0, 1:]).max() > 10 * np.abs(y - exact)[0, 1:].max()
+
+
 def test_missing_model_packages_say_which_and_how_to_install(monkeypatch):
     def not_installed(name: str):  # type: ignore[no-untyped-def]
         raise metadata.PackageNotFoundError(name)
@@ -42,6 +87,7 @@ def test_a_new_build_replaces_the_files_of_earlier_recipes(tmp_path, monkeypatch
     folder = tmp_path / "search"
     folder.mkdir()
     (folder / "mpnet-int8.onnx").write_bytes(b"previous recipe")
+    (folder / "mpnet-smoothed-int8.onnx").write_bytes(b"the recipe before this one")
 
     def build(model_path, tokenizer_path):  # type: ignore[no-untyped-def]
         model_path.write_bytes(b"model")
@@ -52,7 +98,7 @@ def test_a_new_build_replaces_the_files_of_earlier_recipes(tmp_path, monkeypatch
 
     assert built == encoders.mpnet_paths()[0] and built.read_bytes() == b"model"
     assert sorted(path.name for path in folder.iterdir()) == [
-        "mpnet-smoothed-int8.onnx",
+        "mpnet-per-token-int8.onnx",
         "mpnet-tokenizer.json",
     ]
     monkeypatch.setattr(mpnet, "build_model", lambda *paths: pytest.fail("built again"))

@@ -398,11 +398,11 @@ def mpnet_paths() -> tuple[Path, Path]:
 
     folder = Path(settings.VAR_DIR) / "search"
     # The file name changes with the quantisation recipe, so older builds are not reused.
-    return folder / "mpnet-smoothed-int8.onnx", folder / "mpnet-tokenizer.json"
+    return folder / "mpnet-per-token-int8.onnx", folder / "mpnet-tokenizer.json"
 
 
 # Earlier recipes' files, removed once the current one is built.
-MPNET_OLD_BUILDS = ("mpnet-int8.onnx",)
+MPNET_OLD_BUILDS = ("mpnet-int8.onnx", "mpnet-smoothed-int8.onnx")
 
 
 def build_mpnet(force: bool = False) -> Path:
