@@ -37,7 +37,7 @@ def triage_encoder() -> str:
     """The encoder new triage vectors come from (settings.TRIAGE_ENCODER)."""
     from django.conf import settings
 
-    return str(getattr(settings, "TRIAGE_ENCODER", "default"))
+    return str(getattr(settings, "TRIAGE_ENCODER", "mpnet"))
 
 
 def embedder_for(encoder: str) -> Embedder:
@@ -52,7 +52,7 @@ def embedder_for(encoder: str) -> Embedder:
 
 
 def default_embedder(texts: Sequence[str]) -> np.ndarray:
-    """Sentence vectors from the triage encoder (MiniLM unless TRIAGE_ENCODER says otherwise)."""
+    """Sentence vectors from the triage encoder (settings.TRIAGE_ENCODER; MPNet by default)."""
     return embedder_for(triage_encoder())(texts)
 
 
