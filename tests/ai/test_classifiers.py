@@ -106,6 +106,66 @@ def test_fit_sets_the_out_of_scope_threshold_from_out_of_scope_training_examples
     assert without_examples.out_of_scope_threshold == 0.0
 
 
+def _vectors_near(directions: list[int], count: int, seed: int, dim: int = 16) -> np.ndarray:
+    """``count`` noisy vectors around the sum of the given axes (times 3) per direction list."""
+    generator = np.random.default_rng(seed)
+    centre = np.zeros(dim)
+    centre[directions] = 3.0
+    return (centre + generator.normal(0, 0.4, (count, dim))).astype(np.float32)
+
+
+def _requests_and_strangers(seed: int) -> tuple[np.ndarray, list[str]]:
+    """Three categories on axes 0-2; "strangers" lie past category a (axis 0) but off
+    along axis 3, where no category varies: the SVM is sure of "a", yet they are
+    like no example."""
+    vectors = [_vectors_near([axis], 40, seed + axis) for axis in range(3)]
+    vectors.append(_vectors_near([0, 0, 3], 40, seed + 3) * np.array([2] + [1] * 15, np.float32))
+    labels = [label for label in ("a", "b", "c", OOS) for _ in range(40)]
+    return np.vstack(vectors), labels
+
+
+def _scores(model: TextClassifier, vectors: np.ndarray, labels: list[str]) -> tuple[float, float]:
+    texts = [""] * len(labels)
+    predicted = np.array([r.label for r in model.predict(texts, embeddings=vectors)])
+    truth = np.array(labels)
+    stranger = truth == OOS
+    return (
+        float((predicted[~stranger] == truth[~stranger]).mean()),
+        float((predicted[stranger] == OOS).mean()),
+    )
+
+
+@pytest.mark.parametrize("share", [0.75, 0.0])
+def test_out_of_scope_uses_the_distance_from_every_category_once_validation_weighs_it(share):
+    train_vectors, train_labels = _requests_and_strangers(seed=0)
+    in_scope = [i for i, label in enumerate(train_labels) if label != OOS]
+    config = TrainingConfig(use_tfidf=False, out_of_scope_distance_share=share)
+    model = TextClassifier(config).fit(
+        [""] * len(in_scope),
+        [train_labels[i] for i in in_scope],
+        embeddings=train_vectors[in_scope],
+        out_of_scope_label=OOS,
+    )
+    validation_vectors, validation_labels = _requests_and_strangers(seed=10)
+    model.tune_out_of_scope(
+        [""] * len(validation_labels), validation_labels, embeddings=validation_vectors
+    )
+    test_vectors, test_labels = _requests_and_strangers(seed=20)
+    accuracy, recall = _scores(model, test_vectors, test_labels)
+
+    if share:
+        assert model.out_of_scope_distance is not None and model.out_of_scope_distance.weight > 0
+        assert accuracy >= 0.95 and recall >= 0.75, (accuracy, recall)  # the rule aims at 0.8
+        stored = TextClassifier.from_bytes(model.to_bytes())
+        assert _scores(stored, test_vectors, test_labels) == (accuracy, recall)
+        reasons = model.predict([""], embeddings=test_vectors[-1:])[0].reasons
+        assert "unlike every category's examples" in reasons[0]
+    else:
+        # Confidence alone cannot tell a sure "a" from a stranger: reaching the
+        # recall target costs most of category a.
+        assert accuracy < 0.8 or recall < 0.5, (accuracy, recall)
+
+
 class _CountingEncoder:
     """A stand-in sentence encoder: a fixed random projection of letter counts."""
 

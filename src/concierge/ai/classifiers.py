@@ -91,6 +91,79 @@ class TrainingConfig:
     class_weight: str | None = None
     # The sentence encoder the vectors come from; "" = TRIAGE_ENCODER at fit time.
     encoder: str = ""
+    # Out of scope (OutOfScopeDistance): the share of the vectors' distance to the
+    # nearest category in the score a validation split thresholds (0: confidence
+    # alone), and the shrinkage of the distance's covariance towards a sphere.
+    out_of_scope_distance_share: float = 0.75
+    covariance_shrinkage: float = 0.8
+
+
+class OutOfScopeDistance:
+    """How far a sentence vector lies from the training examples of its nearest category.
+
+    The squared Mahalanobis distance to each in-scope category's mean vector,
+    with one covariance shared by all categories (shrunk towards a sphere:
+    ~100 examples per category do not pin down 768 dimensions), the smallest
+    over categories. The softmax confidence says how much the SVM prefers one
+    category over the others; this says whether the message looks like any
+    of them at all, which is what "none of these" needs (Podolskiy et al.
+    2021, "Revisiting Mahalanobis distance for transformer-based out-of-domain
+    detection"). Measured on CLINC150 val with MPNet vectors (the model
+    trained on train): out-of-scope AUROC 0.959 for confidence alone, 0.986
+    for the mix ``confidence - weight * distance`` at a 0.75 share; in-scope
+    accuracy at 85 % out-of-scope recall 95.7 -> 97.1 %.
+    """
+
+    def __init__(self, means: np.ndarray, precision: np.ndarray) -> None:
+        self.means = means.astype(np.float32)
+        self.precision = precision.astype(np.float32)
+        # (x - m)' P (x - m) = x'Px - 2 x'Pm + m'Pm: one matrix product per batch.
+        self._projected_means = self.means @ self.precision
+        self._mean_terms = (self._projected_means * self.means).sum(axis=1)
+        self.weight = 0.0  # set with the threshold, on validation scores
+
+    @classmethod
+    def fit(
+        cls, vectors: np.ndarray, labels: Sequence[str], out_of_scope_label: str, shrinkage: float
+    ) -> OutOfScopeDistance | None:
+        """From the in-scope training vectors; None without two categories of two examples."""
+        label_array = np.asarray(labels)
+        in_scope = label_array != out_of_scope_label
+        names, rows = np.unique(label_array[in_scope], return_inverse=True)
+        if len(names) < 2 or in_scope.sum() <= len(names):
+            return None
+        x = np.asarray(vectors, dtype=np.float64)[in_scope]
+        means = np.stack([x[rows == row].mean(axis=0) for row in range(len(names))])
+        covariance = np.cov(x - means[rows], rowvar=False)
+        sphere = np.trace(covariance) / covariance.shape[0]
+        covariance = (1 - shrinkage) * covariance + shrinkage * sphere * np.eye(len(covariance))
+        return cls(means, np.linalg.inv(covariance))
+
+    def distances(self, vectors: np.ndarray) -> np.ndarray:
+        x = np.asarray(vectors, dtype=np.float32)
+        squared = (
+            ((x @ self.precision) * x).sum(axis=1)[:, None]
+            - 2 * x @ self._projected_means.T
+            + self._mean_terms[None, :]
+        )
+        return squared.min(axis=1)  # type: ignore[no-any-return]
+
+    def set_weight(self, confidence: np.ndarray, distances: np.ndarray, share: float) -> None:
+        """Weight giving the distance ``share`` of the mix, each part in its own spread."""
+        spread = float(np.std(distances))
+        # A floor for the confidence's spread: when it is all ~1.0 it cannot
+        # rank anything, and the distance alone then decides (any weight > 0 does).
+        confidence_spread = max(float(np.std(confidence)), 1e-3)
+        self.weight = share / (1 - share) * confidence_spread / spread if spread else 0.0
+
+    def to_state(self) -> dict[str, Any]:
+        return {"means": self.means, "precision": self.precision, "weight": self.weight}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> OutOfScopeDistance:
+        distance = cls(state["means"], state["precision"])
+        distance.weight = state["weight"]
+        return distance
 
 
 class TextClassifier:
@@ -103,6 +176,7 @@ class TextClassifier:
         self.temperature = 1.0
         self.out_of_scope_label: str | None = None
         self.out_of_scope_threshold = 0.0
+        self.out_of_scope_distance: OutOfScopeDistance | None = None
         self._word: Any = None
         self._char: Any = None
         self._svm: Any = None
@@ -172,12 +246,20 @@ class TextClassifier:
         if len(set(labels)) < 2:
             raise ValueError("Training needs at least two different labels.")
         self.config.encoder = self.encoder  # stored with the model: it reads these vectors
+        if self.config.use_embeddings:
+            embeddings = self._embed(texts, embeddings)
         features = self._features(texts, embeddings, fit=True)
         self._svm = LinearSVC(C=self.config.svm_c, class_weight=self.config.class_weight)
         self._svm.fit(features, list(labels))
         self.labels = [str(label) for label in self._svm.classes_]
         self.out_of_scope_label = out_of_scope_label
         self.out_of_scope_threshold = 0.0
+        self.out_of_scope_distance = None
+        if out_of_scope_label and embeddings is not None:
+            # Used once a validation split sets its weight (tune_out_of_scope).
+            self.out_of_scope_distance = OutOfScopeDistance.fit(
+                embeddings, labels, out_of_scope_label, self.config.covariance_shrinkage
+            )
         scores = self._out_of_fold_scores(features, list(labels))
         if scores is None:
             self.temperature = 0.1
@@ -244,9 +326,19 @@ class TextClassifier:
         oos = self.out_of_scope_label
         if not oos or oos not in set(labels) or set(labels) == {oos}:
             return self.out_of_scope_threshold
+        # FineTunedClassifier shares this method and has no distance.
+        distance = getattr(self, "out_of_scope_distance", None)
+        share = getattr(self.config, "out_of_scope_distance_share", 0.0)
+        if distance is not None:
+            embeddings = self._embed(texts, embeddings)
         probabilities = self.predict_proba(texts, embeddings=embeddings)
+        scores = None
+        if distance is not None and 0 < share < 1:
+            confidence, distances = probabilities.max(axis=1), distance.distances(embeddings)
+            distance.set_weight(confidence, distances, share)
+            scores = confidence - distance.weight * distances
         self.out_of_scope_threshold = choose_out_of_scope_threshold(
-            probabilities, self.labels, labels, oos, minimum_out_of_scope_recall
+            probabilities, self.labels, labels, oos, minimum_out_of_scope_recall, scores=scores
         )
         return self.out_of_scope_threshold
 
@@ -259,15 +351,28 @@ class TextClassifier:
     def predict(
         self, texts: Sequence[str], *, embeddings: np.ndarray | None = None
     ) -> list[ClassifierResult]:
+        # FineTunedClassifier shares this method and has no distance.
+        distance = getattr(self, "out_of_scope_distance", None)
+        weighed = distance is not None and bool(distance.weight)
+        if weighed:
+            embeddings = self._embed(texts, embeddings)
         probabilities = self.predict_proba(texts, embeddings=embeddings)
+        # What the out-of-scope threshold is compared with: the confidence, minus
+        # the weighted distance from every category once a validation split set it.
+        in_scope = probabilities.max(axis=1)
+        if weighed and distance is not None:
+            in_scope = in_scope - distance.weight * distance.distances(embeddings)
         results = []
-        for row in probabilities:
+        for row, score in zip(probabilities, in_scope, strict=True):
             order = np.argsort(-row)
             label, confidence = self.labels[order[0]], float(row[order[0]])
             reasons = [f"{self.labels[i]} {row[i]:.0%}" for i in order[:3]]
-            if self.out_of_scope_label and confidence < self.out_of_scope_threshold:
+            if self.out_of_scope_label and score < self.out_of_scope_threshold:
                 reasons.insert(
-                    0, f"confidence {confidence:.0%} below {self.out_of_scope_threshold:.0%}"
+                    0,
+                    f"confidence {confidence:.0%} and unlike every category's examples"
+                    if weighed and confidence >= self.out_of_scope_threshold
+                    else f"confidence {confidence:.0%} below {self.out_of_scope_threshold:.0%}",
                 )
                 label = self.out_of_scope_label
                 confidence = 1.0 - confidence
@@ -318,6 +423,9 @@ class TextClassifier:
             "temperature": self.temperature,
             "out_of_scope_label": self.out_of_scope_label,
             "out_of_scope_threshold": self.out_of_scope_threshold,
+            "out_of_scope_distance": (
+                self.out_of_scope_distance.to_state() if self.out_of_scope_distance else None
+            ),
             "word": self._word,
             "char": self._char,
             "svm": self._svm,
@@ -345,6 +453,8 @@ class TextClassifier:
         model.temperature = state["temperature"]
         model.out_of_scope_label = state["out_of_scope_label"]
         model.out_of_scope_threshold = state["out_of_scope_threshold"]
+        distance = state.get("out_of_scope_distance")  # absent from older artifacts
+        model.out_of_scope_distance = OutOfScopeDistance.from_state(distance) if distance else None
         model._word, model._char, model._svm = state["word"], state["char"], state["svm"]
         return model
 
@@ -355,8 +465,14 @@ def choose_out_of_scope_threshold(
     truth: Sequence[str],
     out_of_scope_label: str,
     minimum_out_of_scope_recall: float = 0.8,
+    *,
+    scores: np.ndarray | None = None,
 ) -> float:
     """The confidence below which to answer ``out_of_scope``, from held-out probabilities.
+
+    ``scores``: another in-scope score per example to threshold instead of the
+    confidence (``TextClassifier._in_scope_scores``); the candidates are then
+    its own quantiles.
 
     Picks the threshold with the best in-scope accuracy among those that
     catch at least ``minimum_out_of_scope_recall`` of the out-of-scope
@@ -370,10 +486,15 @@ def choose_out_of_scope_threshold(
     if not is_oos.any() or is_oos.all():
         return 0.0
     predicted = np.asarray(classes)[probabilities.argmax(axis=1)]
-    confidence = probabilities.max(axis=1)
+    confidence = probabilities.max(axis=1) if scores is None else np.asarray(scores)
+    candidates = (
+        np.linspace(0.0, 0.95, 96)
+        if scores is None
+        else np.unique(np.quantile(confidence, np.linspace(0.0, 0.6, 241)))
+    )
     reaching: tuple[float, float] | None = None  # (in-scope accuracy, threshold)
-    balanced: tuple[float, float] = (-1.0, 0.0)  # (mean of both, threshold)
-    for threshold in np.linspace(0.0, 0.95, 96):
+    balanced: tuple[float, float] = (-1.0, float(candidates[0]))  # (mean of both, threshold)
+    for threshold in candidates:
         final = np.where(confidence < threshold, out_of_scope_label, predicted)
         in_scope = float((final[~is_oos] == labels[~is_oos]).mean())
         recall = float((final[is_oos] == out_of_scope_label).mean())
