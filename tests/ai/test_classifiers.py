@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from concierge.ai.classifiers import (
+    OutOfScopeDistance,
     TextClassifier,
     TrainingConfig,
     _linear_scores,
@@ -164,6 +165,18 @@ def test_out_of_scope_uses_the_distance_from_every_category_once_validation_weig
         # Confidence alone cannot tell a sure "a" from a stranger: reaching the
         # recall target costs most of category a.
         assert accuracy < 0.8 or recall < 0.5, (accuracy, recall)
+
+
+def test_no_out_of_scope_distance_without_spread_or_examples_to_measure() -> None:
+    repeated = np.repeat(np.eye(4, dtype=np.float32)[:2], 3, axis=0)  # each category: one vector
+    labels = ["a"] * 3 + ["b"] * 3
+    assert OutOfScopeDistance.fit(repeated, labels, OOS, shrinkage=0.8) is None
+    assert OutOfScopeDistance.fit(repeated[[0, 3]], ["a", "b"], OOS, shrinkage=0.8) is None
+    # No shrinkage, fewer examples than dimensions: still a usable distance.
+    spread = _vectors_near([0], 3, seed=1), _vectors_near([1], 3, seed=2)
+    distance = OutOfScopeDistance.fit(np.vstack(spread), labels, OOS, shrinkage=0.0)
+    assert distance is not None
+    assert np.isfinite(distance.distances(np.vstack(spread))).all()
 
 
 class _CountingEncoder:

@@ -134,10 +134,14 @@ class OutOfScopeDistance:
             return None
         x = np.asarray(vectors, dtype=np.float64)[in_scope]
         means = np.stack([x[rows == row].mean(axis=0) for row in range(len(names))])
-        covariance = np.cov(x - means[rows], rowvar=False)
-        sphere = np.trace(covariance) / covariance.shape[0]
+        covariance = np.atleast_2d(np.cov(x - means[rows], rowvar=False))
+        sphere = float(np.trace(covariance)) / covariance.shape[0]
+        if not np.isfinite(sphere) or sphere <= 1e-12:
+            return None  # every example repeats its category's mean: no spread to measure
         covariance = (1 - shrinkage) * covariance + shrinkage * sphere * np.eye(len(covariance))
-        return cls(means, np.linalg.inv(covariance))
+        # Pseudo-inverse: with no shrinkage and fewer examples than dimensions
+        # the covariance is singular.
+        return cls(means, np.linalg.pinv(covariance, hermitian=True))
 
     def distances(self, vectors: np.ndarray) -> np.ndarray:
         x = np.asarray(vectors, dtype=np.float32)
