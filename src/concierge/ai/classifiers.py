@@ -37,7 +37,7 @@ def triage_encoder() -> str:
     """The encoder new triage vectors come from (settings.TRIAGE_ENCODER)."""
     from django.conf import settings
 
-    return str(getattr(settings, "TRIAGE_ENCODER", "mpnet"))
+    return str(settings.TRIAGE_ENCODER)
 
 
 def embedder_for(encoder: str) -> Embedder:
@@ -355,16 +355,18 @@ class TextClassifier:
     def predict(
         self, texts: Sequence[str], *, embeddings: np.ndarray | None = None
     ) -> list[ClassifierResult]:
-        # FineTunedClassifier shares this method and has no distance.
+        # FineTunedClassifier shares this method and has no distance; an
+        # unweighted one (no validation split set it) plays no part either.
         distance = getattr(self, "out_of_scope_distance", None)
-        weighed = distance is not None and bool(distance.weight)
-        if weighed:
+        if distance is not None and not distance.weight:
+            distance = None
+        if distance is not None:
             embeddings = self._embed(texts, embeddings)
         probabilities = self.predict_proba(texts, embeddings=embeddings)
         # What the out-of-scope threshold is compared with: the confidence, minus
-        # the weighted distance from every category once a validation split set it.
+        # the weighted distance from every category.
         in_scope = probabilities.max(axis=1)
-        if weighed and distance is not None:
+        if distance is not None:
             in_scope = in_scope - distance.weight * distance.distances(embeddings)
         results = []
         for row, score in zip(probabilities, in_scope, strict=True):
@@ -375,7 +377,7 @@ class TextClassifier:
                 reasons.insert(
                     0,
                     f"confidence {confidence:.0%} and unlike every category's examples"
-                    if weighed and confidence >= self.out_of_scope_threshold
+                    if distance is not None and confidence >= self.out_of_scope_threshold
                     else f"confidence {confidence:.0%} below {self.out_of_scope_threshold:.0%}",
                 )
                 label = self.out_of_scope_label
@@ -475,8 +477,8 @@ def choose_out_of_scope_threshold(
     """The confidence below which to answer ``out_of_scope``, from held-out probabilities.
 
     ``scores``: another in-scope score per example to threshold instead of the
-    confidence (``TextClassifier._in_scope_scores``); the candidates are then
-    its own quantiles.
+    confidence (confidence minus the weighted ``OutOfScopeDistance``); the
+    candidates are then its own quantiles.
 
     Picks the threshold with the best in-scope accuracy among those that
     catch at least ``minimum_out_of_scope_recall`` of the out-of-scope
