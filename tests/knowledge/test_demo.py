@@ -1,12 +1,14 @@
-"""The demo help center loads once, through the real actions."""
+"""The demo help center loads once, through the real actions, and answers in three languages."""
 
 from __future__ import annotations
 
 import pytest
+from django.contrib.auth.models import AnonymousUser
 
 from concierge.demo import generator
 from concierge.demo.knowledge import ensure_demo_help_center
-from concierge.knowledge.models import Article, ArticleTranslation
+from concierge.knowledge.models import Article, ArticleTranslation, HelpCenterSettings
+from concierge.knowledge.services import search_articles
 from tests.factories import make_admin
 
 pytestmark = pytest.mark.django_db
@@ -22,3 +24,23 @@ def test_demo_help_center_loads_once():
     assert Article.objects.filter(status="published", visibility="public").count() == 11
     assert Article.objects.filter(visibility="internal").count() == 1
     assert ArticleTranslation.objects.filter(locale="fr").count() == 2
+    assert ArticleTranslation.objects.filter(locale="es").count() == 3
+    assert HelpCenterSettings.objects.get().locales == ["fr", "es"]
+
+
+def test_demo_questions_in_spanish_and_french_find_the_right_article_in_their_language(
+    django_capture_on_commit_callbacks,
+):
+    make_admin(email=generator.ADMIN_EMAIL)
+    with django_capture_on_commit_callbacks(execute=True):  # runs the search indexing tasks
+        ensure_demo_help_center()
+
+    def first_title(question: str, locale: str) -> str:
+        hits = search_articles(user=AnonymousUser(), query=question, locale=locale)
+        assert hits, question
+        return str(hits[0].article.text.title)  # the translation the visitor reads
+
+    # The question's words are not the article's ("dinero", not "reembolso").
+    assert first_title("Quiero que me devuelvan el dinero", "es") == "¿Cómo obtengo un reembolso?"
+    assert first_title("No puedo entrar, olvidé mi contraseña", "es") == "Restablecer tu contraseña"
+    assert first_title("Je veux être remboursé", "fr") == "Comment obtenir un remboursement ?"

@@ -130,6 +130,9 @@ INTERNAL_ARTICLE = (
     "customer had a shipping problem in the last 30 days. Above that, add an internal "
     "note mentioning @Ada.",
 )
+# Translations, as a team serving French and Spanish customers would publish:
+# the help center then offers those languages, and questions in them find the
+# article through its own words (the multilingual encoder alone ranks less well).
 FRENCH = {
     "Reset your password": (
         "Réinitialiser votre mot de passe",
@@ -144,6 +147,29 @@ FRENCH = {
         "**Retourner des articles**.",
     ),
 }
+SPANISH = {
+    "Reset your password": (
+        "Restablecer tu contraseña",
+        "## Hazlo tú mismo\n\n1. En la página de inicio de sesión, elige **¿Olvidaste tu "
+        "contraseña?**\n2. Escribe tu dirección de correo electrónico.\n3. Abre el enlace que "
+        "te enviamos antes de 15 minutos.",
+    ),
+    "How do I get a refund?": (
+        "¿Cómo obtengo un reembolso?",
+        "Te devolvemos el dinero de cualquier artículo sin usar en los **30 días** siguientes "
+        "a la entrega.\n\n## Iniciar una devolución\n\n1. Abre **Mis pedidos**.\n2. Elige "
+        "**Devolver artículos**.\n3. Imprime la etiqueta prepagada.\n\n## Cuándo llega el "
+        "dinero\n\nEl reembolso llega a tu tarjeta entre **5 y 10 días hábiles** después de "
+        "recibir el paquete.",
+    ),
+    "Where is my order?": (
+        "¿Dónde está mi pedido?",
+        "Cada pedido recibe un número de seguimiento en cuanto sale de nuestro almacén.\n\n"
+        "## Cuándo contactarnos\n\nSi el seguimiento no avanza en **5 días hábiles**, "
+        "contacta con soporte indicando tu número de pedido.",
+    ),
+}
+TRANSLATIONS = {"fr": FRENCH, "es": SPANISH}
 
 
 def ensure_demo_help_center() -> str:
@@ -155,7 +181,8 @@ def ensure_demo_help_center() -> str:
         return f"Help center: {Article.objects.count()} articles (already loaded)."
     with transaction.atomic():
         actions.save_branding(
-            actor=admin, changes={"name": "Concierge Help Center", "locales": "fr"}
+            actor=admin,
+            changes={"name": "Concierge Help Center", "locales": " ".join(TRANSLATIONS)},
         )
         created = 0
         review_soon = timezone.now().date() + timedelta(days=7)
@@ -185,14 +212,15 @@ def ensure_demo_help_center() -> str:
                         },
                     )  # fmt: skip
                     created += 1
-                    if title in FRENCH:
-                        french_title, french_body = FRENCH[title]
-                        actions.update_article(
-                            actor=admin,
-                            article=article,
-                            locale="fr",
-                            changes={"title": french_title, "body": french_body},
-                        )
+                    for locale, translated in TRANSLATIONS.items():
+                        if title in translated:
+                            local_title, local_body = translated[title]
+                            actions.update_article(
+                                actor=admin,
+                                article=article,
+                                locale=locale,
+                                changes={"title": local_title, "body": local_body},
+                            )
         title, body = INTERNAL_ARTICLE
         actions.create_article(
             actor=admin,
