@@ -9,7 +9,9 @@ is one: CLINC150's val sets the out-of-scope threshold) and reports on
 ``test_public``:
 
 * intent: Banking77 (77 intents), CLINC150 (150 intents + out-of-scope),
-  Bitext (27 intents) — accuracy, macro-F1, CLINC150 out-of-scope recall;
+  Bitext (27 intents), and the complaint reason of the airline set's negative
+  tweets (10 reasons; no goal set) — accuracy, macro-F1, CLINC150
+  out-of-scope recall;
 * sentiment: airline tweets (accuracy, macro-F1) and TweetEval (macro-averaged
   recall, its official measure). TweetEval has no train split: its model is the
   airline model plus TweetEval's own validation split (train + validation is
@@ -59,7 +61,10 @@ import numpy as np  # noqa: E402
 from bench.common import append_results, print_table  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-INTENT_SETS = ("banking77", "clinc150", "bitext")
+# airline_reasons: the complaint reason of airline's negative tweets (10 reasons,
+# one of them "Can't Tell"), the intent path on real customers' words. The
+# issue sets no goal for it.
+INTENT_SETS = ("banking77", "clinc150", "bitext", "airline_reasons")
 SENTIMENT_SETS = ("airline", "tweeteval")
 GOALS = {
     "banking77": ("accuracy", 94.0),
@@ -85,12 +90,21 @@ def vectors_label() -> str:
 
 
 def read_split(data: Path, name: str, split: str) -> Split | None:
-    folder = "sentiment" if name in SENTIMENT_SETS else "intent"
-    path = data / folder / name / f"{split}.csv"
+    if name == "airline_reasons":
+        path = data / "sentiment" / "airline" / f"{split}.csv"
+    else:
+        folder = "sentiment" if name in SENTIMENT_SETS else "intent"
+        path = data / folder / name / f"{split}.csv"
     if not path.exists():
         return None
     with path.open(newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
+    if name == "airline_reasons":
+        # Only negative tweets carry a reason ("Can't Tell" when the annotator could not).
+        negative = [row for row in rows if row["label"] == "negative" and row["negative_reason"]]
+        return Split(
+            [row["text"] for row in negative], [row["negative_reason"] for row in negative]
+        )
     text_column = "instruction" if name == "bitext" else "text"
     label_column = "intent" if name == "bitext" else "label"
     return Split([row[text_column] for row in rows], [row[label_column] for row in rows])
@@ -641,7 +655,6 @@ def main() -> None:
             key = f"{row['dataset']}_fine_tuned_only_with_setting"
         else:
             continue
-        metric, goal = GOALS[row["dataset"]]
         summary[key] = {
             key: row[key]
             for key in (
@@ -654,6 +667,9 @@ def main() -> None:
             )
             if key in row
         }
+        if row["dataset"] not in GOALS:
+            continue
+        metric, goal = GOALS[row["dataset"]]
         summary[key]["goal"] = f"{metric} >= {goal}"
         summary[key]["goal_met"] = bool(row[metric] >= goal) and (
             row["dataset"] != "clinc150" or row["oos_recall"] >= 75.0
