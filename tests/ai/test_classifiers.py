@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from concierge.ai.classifiers import (
+    NearestExamples,
     OutOfScopeDistance,
     TextClassifier,
     TrainingConfig,
@@ -177,6 +178,72 @@ def test_no_out_of_scope_distance_without_spread_or_examples_to_measure() -> Non
     distance = OutOfScopeDistance.fit(np.vstack(spread), labels, OOS, shrinkage=0.0)
     assert distance is not None
     assert np.isfinite(distance.distances(np.vstack(spread))).all()
+
+
+def _two_phrasings_each(seed: int, count: int = 30) -> tuple[np.ndarray, list[str]]:
+    """Each category said two opposite ways (an XOR layout): no straight boundary holds,
+    but every message has neighbours of its own category."""
+    generator = np.random.default_rng(seed)
+    corners = {"a": [(1, 1), (-1, -1)], "b": [(1, -1), (-1, 1)]}
+    vectors, labels = [], []
+    for label, places in corners.items():
+        for x, y in places:
+            centre = np.zeros(16)
+            centre[:2] = (3 * x, 3 * y)
+            vectors.append(centre + generator.normal(0, 0.4, (count, 16)))
+            labels += [label] * count
+    stacked = np.vstack(vectors)
+    return (stacked / np.linalg.norm(stacked, axis=1, keepdims=True)).astype(np.float32), labels
+
+
+@pytest.mark.parametrize("weight", [0.3, 0.0])
+def test_the_nearest_examples_vote_serves_categories_said_in_several_ways(weight):
+    train_vectors, train_labels = _two_phrasings_each(seed=0)
+    config = TrainingConfig(use_tfidf=False, neighbour_weight=weight)
+    model = TextClassifier(config).fit(
+        [""] * len(train_labels), train_labels, embeddings=train_vectors
+    )
+    test_vectors, test_labels = _two_phrasings_each(seed=1)
+    predicted = [r.label for r in model.predict([""] * len(test_labels), embeddings=test_vectors)]
+    accuracy = float(np.mean(np.array(predicted) == np.array(test_labels)))
+
+    if weight:
+        # The SVM alone is somewhat sure and wrong on about half (below); a 0.3
+        # share of the neighbours' vote overrules it on most of those.
+        assert accuracy >= 0.85, accuracy
+        stored = TextClassifier.from_bytes(model.to_bytes())
+        again = [r.label for r in stored.predict([""] * len(test_labels), embeddings=test_vectors)]
+        assert again == predicted
+    else:
+        assert model.nearest is None
+        assert accuracy < 0.7, accuracy  # one straight line cannot split an XOR
+
+
+def test_nearest_examples_vote_only_among_candidates_and_never_for_an_excluded_row():
+    vectors = np.eye(4, dtype=np.float32)[[0, 0, 1, 2, 3]]
+    nearest = NearestExamples(vectors, np.array([0, 0, 1, 2, 3]), labels=4)
+    query = np.array([[1.0, 0.9, 0.0, 0.0]], dtype=np.float32)
+
+    everyone = nearest.vote(query, np.array([[0, 1, 2, 3]]), neighbours=3, temperature=0.05)
+    assert everyone.argmax() == 0 and np.isclose(everyone.sum(), 1.0)
+    only_1_and_2 = nearest.vote(query, np.array([[1, 2]]), neighbours=3, temperature=0.05)
+    assert only_1_and_2[0, 0] == 0.0 and only_1_and_2.argmax() == 1
+    # Rows 0 and 1 are the query's own category; excluding row 0 leaves row 1.
+    excluded = nearest.vote(query, np.array([[0, 1]]), 1, 0.05, exclude=np.array([0]))
+    assert excluded[0, 0] == 1.0
+
+
+def test_nearest_examples_keep_at_most_the_configured_examples_per_category():
+    vectors = np.random.default_rng(0).normal(size=(50, 8)).astype(np.float32)
+    label_ids = np.array([0] * 40 + [1] * 10)
+    nearest = NearestExamples.fit(vectors, label_ids, labels=2, per_label=12)
+    assert np.bincount(nearest.label_ids).tolist() == [12, 10]
+    assert nearest.vectors.dtype == np.float16  # ~1.5 KB per stored 768-d vector
+    kept = nearest.source_rows
+    np.testing.assert_allclose(nearest.vectors, vectors[kept].astype(np.float16))
+    # Training examples map to their stored row (out-of-fold votes exclude it), or -1.
+    rows = nearest.stored_rows(50)
+    assert (rows >= 0).sum() == 22 and rows[kept].tolist() == list(range(22))
 
 
 class _CountingEncoder:

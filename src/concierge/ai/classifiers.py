@@ -6,6 +6,8 @@ encoder (``search.encoders.get_encoder``: what the text means, robust to
 paraphrase), fed to one linear SVM. Scores become probabilities with a
 softmax whose temperature is fitted on held-out data, so "confidence" means
 something and an out-of-scope threshold can be tuned on a validation split.
+For intent, a vote of the most similar training examples (``NearestExamples``)
+is blended into those probabilities.
 
 ``bench/eval_triage.py`` trains and predicts through this same class.
 
@@ -96,6 +98,13 @@ class TrainingConfig:
     # alone), and the shrinkage of the distance's covariance towards a sphere.
     out_of_scope_distance_share: float = 0.75
     covariance_shrinkage: float = 0.8
+    # NearestExamples: the share of the k-nearest-examples vote in the final
+    # probabilities (0: the SVM alone), how many neighbours vote, how sharply
+    # their similarity weighs, and how many examples per category are kept.
+    neighbour_weight: float = 0.3
+    neighbours: int = 10
+    neighbour_temperature: float = 0.05
+    neighbour_examples_per_label: int = 300
 
 
 class OutOfScopeDistance:
@@ -170,6 +179,114 @@ class OutOfScopeDistance:
         return distance
 
 
+class NearestExamples:
+    """A vote of the training examples most similar to a message (k nearest neighbours).
+
+    The SVM draws one straight boundary per category; a category phrased in
+    several distinct ways ("card not arrived" / "still waiting on my card")
+    is better served by asking which training examples a message resembles.
+    Their vote, blended into the SVM's probabilities, measured on held-out
+    20 % of Banking77 train (MPNet vectors, the model trained on the other
+    80 %): 93.50 % accuracy for the SVM alone, 93.95-94.20 % blended at a 0.3
+    share for any k of 5-20 and similarity temperature 0.02-0.1 (0.2: 93.7-93.95).
+
+    Cost: only the examples of the SVM's ``CANDIDATES`` likeliest categories
+    are compared with the message (a few hundred dot products, not one per
+    training example), which changes nothing that matters (the vote only
+    re-ranks those). The vectors are stored as float16 (~1.5 KB each) and at
+    most ``neighbour_examples_per_label`` per category.
+    """
+
+    CANDIDATES = 10
+
+    def __init__(self, vectors: np.ndarray, label_ids: np.ndarray, labels: int) -> None:
+        self.vectors = np.asarray(vectors, dtype=np.float16)
+        self.label_ids = np.asarray(label_ids, dtype=np.int32)
+        self.labels = labels
+        self.source_rows = np.zeros(0, dtype=np.int64)
+        self._blocks: list[tuple[np.ndarray, np.ndarray]] | None = None
+
+    @classmethod
+    def fit(
+        cls, vectors: np.ndarray, label_ids: np.ndarray, labels: int, per_label: int
+    ) -> NearestExamples:
+        """Keeps up to ``per_label`` examples of each category (a fixed random choice)."""
+        rng = np.random.default_rng(0)
+        kept = []
+        for label in range(labels):
+            rows = np.flatnonzero(label_ids == label)
+            if len(rows) > per_label:
+                rows = np.sort(rng.choice(rows, per_label, replace=False))
+            kept.append(rows)
+        rows = np.concatenate(kept) if kept else np.zeros(0, dtype=np.int64)
+        nearest = cls(np.asarray(vectors)[rows], np.asarray(label_ids)[rows], labels)
+        nearest.source_rows = rows  # training rows kept (not stored: used while fitting)
+        return nearest
+
+    def _by_label(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Per category: its examples' float32 vectors and their row numbers (built once)."""
+        if self._blocks is None:
+            vectors = self.vectors.astype(np.float32)
+            self._blocks = []
+            for label in range(self.labels):
+                rows = np.flatnonzero(self.label_ids == label)
+                self._blocks.append((vectors[rows], rows))
+        return self._blocks
+
+    def vote(
+        self,
+        queries: np.ndarray,
+        candidates: np.ndarray,
+        neighbours: int,
+        temperature: float,
+        exclude: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """Per query, the share of each category in its neighbours' similarity-weighted vote.
+
+        ``candidates``: per query, the categories whose examples may vote.
+        ``exclude``: per query, a stored row that must not vote (the query
+        itself, for out-of-fold scores at training time), or -1.
+        """
+        blocks = self._by_label()
+        votes = np.zeros((len(queries), self.labels), dtype=np.float64)
+        x = np.asarray(queries, dtype=np.float32)
+        for index, query in enumerate(x):
+            similarities, owners = [], []
+            for label in candidates[index]:
+                block, rows = blocks[label]
+                if not len(rows):
+                    continue
+                found = block @ query
+                if exclude is not None and exclude[index] >= 0:
+                    found = np.where(rows == exclude[index], -np.inf, found)
+                similarities.append(found)
+                owners.append(np.full(len(rows), label))
+            if not similarities:
+                continue
+            found, owner = np.concatenate(similarities), np.concatenate(owners)
+            count = min(neighbours, int(np.isfinite(found).sum()))
+            if count == 0:
+                continue
+            top = np.argpartition(-found, count - 1)[:count]
+            weights = np.exp((found[top] - found[top].max()) / temperature)
+            np.add.at(votes[index], owner[top], weights)
+            votes[index] /= votes[index].sum()
+        return votes
+
+    def stored_rows(self, count: int) -> np.ndarray:
+        """For each of the ``count`` training examples, its row among the kept ones (or -1)."""
+        rows = np.full(count, -1)
+        rows[self.source_rows] = np.arange(len(self.source_rows))
+        return rows
+
+    def to_state(self) -> dict[str, Any]:
+        return {"vectors": self.vectors, "label_ids": self.label_ids, "labels": self.labels}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> NearestExamples:
+        return cls(state["vectors"], state["label_ids"], state["labels"])
+
+
 class TextClassifier:
     """TF-IDF + embeddings -> LinearSVC, with a calibrated softmax and an optional OOS label."""
 
@@ -181,6 +298,7 @@ class TextClassifier:
         self.out_of_scope_label: str | None = None
         self.out_of_scope_threshold = 0.0
         self.out_of_scope_distance: OutOfScopeDistance | None = None
+        self.nearest: NearestExamples | None = None
         self._word: Any = None
         self._char: Any = None
         self._svm: Any = None
@@ -264,12 +382,22 @@ class TextClassifier:
             self.out_of_scope_distance = OutOfScopeDistance.fit(
                 embeddings, labels, out_of_scope_label, self.config.covariance_shrinkage
             )
+        index = {label: i for i, label in enumerate(self.labels)}
+        label_ids = np.array([index[str(label)] for label in labels])
+        self.nearest = None
+        if (
+            self.config.neighbour_weight > 0
+            and self.config.use_embeddings
+            and embeddings is not None
+        ):
+            self.nearest = NearestExamples.fit(
+                embeddings, label_ids, len(self.labels), self.config.neighbour_examples_per_label
+            )
         scores = self._out_of_fold_scores(features, list(labels))
         if scores is None:
             self.temperature = 0.1
             return self
-        index = {label: i for i, label in enumerate(self.labels)}
-        self.temperature = _fit_temperature(scores, np.array([index[label] for label in labels]))
+        self.temperature = _fit_temperature(scores, label_ids)
         if out_of_scope_label in self.labels:
             # The same held-out scores set the "none of these" threshold, so
             # out-of-scope examples among the training labels are enough when
@@ -282,10 +410,33 @@ class TextClassifier:
             # out-of-scope queries resemble the training ones more than
             # test_public's do), so the eval keeps CLINC150's val for the threshold.
             probabilities = _softmax(scores / self.temperature)
+            if self.nearest is not None and embeddings is not None:
+                # Out of fold too: an example's own vector must not vote for it.
+                probabilities = self._blend_neighbours(
+                    probabilities, embeddings, exclude=self.nearest.stored_rows(len(labels))
+                )
             self.out_of_scope_threshold = choose_out_of_scope_threshold(
                 probabilities, self.labels, labels, out_of_scope_label
             )
         return self
+
+    def _blend_neighbours(
+        self, probabilities: np.ndarray, embeddings: np.ndarray, exclude: np.ndarray | None = None
+    ) -> np.ndarray:
+        """The SVM's probabilities blended with the nearest examples' vote (its share)."""
+        if self.nearest is None or not len(probabilities):
+            return probabilities
+        weight = self.config.neighbour_weight
+        width = min(NearestExamples.CANDIDATES, probabilities.shape[1])
+        candidates = np.argsort(-probabilities, axis=1)[:, :width]
+        votes = self.nearest.vote(
+            embeddings,
+            candidates,
+            self.config.neighbours,
+            self.config.neighbour_temperature,
+            exclude=exclude,
+        )
+        return (1 - weight) * probabilities + weight * votes
 
     def _out_of_fold_scores(self, features: Any, labels: list[str]) -> np.ndarray | None:
         """Decision scores of each training example by a model that did not train on it.
@@ -349,8 +500,13 @@ class TextClassifier:
     # --- prediction -------------------------------------------------------
 
     def predict_proba(self, texts: Sequence[str], *, embeddings: np.ndarray | None = None) -> Any:
+        if self.nearest is not None:
+            embeddings = self._embed(texts, embeddings)
         features = self._features(texts, embeddings)
-        return _softmax(_linear_scores(self._svm, features) / self.temperature)
+        probabilities = _softmax(_linear_scores(self._svm, features) / self.temperature)
+        if self.nearest is not None and embeddings is not None:
+            probabilities = self._blend_neighbours(probabilities, embeddings)
+        return probabilities
 
     def predict(
         self, texts: Sequence[str], *, embeddings: np.ndarray | None = None
@@ -432,6 +588,7 @@ class TextClassifier:
             "out_of_scope_distance": (
                 self.out_of_scope_distance.to_state() if self.out_of_scope_distance else None
             ),
+            "nearest": self.nearest.to_state() if self.nearest else None,
             "word": self._word,
             "char": self._char,
             "svm": self._svm,
@@ -461,6 +618,8 @@ class TextClassifier:
         model.out_of_scope_threshold = state["out_of_scope_threshold"]
         distance = state.get("out_of_scope_distance")  # absent from older artifacts
         model.out_of_scope_distance = OutOfScopeDistance.from_state(distance) if distance else None
+        nearest = state.get("nearest")  # absent from older artifacts: the SVM alone
+        model.nearest = NearestExamples.from_state(nearest) if nearest else None
         model._word, model._char, model._svm = state["word"], state["char"], state["svm"]
         return model
 
