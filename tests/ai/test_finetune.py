@@ -168,7 +168,7 @@ def test_retrain_fine_tunes_sentiment_blended_with_lexicon_model(settings) -> No
     predictors.forget_cached_models()
     _, active = predictors._active_classifier("sentiment")  # type: ignore[misc]
     assert isinstance(active, FineTunedClassifier)
-    assert active.config.epochs == 1  # training.sentiment_fine_tune_config
+    assert (active.config.epochs, active.config.trainable_layers) == (3, 4)  # sentiment config
     assert active.tfidf is not None
     assert active.tfidf.config.extra_features is predictors.lexicon_features
     result = predictors.predict_all("thanks, great crew", kinds=["sentiment"])["sentiment"]

@@ -189,6 +189,11 @@ class NearestExamples:
     20 % of Banking77 train (MPNet vectors, the model trained on the other
     80 %): 93.50 % accuracy for the SVM alone, 93.95-94.20 % blended at a 0.3
     share for any k of 5-20 and similarity temperature 0.02-0.1 (0.2: 93.7-93.95).
+    Through the production path (``train_classifier``, k 10, temperature 0.05)
+    on the same split: 93.50 -> 94.15 %; Bitext (20 % of train) 99.84 % either
+    way; CLINC150 val in-scope 97.73 -> 97.80 % at the same out-of-scope
+    recall. On test_public, Banking77 went 93.90 -> 94.81 %. Sentiment keeps
+    the SVM alone (``training.train_classifier``: no gain there).
 
     Cost: only the examples of the SVM's ``CANDIDATES`` likeliest categories
     are compared with the message (a few hundred dot products, not one per
