@@ -74,6 +74,7 @@ def test_customer_signs_up_submits_a_request_with_a_file_and_reads_the_agents_re
     customer_page.get_by_role("navigation", name="Portal").get_by_role(
         "link", name="New request"
     ).click()
+    customer_page.wait_for_url("**/portal/requests/new/")
     customer_page.get_by_label("Subject").fill("My modem shows a red light")
     customer_page.get_by_label("Description").fill("Since this morning the **DSL** light is red.")
     customer_page.get_by_label("Attachments").set_input_files(

@@ -17,7 +17,7 @@
     list.className = "file-list";
     list.setAttribute("aria-live", "polite");
     input.insertAdjacentElement("afterend", list);
-    input.addEventListener("change", function () {
+    function showFiles() {
       list.textContent = "";
       var tooLarge = false;
       Array.prototype.forEach.call(input.files || [], function (file) {
@@ -31,7 +31,11 @@
         list.appendChild(item);
       });
       input.setCustomValidity(tooLarge ? "One of the files is over the size limit." : "");
-    });
+    }
+    input.addEventListener("change", showFiles);
+    // Files chosen before this script ran (a quick hand, or the browser
+    // restoring the form on "back") are listed and checked too.
+    showFiles();
   }
 
   // Prevents a second submission while the first is on its way.
