@@ -214,6 +214,9 @@ def test_the_nearest_examples_vote_serves_categories_said_in_several_ways(weight
         stored = TextClassifier.from_bytes(model.to_bytes())
         again = [r.label for r in stored.predict([""] * len(test_labels), embeddings=test_vectors)]
         assert again == predicted
+        # The reason agents see: which labelled examples the message resembles.
+        first = model.predict([""], embeddings=test_vectors[:1])[0]
+        assert first.label == "a" and "of the 10 most similar examples are a" in first.reasons[1]
     else:
         assert model.nearest is None
         assert accuracy < 0.7, accuracy  # one straight line cannot split an XOR

@@ -252,31 +252,45 @@ class NearestExamples:
         ``exclude``: per query, a stored row that must not vote (the query
         itself, for out-of-fold scores at training time), or -1.
         """
-        blocks = self._by_label()
         votes = np.zeros((len(queries), self.labels), dtype=np.float64)
-        x = np.asarray(queries, dtype=np.float32)
-        for index, query in enumerate(x):
-            similarities, owners = [], []
-            for label in candidates[index]:
-                block, rows = blocks[label]
-                if not len(rows):
-                    continue
-                found = block @ query
-                if exclude is not None and exclude[index] >= 0:
-                    found = np.where(rows == exclude[index], -np.inf, found)
-                similarities.append(found)
-                owners.append(np.full(len(rows), label))
-            if not similarities:
+        for index, query in enumerate(np.asarray(queries, dtype=np.float32)):
+            skip = int(exclude[index]) if exclude is not None else -1
+            similarities, owners = self.closest(query, candidates[index], neighbours, skip)
+            if not len(owners):
                 continue
-            found, owner = np.concatenate(similarities), np.concatenate(owners)
-            count = min(neighbours, int(np.isfinite(found).sum()))
-            if count == 0:
-                continue
-            top = np.argpartition(-found, count - 1)[:count]
-            weights = np.exp((found[top] - found[top].max()) / temperature)
-            np.add.at(votes[index], owner[top], weights)
+            weights = np.exp((similarities - similarities.max()) / temperature)
+            np.add.at(votes[index], owners, weights)
             votes[index] /= votes[index].sum()
         return votes
+
+    def closest(
+        self,
+        query: np.ndarray,
+        candidates: Sequence[int] | np.ndarray,
+        neighbours: int,
+        exclude: int = -1,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The similarities and categories of the ``neighbours`` stored examples nearest
+        ``query`` among the ``candidates`` categories' (never the row ``exclude``)."""
+        blocks = self._by_label()
+        similarities, owners = [], []
+        for label in candidates:
+            block, rows = blocks[label]
+            if not len(rows):
+                continue
+            found = block @ query
+            if exclude >= 0:
+                found = np.where(rows == exclude, -np.inf, found)
+            similarities.append(found)
+            owners.append(np.full(len(rows), label))
+        if not similarities:
+            return np.zeros(0, dtype=np.float32), np.zeros(0, dtype=np.int64)
+        found, owner = np.concatenate(similarities), np.concatenate(owners)
+        count = min(neighbours, int(np.isfinite(found).sum()))
+        if count == 0:
+            return np.zeros(0, dtype=np.float32), np.zeros(0, dtype=np.int64)
+        top = np.argpartition(-found, count - 1)[:count]
+        return found[top], owner[top]
 
     def stored_rows(self, count: int) -> np.ndarray:
         """For each of the ``count`` training examples, its row among the kept ones (or -1)."""
@@ -521,7 +535,9 @@ class TextClassifier:
         distance = getattr(self, "out_of_scope_distance", None)
         if distance is not None and not distance.weight:
             distance = None
-        if distance is not None:
+        # FineTunedClassifier has no nearest examples of its own.
+        nearest: NearestExamples | None = getattr(self, "nearest", None)
+        if distance is not None or nearest is not None:
             embeddings = self._embed(texts, embeddings)
         probabilities = self.predict_proba(texts, embeddings=embeddings)
         # What the out-of-scope threshold is compared with: the confidence, minus
@@ -530,10 +546,22 @@ class TextClassifier:
         if distance is not None:
             in_scope = in_scope - distance.weight * distance.distances(embeddings)
         results = []
-        for row, score in zip(probabilities, in_scope, strict=True):
+        for index, (row, score) in enumerate(zip(probabilities, in_scope, strict=True)):
             order = np.argsort(-row)
             label, confidence = self.labels[order[0]], float(row[order[0]])
             reasons = [f"{self.labels[i]} {row[i]:.0%}" for i in order[:3]]
+            if nearest is not None and embeddings is not None:
+                # Which labelled examples it resembles: the reason agents can check.
+                _, owners = nearest.closest(
+                    np.asarray(embeddings[index], dtype=np.float32),
+                    order[: NearestExamples.CANDIDATES],
+                    self.config.neighbours,
+                )
+                alike = int((owners == order[0]).sum())
+                if alike:
+                    reasons.insert(
+                        1, f"{alike} of the {len(owners)} most similar examples are {label}"
+                    )
             if self.out_of_scope_label and score < self.out_of_scope_threshold:
                 reasons.insert(
                     0,
