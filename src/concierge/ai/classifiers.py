@@ -245,17 +245,21 @@ class NearestExamples:
         neighbours: int,
         temperature: float,
         exclude: np.ndarray | None = None,
+        voters: list[np.ndarray] | None = None,
     ) -> np.ndarray:
         """Per query, the share of each category in its neighbours' similarity-weighted vote.
 
         ``candidates``: per query, the categories whose examples may vote.
         ``exclude``: per query, a stored row that must not vote (the query
         itself, for out-of-fold scores at training time), or -1.
+        ``voters``: if given, receives each query's neighbours' categories.
         """
         votes = np.zeros((len(queries), self.labels), dtype=np.float64)
         for index, query in enumerate(np.asarray(queries, dtype=np.float32)):
             skip = int(exclude[index]) if exclude is not None else -1
             similarities, owners = self.closest(query, candidates[index], neighbours, skip)
+            if voters is not None:
+                voters.append(owners)
             if not len(owners):
                 continue
             weights = np.exp((similarities - similarities.max()) / temperature)
@@ -283,12 +287,11 @@ class NearestExamples:
                 found = np.where(rows == exclude, -np.inf, found)
             similarities.append(found)
             owners.append(np.full(len(rows), label))
-        if not similarities:
-            return np.zeros(0, dtype=np.float32), np.zeros(0, dtype=np.int64)
-        found, owner = np.concatenate(similarities), np.concatenate(owners)
+        found = np.concatenate(similarities) if similarities else np.zeros(0, np.float32)
+        owner = np.concatenate(owners) if owners else np.zeros(0, np.int64)
         count = min(neighbours, int(np.isfinite(found).sum()))
         if count == 0:
-            return np.zeros(0, dtype=np.float32), np.zeros(0, dtype=np.int64)
+            return found[:0], owner[:0]
         top = np.argpartition(-found, count - 1)[:count]
         return found[top], owner[top]
 
@@ -440,7 +443,11 @@ class TextClassifier:
         return self
 
     def _blend_neighbours(
-        self, probabilities: np.ndarray, embeddings: np.ndarray, exclude: np.ndarray | None = None
+        self,
+        probabilities: np.ndarray,
+        embeddings: np.ndarray,
+        exclude: np.ndarray | None = None,
+        voters: list[np.ndarray] | None = None,
     ) -> np.ndarray:
         """The SVM's probabilities blended with the nearest examples' vote (its share)."""
         if self.nearest is None or not len(probabilities):
@@ -454,6 +461,7 @@ class TextClassifier:
             self.config.neighbours,
             self.config.neighbour_temperature,
             exclude=exclude,
+            voters=voters,
         )
         return (1 - weight) * probabilities + weight * votes
 
@@ -519,13 +527,20 @@ class TextClassifier:
     # --- prediction -------------------------------------------------------
 
     def predict_proba(self, texts: Sequence[str], *, embeddings: np.ndarray | None = None) -> Any:
+        return self._scored(texts, embeddings)[0]
+
+    def _scored(
+        self, texts: Sequence[str], embeddings: np.ndarray | None
+    ) -> tuple[np.ndarray, list[np.ndarray] | None]:
+        """The probabilities, and per text the categories of the examples that voted (or None)."""
         if self.nearest is not None:
             embeddings = self._embed(texts, embeddings)
         features = self._features(texts, embeddings)
         probabilities = _softmax(_linear_scores(self._svm, features) / self.temperature)
-        if self.nearest is not None and embeddings is not None:
-            probabilities = self._blend_neighbours(probabilities, embeddings)
-        return probabilities
+        if self.nearest is None or embeddings is None:
+            return probabilities, None
+        voters: list[np.ndarray] = []
+        return self._blend_neighbours(probabilities, embeddings, voters=voters), voters
 
     def predict(
         self, texts: Sequence[str], *, embeddings: np.ndarray | None = None
@@ -535,11 +550,15 @@ class TextClassifier:
         distance = getattr(self, "out_of_scope_distance", None)
         if distance is not None and not distance.weight:
             distance = None
-        # FineTunedClassifier has no nearest examples of its own.
-        nearest: NearestExamples | None = getattr(self, "nearest", None)
-        if distance is not None or nearest is not None:
+        if distance is not None:
             embeddings = self._embed(texts, embeddings)
-        probabilities = self.predict_proba(texts, embeddings=embeddings)
+        # FineTunedClassifier has no nearest examples: its probabilities alone.
+        scored = getattr(self, "_scored", None)
+        voters: list[np.ndarray] | None = None
+        if scored is not None:
+            probabilities, voters = scored(texts, embeddings)
+        else:
+            probabilities = self.predict_proba(texts, embeddings=embeddings)
         # What the out-of-scope threshold is compared with: the confidence, minus
         # the weighted distance from every category.
         in_scope = probabilities.max(axis=1)
@@ -550,17 +569,12 @@ class TextClassifier:
             order = np.argsort(-row)
             label, confidence = self.labels[order[0]], float(row[order[0]])
             reasons = [f"{self.labels[i]} {row[i]:.0%}" for i in order[:3]]
-            if nearest is not None and embeddings is not None:
+            if voters is not None:
                 # Which labelled examples it resembles: the reason agents can check.
-                _, owners = nearest.closest(
-                    np.asarray(embeddings[index], dtype=np.float32),
-                    order[: NearestExamples.CANDIDATES],
-                    self.config.neighbours,
-                )
-                alike = int((owners == order[0]).sum())
+                alike = int((voters[index] == order[0]).sum())
                 if alike:
                     reasons.insert(
-                        1, f"{alike} of the {len(owners)} most similar examples are {label}"
+                        1, f"{alike} of the {len(voters[index])} most similar examples are {label}"
                     )
             if self.out_of_scope_label and score < self.out_of_scope_threshold:
                 reasons.insert(
