@@ -31,8 +31,10 @@ banking77,...`` or ``--fine-tune none`` overrides that per data set, and
 of Banking77 / Bitext / airline train, half of TweetEval val with the other
 half training): use it to choose settings; never tune on test_public.
 ``--fine-tune sentiment`` also trains the fine-tuned sentiment model
-(production uses it only with ``TRIAGE_FINE_TUNE`` on) and reports it beside
-the default one, with its latency.
+(production uses it only with ``TRIAGE_FINE_TUNE_SENTIMENT`` or
+``TRIAGE_FINE_TUNE`` on) and reports it beside the frozen-vector one, with
+its latency; where production fine-tunes sentiment, the fine-tuned model is
+the "concierge triage" row and the frozen-vector one is reported beside it.
 ``--embedding-cache DIR`` stores sentence vectors on disk to speed up repeated
 runs (training time then excludes embedding; the report says so).
 """
@@ -66,6 +68,9 @@ ROOT = Path(__file__).resolve().parent.parent
 # issue sets no goal for it.
 INTENT_SETS = ("banking77", "clinc150", "bitext", "airline_reasons")
 SENTIMENT_SETS = ("airline", "tweeteval")
+# Row names of the sentiment model production would not serve, beside "concierge triage".
+FROZEN_SENTIMENT = "concierge frozen vectors (fine-tuning off)"
+TUNED_SENTIMENT_OFF = "concierge fine-tuned (only with TRIAGE_FINE_TUNE_SENTIMENT)"
 GOALS = {
     "banking77": ("accuracy", 94.0),
     "clinc150": ("in_scope_accuracy", 96.0),
@@ -81,12 +86,13 @@ class Split:
     labels: list[str]
 
 
-def vectors_label() -> str:
-    """The triage encoder, as the rows name it."""
+def vectors_label(encoder: str = "") -> str:
+    """The triage encoder (or ``encoder``), as the rows name it."""
     from concierge.ai.classifiers import triage_encoder
 
-    encoder = triage_encoder()
-    return {"default": "MiniLM", "mpnet": "MPNet"}.get(encoder, encoder)
+    encoder = encoder or triage_encoder()
+    names = {"default": "MiniLM", "mpnet": "MPNet", "mpnet-layers": "MPNet 4-layer"}
+    return names.get(encoder, encoder)
 
 
 def read_split(data: Path, name: str, split: str) -> Split | None:
@@ -132,14 +138,22 @@ class Embeddings:
     encoder time actually spent.
     """
 
-    def __init__(self, cache: Path | None) -> None:
-        from concierge.ai.classifiers import default_embedder
+    def __init__(self, cache: Path | None, encoder: str = "") -> None:
+        """``encoder``: the one to embed with; "" = the triage encoder (intent's)."""
+        from concierge.ai.classifiers import embedder_for, triage_encoder
 
         self.cache = cache
-        self.embed = default_embedder
+        self.encoder = encoder or triage_encoder()
+        self.embed = embedder_for(self.encoder)
         self.seconds = 0.0
         self.cached = False
         self.memory: dict[str, np.ndarray] = {}
+
+    def for_encoder(self, encoder: str) -> Embeddings:
+        """Vectors of another encoder, with the same disk cache (sentiment's own vectors)."""
+        if encoder == self.encoder:
+            return self
+        return Embeddings(self.cache, encoder)
 
     def __call__(self, texts: Sequence[str]) -> np.ndarray:
         missing = list(dict.fromkeys(text for text in texts if text not in self.memory))
@@ -147,18 +161,15 @@ class Embeddings:
             for text, vector in zip(missing, self._embed_new(missing), strict=True):
                 self.memory[text] = vector
         if not texts:
-            from concierge.ai.classifiers import triage_encoder
             from concierge.search.encoders import get_encoder
 
-            return np.zeros((0, get_encoder(triage_encoder()).dim), dtype=np.float32)
+            return np.zeros((0, get_encoder(self.encoder).dim), dtype=np.float32)
         return np.stack([self.memory[text] for text in texts])
 
     def _embed_new(self, texts: list[str]) -> np.ndarray:
         if self.cache is not None:
-            from concierge.ai.classifiers import triage_encoder
-
             # MiniLM's files keep their old names (no prefix), so existing caches still serve.
-            encoder = triage_encoder()
+            encoder = self.encoder
             prefix = "" if encoder == "default" else f"{encoder}\x1f"
             key = hashlib.sha256((prefix + "\x1e".join(texts)).encode()).hexdigest()[:24]
             path = self.cache / f"{key}.npy"
@@ -323,17 +334,22 @@ def evaluate_intent(
 def evaluate_sentiment(
     data: Path, embed: Embeddings, tune: bool, fine_tune: bool | None = None
 ) -> tuple[list[dict[str, Any]], Any, Any]:
-    """Sentiment rows, the default sentiment model and (when fine-tuning) the fine-tuned one.
+    """Sentiment rows, the production sentiment model and the other one (or None).
 
     ``fine_tune`` None: as production decides (``training.fine_tune_wanted``,
-    off unless ``TRIAGE_FINE_TUNE``); True adds the fine-tuned model's rows
-    beside the default model's, trained on the same examples in this process.
-    Production keeps one sentiment model, so the fine-tuned one is trained
-    once, on airline train + TweetEval val, and reported on both test sets.
+    off unless ``TRIAGE_FINE_TUNE_SENTIMENT`` or ``TRIAGE_FINE_TUNE``); True /
+    False force it. The frozen-vector model is always trained
+    and reported; the fine-tuned one is trained beside it on the same
+    examples, in this process. Production keeps one sentiment model, so the
+    fine-tuned one is trained once, on airline train + TweetEval val, and
+    reported on both test sets. The row of the model production would serve
+    is "concierge triage".
     """
+    from concierge.ai.classifiers import sentiment_encoder
     from concierge.ai.predictors import lexicon_sentiment
     from concierge.ai.training import fine_tune_wanted, train_classifier
 
+    embed = embed.for_encoder(sentiment_encoder())  # sentiment reads its own vectors
     airline = read_split(data, "airline", "train")
     tweet_validation = read_split(data, "tweeteval", "val")
     if airline is None:
@@ -350,8 +366,9 @@ def evaluate_sentiment(
     else:
         airline_test = read_split(data, "airline", "test_public")
         tweet_test, tweet_extra = read_split(data, "tweeteval", "test_public"), tweet_validation
+    production_fine_tunes = fine_tune_wanted("sentiment", len(airline.texts))
     if fine_tune is None:
-        fine_tune = fine_tune_wanted("sentiment", len(airline.texts))
+        fine_tune = production_fine_tunes
     rows: list[dict[str, Any]] = []
     started = time.perf_counter()
     model = train_classifier(
@@ -404,12 +421,13 @@ def evaluate_sentiment(
         predicted = [r.label for r in classifier.predict(test.texts, embeddings=vectors)]
         vader = [lexicon_sentiment(text).label for text in test.texts]
         baseline, baseline_seconds = baseline_predict(train, test)
+        serves_tuned = tuned is not None and production_fine_tunes
         systems = [
             ("tfidf+svm baseline", "linear svm", baseline, baseline_seconds, len(train.texts)),
             ("vader + cues (fallback)", "lexicon", vader, 0.0, 0),
             (
-                "concierge triage",
-                f"tf-idf + {vectors_label()} vectors + lexicon",
+                FROZEN_SENTIMENT if serves_tuned else "concierge triage",
+                f"tf-idf + {vectors_label(embed.encoder)} vectors + lexicon",
                 predicted,
                 seconds,
                 len(train.texts),
@@ -417,10 +435,10 @@ def evaluate_sentiment(
         ]
         if tuned is not None:
             found = [r.label for r in tuned.predict(test.texts, embeddings=vectors)]
-            blend = f"fine-tuned MiniLM + default model x{tuned.tfidf_weight:.1f}"
+            blend = f"fine-tuned MiniLM + frozen-vector model x{tuned.tfidf_weight:.1f}"
             systems.append(
                 (
-                    "concierge fine-tuned (only with TRIAGE_FINE_TUNE)",
+                    "concierge triage" if serves_tuned else TUNED_SENTIMENT_OFF,
                     blend,
                     found,
                     tuned_seconds,
@@ -439,6 +457,8 @@ def evaluate_sentiment(
                     "train_s": round(train_seconds, 1),
                 }
             )
+    if tuned is not None and production_fine_tunes:
+        return rows, tuned, model
     return rows, model, tuned
 
 
@@ -635,12 +655,12 @@ def main() -> None:
         rows += evaluate_few_shot(arguments.data, embed, arguments.tune)
     if set(wanted) & set(SENTIMENT_SETS):
         sentiment_chosen = bool(set(chosen) & {"sentiment", *SENTIMENT_SETS})
-        found, sentiment_model, tuned_sentiment = evaluate_sentiment(
+        found, sentiment_model, other_sentiment = evaluate_sentiment(
             arguments.data, embed, arguments.tune, fine_tune=sentiment_chosen if chosen else None
         )
         rows += [row for row in found if row["dataset"] in wanted]
         models["sentiment"] = sentiment_model
-        models["sentiment_fine_tuned"] = tuned_sentiment
+        models["sentiment_other"] = other_sentiment
 
     title = "Triage on " + ("validation data (--tune)" if arguments.tune else "test_public")
     print_table(title, rows)
@@ -651,7 +671,9 @@ def main() -> None:
     for row in rows:
         if row["system"] == "concierge triage":
             key = row["dataset"]
-        elif row["system"].startswith("concierge fine-tuned"):
+        elif row["system"] == FROZEN_SENTIMENT:
+            key = f"{row['dataset']}_frozen_vectors"
+        elif row["system"] == TUNED_SENTIMENT_OFF:
             key = f"{row['dataset']}_fine_tuned_only_with_setting"
         else:
             continue
@@ -701,10 +723,18 @@ def main() -> None:
         summary["training_10k_seconds"] = banking["train_s"]
         summary["training_embedding_seconds"] = round(embedding_seconds, 1)
         summary["training_embedding_measured"] = "estimated from 500" if embed.cached else "full"
-    # Without an intent set evaluated, the default sentiment model stands in for
-    # the intent model (same kind of classifier, so the same cost).
+    # Without an intent set evaluated, the frozen-vector sentiment model stands in
+    # for the intent model (same kind of classifier, so the same cost).
+    frozen_sentiment = next(
+        (
+            models[name]
+            for name in ("sentiment", "sentiment_other")
+            if models.get(name) is not None and not hasattr(models[name], "model_bytes")
+        ),
+        None,
+    )
     intent_model = models.get("banking77") or next(
-        (m for name, m in models.items() if m and name != "sentiment_fine_tuned"), None
+        (models[name] for name in INTENT_SETS if models.get(name) is not None), frozen_sentiment
     )
     if intent_model is not None:
         sample = read_split(arguments.data, "banking77", "test_public") or read_split(
@@ -719,15 +749,16 @@ def main() -> None:
             latency["intent_model"] = next(name for name, m in models.items() if m is intent_model)
             print_table("Latency per message, one thread (ms)", [latency])
             summary["latency"] = latency
-            if models.get("sentiment_fine_tuned") is not None:
-                # The same messages with the fine-tuned sentiment model (TRIAGE_FINE_TUNE on).
-                tuned = measure_latency(
-                    intent_model,
-                    models["sentiment_fine_tuned"],
-                    sample.texts[: arguments.latency_samples],
+            other = models.get("sentiment_other")
+            if other is not None:
+                # The same messages with the other sentiment model.
+                tuned = hasattr(other, "model_bytes")  # a FineTunedClassifier
+                other_latency = measure_latency(
+                    intent_model, other, sample.texts[: arguments.latency_samples]
                 )
-                print_table("Latency with fine-tuned sentiment (ms)", [tuned])
-                summary["latency_fine_tuned_sentiment"] = tuned
+                name = "fine_tuned_sentiment" if tuned else "frozen_vector_sentiment"
+                print_table(f"Latency with {name.replace('_', ' ')} (ms)", [other_latency])
+                summary[f"latency_{name}"] = other_latency
     append_results("eval triage", rows, summary)
 
 

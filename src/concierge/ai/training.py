@@ -81,16 +81,19 @@ CALIBRATION_SHARE = 10  # without a validation split, one example in ten calibra
 def fine_tune_wanted(kind: str, examples: int) -> bool:
     """Fine-tune the encoder (intent or sentiment) only when the settings ask for it and it can.
 
-    Off by default (``TRIAGE_FINE_TUNE = True`` turns it on). Intent: measured
-    on a Banking77 validation split (20 % of train) on this project's 2 shared
-    cores, fine-tuning MiniLM's top 2 layers for 3 epochs scored 91.4 % alone
-    and 92.75 % blended with the frozen-vector model, against 92.7 % for that
-    model alone, for ~30 min of training instead of ~5. Sentiment: the
-    fine-tuned network is clearly better than frozen vectors on TweetEval
-    (see ``sentiment_fine_tune_config``) and costs ~2 ms more per message
-    (all six predictions 11.7 / 15.2 ms median / p95 on one core, against
-    10.1 / 13.2 without; eval_triage --tune, 2026-11-24), but it needs torch
-    (requirements/finetune.txt), which the default install leaves out.
+    Intent: off unless ``TRIAGE_FINE_TUNE``. Measured on a Banking77
+    validation split (20 % of train) on this project's 2 shared cores,
+    fine-tuning MiniLM's top 2 layers for 3 epochs scored 91.4 % alone and
+    92.75 % blended with the frozen-vector model, against 92.7 % for that
+    model alone, for ~30 min of training instead of ~5.
+
+    Sentiment: off unless ``TRIAGE_FINE_TUNE_SENTIMENT`` (or
+    ``TRIAGE_FINE_TUNE``). On validation (airline 20 % of train / half of
+    TweetEval val) fine-tuning beat the frozen model on the final MPNet
+    vector (85.12 / 64.05 against 85.02 / 59.18), but no longer the one on
+    MPNet's layer vector (``classifiers.sentiment_encoder``): 84.83 / 64.06
+    against 85.76 / 63.84, and it costs torch (requirements/finetune.txt),
+    ~5 min of training and ~2.5 ms more per message.
     """
     from django.conf import settings
 
@@ -98,7 +101,10 @@ def fine_tune_wanted(kind: str, examples: int) -> bool:
 
     if kind not in (PredictionKind.INTENT, PredictionKind.SENTIMENT):
         return False
-    if not getattr(settings, "TRIAGE_FINE_TUNE", False):
+    wanted = getattr(settings, "TRIAGE_FINE_TUNE", False) or (
+        kind == PredictionKind.SENTIMENT and getattr(settings, "TRIAGE_FINE_TUNE_SENTIMENT", False)
+    )
+    if not wanted:
         return False
     minimum = int(getattr(settings, "TRIAGE_FINE_TUNE_MIN_EXAMPLES", FINE_TUNE_MIN_EXAMPLES))
     return examples >= minimum and torch_available()
@@ -128,13 +134,15 @@ def sentiment_fine_tune_config() -> Any:
 
     Training took 216 s on 9,197 examples (the goal is 30 min for 10,000).
     """
-    from concierge.ai.classifiers import TrainingConfig
+    from concierge.ai.classifiers import TrainingConfig, sentiment_encoder
     from concierge.ai.finetune import FineTuneConfig
 
     return FineTuneConfig(
         epochs=3,
         trainable_layers=4,
-        tfidf_config=TrainingConfig(use_embeddings=True, neighbour_weight=0.0),
+        tfidf_config=TrainingConfig(
+            use_embeddings=True, neighbour_weight=0.0, encoder=sentiment_encoder()
+        ),
     )
 
 
@@ -163,7 +171,7 @@ def train_classifier(
     validation split, or without one on a tenth of the training examples held
     back for it.
     """
-    from concierge.ai.classifiers import TextClassifier, TrainingConfig
+    from concierge.ai.classifiers import TextClassifier, TrainingConfig, sentiment_encoder
     from concierge.ai.predictors import lexicon_features
 
     oos = OUT_OF_SCOPE if kind == PredictionKind.INTENT else None
@@ -215,6 +223,7 @@ def train_classifier(
             # help on those splits (airline 85.02 % alone, 85.22 / 84.83 % at a
             # 0.2 / 0.3 share; TweetEval 59.18 against 59.40 / 59.02).
             config.neighbour_weight = 0.0
+            config.encoder = sentiment_encoder()
     classifier = TextClassifier(config)
     classifier.fit(texts, labels, embeddings=embeddings, out_of_scope_label=oos)
     if oos and validation_texts and oos in set(validation_labels):
