@@ -86,6 +86,12 @@ class Split:
     labels: list[str]
 
 
+def is_fine_tuned(model: Any) -> bool:
+    from concierge.ai.finetune import FineTunedClassifier
+
+    return isinstance(model, FineTunedClassifier)
+
+
 def vectors_label(encoder: str = "") -> str:
     """The triage encoder (or ``encoder``), as the rows name it."""
     from concierge.ai.classifiers import triage_encoder
@@ -729,7 +735,7 @@ def main() -> None:
         (
             models[name]
             for name in ("sentiment", "sentiment_other")
-            if models.get(name) is not None and not hasattr(models[name], "model_bytes")
+            if models.get(name) is not None and not is_fine_tuned(models[name])
         ),
         None,
     )
@@ -752,7 +758,7 @@ def main() -> None:
             other = models.get("sentiment_other")
             if other is not None:
                 # The same messages with the other sentiment model.
-                tuned = hasattr(other, "model_bytes")  # a FineTunedClassifier
+                tuned = is_fine_tuned(other)
                 other_latency = measure_latency(
                     intent_model, other, sample.texts[: arguments.latency_samples]
                 )
