@@ -224,7 +224,8 @@ TRIAGE_SENTIMENT_ENCODER = os.environ.get("CONCIERGE_TRIAGE_SENTIMENT_ENCODER", 
 TRIAGE_FINE_TUNE = _env_bool("CONCIERGE_FINE_TUNE", False)
 # Fine-tune sentiment alone (TRIAGE_FINE_TUNE covers it too). Off: on validation the
 # frozen model on MPNet's layer vector (TRIAGE_SENTIMENT_ENCODER) scored airline 85.76 %
-# / TweetEval 63.84 against 84.83 / 64.06 fine-tuned, without torch or ~5 min of training.
+# / TweetEval 63.84 against 84.83 / 64.06 fine-tuned, without torch or ~5 min of training
+# (86.20 / 64.96 since its own regularisation, ai/training.py SENTIMENT_REGULARISATION).
 TRIAGE_FINE_TUNE_SENTIMENT = _env_bool("CONCIERGE_FINE_TUNE_SENTIMENT", False)
 
 # --- Search (concierge.search) ---------------------------------------------

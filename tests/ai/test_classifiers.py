@@ -301,3 +301,28 @@ def test_models_stored_before_the_encoder_setting_read_minilm():
     state = pickle.loads(model.to_bytes())  # noqa: S301 - our own bytes
     del state["config"]["encoder"]
     assert TextClassifier.from_bytes(pickle.dumps(state)).encoder == "default"
+
+
+def test_sentiment_on_the_layer_vector_gets_its_own_regularisation(monkeypatch, settings):
+    from concierge.ai.training import SENTIMENT_REGULARISATION, train_classifier
+    from concierge.search import encoders
+
+    layered = _CountingEncoder("mpnet-layers", 12)
+    monkeypatch.setitem(encoders._encoders, "mpnet-layers", layered)
+    monkeypatch.setitem(encoders._encoders, "small", _CountingEncoder("small", 8))
+    settings.TRIAGE_ENCODER = "small"
+    settings.TRIAGE_SENTIMENT_ENCODER = "mpnet-layers"
+    texts = [text for examples in SENTIMENT_SAMPLES.values() for text in examples]
+    labels = [label for label, examples in SENTIMENT_SAMPLES.items() for _ in examples]
+    sentiment = train_classifier("sentiment", texts, labels, fine_tune=False)
+    wanted = SENTIMENT_REGULARISATION["mpnet-layers"]
+    assert sentiment.config.encoder == "mpnet-layers" and layered.texts_seen >= len(texts)
+    assert sentiment.config.svm_c == wanted["svm_c"] != TrainingConfig().svm_c
+    assert sentiment._svm.C == wanted["svm_c"]
+    stored = TextClassifier.from_bytes(sentiment.to_bytes())
+    assert stored.config.embedding_weight == wanted["embedding_weight"]
+    # Intent, and sentiment on an encoder nobody tuned this for, keep the defaults.
+    settings.TRIAGE_SENTIMENT_ENCODER = "small"
+    other = train_classifier("sentiment", texts, labels, fine_tune=False)
+    assert other.config.svm_c == TrainingConfig().svm_c
+    assert other.config.embedding_weight == TrainingConfig().embedding_weight

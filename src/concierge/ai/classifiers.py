@@ -136,6 +136,14 @@ class OutOfScopeDistance:
     trained on train): out-of-scope AUROC 0.959 for confidence alone, 0.986
     for the mix ``confidence - weight * distance`` at a 0.75 share; in-scope
     accuracy at 85 % out-of-scope recall 95.7 -> 97.1 %.
+
+    Tried on the same split and left out (AUROC of the mix; in-scope accuracy
+    at 80 % out-of-scope recall, 97.53 % for the last layer): the distance on
+    MPNet's layer vector, layers 12+10+8+6 side by side 0.9875 / 97.23 %,
+    averaged 0.9876 / 97.57 %, all twelve averaged 0.9862 / 97.30 %; mixing in
+    the share of words unseen in training, their largest IDF or the similarity
+    of the five nearest training examples moved either figure by 0.2 point at
+    most, within the noise of 100 out-of-scope questions.
     """
 
     def __init__(self, means: np.ndarray, precision: np.ndarray) -> None:
