@@ -51,15 +51,20 @@ def _ram_gb() -> float | None:
     return None
 
 
-def _cpu_model() -> str:
+def _cpuinfo_value(key: str) -> str | None:
+    """The value of the first ``key`` line of /proc/cpuinfo (None off Linux or without it)."""
     try:
         with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as cpuinfo:
             for line in cpuinfo:
-                if line.startswith("model name"):
+                if line.startswith(key):
                     return line.split(":", 1)[1].strip()
     except OSError:
         pass
-    return platform.processor() or platform.machine()
+    return None
+
+
+def _cpu_model() -> str:
+    return _cpuinfo_value("model name") or platform.processor() or platform.machine()
 
 
 def _int8_instructions() -> str:
@@ -69,16 +74,10 @@ def _int8_instructions() -> str:
     multiplies and sums four byte pairs) as on AVX2 alone, so latency figures are
     only comparable between machines of the same kind.
     """
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as cpuinfo:
-            for line in cpuinfo:
-                if line.startswith("flags"):
-                    flags = set(line.split(":", 1)[1].split())
-                    break
-            else:
-                return "unknown"
-    except OSError:
+    found = _cpuinfo_value("flags")
+    if found is None:
         return "unknown"
+    flags = set(found.split())
     for flag, label in (
         ("avx512_vnni", "AVX-512 VNNI"),
         ("avx_vnni", "AVX-VNNI"),

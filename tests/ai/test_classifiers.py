@@ -321,7 +321,7 @@ def test_sentiment_on_the_layer_vector_gets_its_own_regularisation(monkeypatch, 
     assert sentiment._svm.C == wanted["svm_c"]
     stored = TextClassifier.from_bytes(sentiment.to_bytes())
     assert stored.config.embedding_weight == wanted["embedding_weight"]
-    # Intent, and sentiment on an encoder nobody tuned this for, keep the defaults.
+    # Sentiment on an encoder nobody tuned this for keeps the defaults (as intent does).
     settings.TRIAGE_SENTIMENT_ENCODER = "small"
     other = train_classifier("sentiment", texts, labels, fine_tune=False)
     assert other.config.svm_c == TrainingConfig().svm_c
