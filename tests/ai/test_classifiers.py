@@ -103,9 +103,21 @@ def test_fit_sets_the_out_of_scope_threshold_from_out_of_scope_training_examples
     )
     without_examples = TextClassifier(config).fit(texts, labels, out_of_scope_label=OOS)
 
-    assert OOS in with_examples.labels
+    # The examples train no category; the model, which never saw them, sets
+    # its threshold on its own scores of them.
+    assert OOS not in with_examples.labels
     assert 0.0 < with_examples.out_of_scope_threshold <= 0.95
     assert without_examples.out_of_scope_threshold == 0.0
+    answers = [result.label for result in with_examples.predict(unrelated)]
+    assert answers.count(OOS) >= 3, answers
+    known = [result.label for result in with_examples.predict(texts)]
+    assert np.mean([a == b for a, b in zip(known, labels, strict=True)]) >= 0.8
+
+    # The old way, kept as a setting: the examples train a category of their own.
+    as_category = TextClassifier(TrainingConfig(use_embeddings=False, out_of_scope_category=True))
+    as_category.fit(texts + unrelated, labels + [OOS] * len(unrelated), out_of_scope_label=OOS)
+    assert OOS in as_category.labels
+    assert 0.0 < as_category.out_of_scope_threshold <= 0.95
 
 
 def _vectors_near(directions: list[int], count: int, seed: int, dim: int = 16) -> np.ndarray:
@@ -178,6 +190,35 @@ def test_no_out_of_scope_distance_without_spread_or_examples_to_measure() -> Non
     distance = OutOfScopeDistance.fit(np.vstack(spread), labels, OOS, shrinkage=0.0)
     assert distance is not None
     assert np.isfinite(distance.distances(np.vstack(spread))).all()
+
+
+def test_the_relative_distance_tells_a_stranger_between_categories_from_an_emphatic_request():
+    # Categories a, b, c on axes 0-2. An emphatic "a" lies past a's examples,
+    # along the direction in-scope messages vary most; a stranger sits between
+    # the three, near none of them. The plain distance finds the emphatic
+    # request the stranger of the two; once the distance from all in-scope
+    # examples together (the background) is subtracted, the stranger is.
+    vectors = np.vstack([_vectors_near([axis], 40, seed=axis) for axis in range(3)])
+    labels = [label for label in "abc" for _ in range(40)]
+    emphatic, stranger = np.zeros(16, np.float32), np.zeros(16, np.float32)
+    emphatic[0] = 6.0
+    stranger[:3] = 1.0
+    probe = np.vstack([emphatic, stranger])
+
+    plain = OutOfScopeDistance.fit(vectors, labels, OOS, shrinkage=0.8)
+    relative = OutOfScopeDistance.fit(vectors, labels, OOS, shrinkage=0.8, background_weight=1.0)
+    assert plain is not None and relative is not None
+    plain_scores, relative_scores = plain.distances(probe), relative.distances(probe)
+    assert plain_scores[0] > plain_scores[1]
+    assert relative_scores[1] > relative_scores[0]
+
+    # Stored and loaded, it measures the same; a model stored before the
+    # background term (no such keys) keeps the plain distance.
+    assert np.allclose(
+        OutOfScopeDistance.from_state(relative.to_state()).distances(probe), relative_scores
+    )
+    older = {key: value for key, value in relative.to_state().items() if "background" not in key}
+    assert np.allclose(OutOfScopeDistance.from_state(older).distances(probe), plain_scores)
 
 
 def _two_phrasings_each(seed: int, count: int = 30) -> tuple[np.ndarray, list[str]]:

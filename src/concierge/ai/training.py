@@ -175,10 +175,11 @@ def train_classifier(
     """One training recipe for production and the eval: fit, then tune the OOS threshold.
 
     Intent models answer ``out_of_scope`` below a confidence threshold. The
-    frozen-vector model sets it at ``fit`` from cross-validated scores of its
-    training examples when they hold out-of-scope ones; a validation split
-    holding out-of-scope examples resets it from the final model's own scores
-    (for the fine-tuned model, its calibration examples do).
+    frozen-vector model trains no category on out-of-scope examples: it sets
+    the threshold at ``fit`` from its scores of them and cross-validated
+    scores of the other training examples, and a validation split resets it
+    from the final model's scores of the split and of those examples (for
+    the fine-tuned model, its calibration examples do).
 
     ``fine_tune`` None decides by ``fine_tune_wanted``; a fine-tuned model is
     calibrated (softmax temperature, weight of its TF-IDF partner) on the
