@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from concierge.ai import actions, services, training
-from concierge.ai.models import Prediction, PredictionKind, TriageModel
+from concierge.ai.models import OUT_OF_SCOPE, Prediction, PredictionKind, TriageModel
 from concierge.core.errors import PermissionDenied, ValidationFailed
 from concierge.tickets.models import AuditEvent, EntryKind
 from tests.factories import EntryFactory, TicketFactory, make_agent
@@ -169,6 +169,17 @@ def test_retrain_gate_refuses_a_worse_model(categories: list, agent_user, settin
     assert second["promoted"] is False
     assert "below current" in second["reason"]
     assert TriageModel.objects.get(is_active=True, kind="intent").version == first["version"]
+
+
+def test_retrain_needs_two_categories_besides_none_of_these(categories: list) -> None:
+    texts = ["refund my card please", "what is the weather", "play some music", "tell a joke"]
+    labels = ["billing", OUT_OF_SCOPE, OUT_OF_SCOPE, OUT_OF_SCOPE]
+
+    outcome = training.train_and_gate("intent", texts, labels, texts, labels, force=True)
+
+    assert outcome["promoted"] is False
+    assert "two categories" in outcome["reason"]
+    assert not TriageModel.objects.filter(kind="intent").exists()
 
 
 def test_retrain_waits_for_enough_labels(categories: list) -> None:

@@ -308,6 +308,12 @@ def train_and_gate(
     """
     if len(set(labels)) < 2:
         return {"promoted": False, "reason": "need labels of at least two different classes"}
+    if kind == PredictionKind.INTENT and len(set(labels) - {OUT_OF_SCOPE}) < 2:
+        # Out-of-scope examples train no category (TextClassifier.fit).
+        return {
+            "promoted": False,
+            "reason": "need labels of at least two categories ('none of these' is not one)",
+        }
     started = time.perf_counter()
     classifier = train_classifier(
         kind,
