@@ -5,8 +5,8 @@
 
 Trains ``concierge.ai.training.train_classifier`` (the code ``retrain_triage``
 runs) on each public train split (and uses the validation split where there
-is one: CLINC150's val sets the out-of-scope threshold) and reports on
-``test_public``:
+is one: CLINC150's val, with train's out-of-scope questions, which train no
+category, sets the out-of-scope threshold) and reports on ``test_public``:
 
 * intent: Banking77 (77 intents), CLINC150 (150 intents + out-of-scope),
   Bitext (27 intents), and the complaint reason of the airline set's negative
@@ -27,9 +27,10 @@ production would fine-tune (torch installed, enough examples); ``--fine-tune
 banking77,...`` or ``--fine-tune none`` overrides that per data set, and
 ``--train-threads 1`` suits a machine other work is loading.
 
-``--tune`` reports on validation data instead (CLINC150 val, a fixed 20 %
-of Banking77 / Bitext / airline train, half of TweetEval val with the other
-half training): use it to choose settings; never tune on test_public.
+``--tune`` reports on validation data instead (CLINC150 val, its threshold
+then set on a tenth of train; a fixed 20 % of Banking77 / Bitext / airline
+train; half of TweetEval val with the other half training): use it to choose
+settings; never tune on test_public.
 ``--fine-tune sentiment`` also trains the fine-tuned sentiment model
 (production uses it only with ``TRIAGE_FINE_TUNE_SENTIMENT`` or
 ``TRIAGE_FINE_TUNE`` on) and reports it beside the frozen-vector one, with
