@@ -67,6 +67,15 @@ Banking77 / Bitext validation at 0.856 / 0.916 (semantic MRR@10), and mixed
 50/20/30 with MiniLM and e5 at 0.865 / 0.923, against 0.850 / 0.895 for
 MiniLM+e5 (cached vectors, the same harness).
 
+A fourth round tried MPNet's middle layers (the layer vector sentiment reads,
+search/encoders.py MPNET_LAYER_FEATURES), each layer's pooled vector unit
+length, mixed into the MPNet part. MPNet alone on validation, Banking77 /
+Bitext: last layer 0.860 / 0.910; with layer 6 at 0.4 of the last's weight
+0.866 / 0.916; layer 10 or 8 alone 0.773 / 0.809 and 0.733 / 0.663; all four
+averaged 0.831 / 0.882. Fused with MiniLM and e5 the gain shrinks to noise:
+0.865 / 0.918 -> 0.869 / 0.919 at best (layer 6 at 0.3, MPNet's share 0.6),
+over a grid of 15 settings, against a re-index of every article: left out.
+
 Relevance cut-off: searches for customers and visitors (help center search,
 suggestions in the portal and the chat widget) drop hits whose fused score is
 below MIN_RELEVANCE of the encoder, so an off-topic question gets "no
