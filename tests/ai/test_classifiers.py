@@ -120,6 +120,23 @@ def test_fit_sets_the_out_of_scope_threshold_from_out_of_scope_training_examples
     assert 0.0 < as_category.out_of_scope_threshold <= 0.95
 
 
+def test_out_of_scope_examples_set_a_threshold_even_when_a_category_has_one_example() -> None:
+    # "parcel" has a single example, so no example can be held out of training
+    # to score; the training scores set the threshold instead of leaving none.
+    texts = [*TRAIN["negative"], "where is my parcel"]
+    labels = ["negative"] * len(TRAIN["negative"]) + ["parcel"]
+    unrelated = ["what is the capital of peru", "play some jazz music", "set an alarm for six"]
+    model = TextClassifier(TrainingConfig(use_embeddings=False)).fit(
+        texts + unrelated, labels + [OOS] * len(unrelated), out_of_scope_label=OOS
+    )
+
+    assert OOS not in model.labels
+    assert model.out_of_scope_threshold > 0.0
+    assert OOS in [result.label for result in model.predict(unrelated)]
+    answers = [result.label for result in model.predict(texts)]
+    assert np.mean([a == b for a, b in zip(answers, labels, strict=True)]) >= 0.8
+
+
 def _vectors_near(directions: list[int], count: int, seed: int, dim: int = 16) -> np.ndarray:
     """``count`` noisy vectors around the sum of the given axes (times 3) per direction list."""
     generator = np.random.default_rng(seed)

@@ -558,22 +558,27 @@ class TextClassifier:
                 embeddings, label_ids, len(self.labels), self.config.neighbour_examples_per_label
             )
         scores = self._out_of_fold_scores(features, list(labels))
-        if scores is None:
-            self.temperature = 0.1
-            return self
-        self.temperature = _fit_temperature(scores, label_ids)
+        self.temperature = 0.1 if scores is None else _fit_temperature(scores, label_ids)
         if out_of_scope_label and (
             out_of_scope_label in self.labels or self._set_aside_out_of_scope is not None
         ):
             # The same held-out scores set the "none of these" threshold, so
             # out-of-scope examples among the training labels are enough when
             # no validation example is out of scope.
-            probabilities = _softmax(scores / self.temperature)
-            if self.nearest is not None and embeddings is not None:
-                # Out of fold too: an example's own vector must not vote for it.
-                probabilities = self._blend_neighbours(
-                    probabilities, embeddings, exclude=self.nearest.stored_rows(len(labels))
-                )
+            if scores is not None:
+                probabilities = _softmax(scores / self.temperature)
+                if self.nearest is not None and embeddings is not None:
+                    # Out of fold too: an example's own vector must not vote for it.
+                    probabilities = self._blend_neighbours(
+                        probabilities, embeddings, exclude=self.nearest.stored_rows(len(labels))
+                    )
+            else:
+                # A category with a single example cannot be held out: the
+                # training examples' own scores, over-confident, so the
+                # threshold errs towards answering with a category. Without it
+                # the out-of-scope examples, which train no category, would
+                # never be answered until a validation split sets one.
+                probabilities = self.predict_proba(texts, embeddings=embeddings)
             truth = list(labels)
             if self._set_aside_out_of_scope is not None:
                 # The model never saw them: its own scores are held-out scores.
