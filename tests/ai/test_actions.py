@@ -153,6 +153,27 @@ def test_retrain_trains_on_labels_and_promotes_when_at_least_as_good(
         assert intent.model_version == model.version
 
 
+def test_retrain_reports_the_none_of_these_labels_that_set_the_threshold(
+    categories: list, agent_user, settings
+) -> None:
+    settings.TRIAGE_RETRAIN_EVERY_LABELS = 0
+    off_topic = [
+        "what is the weather in lima",
+        "play some jazz",
+        "who won the match",
+        "tell a joke",
+    ]
+    for text, label in [*LABELLED * 2, *[(text, OUT_OF_SCOPE) for text in off_topic * 2]]:
+        _label(text, label, agent_user)
+
+    outcome = actions.retrain(actor=None, force=True)
+
+    assert outcome["out_of_scope_examples"] == len(off_topic) * 2
+    assert outcome["out_of_scope_threshold"] != 0.0
+    model = TriageModel.objects.get(version=outcome["version"])
+    assert OUT_OF_SCOPE in model.labels  # the labels it learned from, listed for admins
+
+
 def test_retrain_gate_refuses_a_worse_model(categories: list, agent_user, settings) -> None:
     settings.TRIAGE_RETRAIN_EVERY_LABELS = 0
     validation = [training.is_validation_example(i) for i in range(1, 400)]

@@ -74,6 +74,23 @@ def test_status_shows_the_finished_runs_result_and_stops_polling(
     assert "hx-trigger" not in block
 
 
+@pytest.mark.parametrize(
+    ("examples", "shown"),
+    [(3, '"None of these": 3 labelled examples set when'), (0, 'mark off-topic tickets "none')],
+)
+def test_status_says_what_none_of_these_rests_on(
+    admin_user: Any, monkeypatch: pytest.MonkeyPatch, examples: int, shown: str
+) -> None:
+    def retrained(**kwargs: Any) -> dict[str, Any]:
+        return {"promoted": False, "reason": "x", "out_of_scope_examples": examples}
+
+    monkeypatch.setattr(actions, "retrain", retrained)
+    retrain_triage_model.call()
+
+    block = signed_in_client(admin_user).get(reverse("workspace:settings_triage_retrain_status"))
+    assert shown in block.content.decode()
+
+
 def test_a_failed_retrain_is_shown_as_failed(
     admin_user: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:

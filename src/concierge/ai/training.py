@@ -365,6 +365,15 @@ def train_and_gate(
         "validation_examples": len(validation_texts),
         "training_seconds": round(seconds, 2),
     }
+    if kind == PredictionKind.INTENT:
+        # What "none of these" rests on: the examples agents marked so (they
+        # train no category) and the threshold they set with the validation split.
+        outcome["out_of_scope_examples"] = sum(
+            1 for label in (*labels, *validation_labels) if label == OUT_OF_SCOPE
+        )
+        outcome["out_of_scope_threshold"] = round(
+            float(getattr(classifier, "out_of_scope_threshold", 0.0)), 4
+        )
     if not promote:
         outcome["reason"] = (
             "no validation examples to compare on"

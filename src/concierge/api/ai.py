@@ -81,6 +81,16 @@ class RetrainResultOut(Schema):
     )
     training_examples: int | None = None
     validation_examples: int | None = None
+    out_of_scope_examples: int | None = Field(
+        None,
+        description="Intent models: labels of 'none of these' (out_of_scope). They train no "
+        "category; with the validation labels they set `out_of_scope_threshold`.",
+    )
+    out_of_scope_threshold: float | None = Field(
+        None,
+        description="Intent models: the score (confidence less the distance from every "
+        "category) below which the answer is out_of_scope; 0 = never.",
+    )
     reason: str = Field("", description="Why nothing was trained or promoted, if so.")
 
 
