@@ -123,3 +123,25 @@ def test_keyboard_shortcuts_open_help_move_through_the_inbox_and_focus_the_reply
     expect(body).to_have_value("jk typed here stays text")
     assert page.url.endswith(f"/tickets/{newest_first[1].pk}/")
     assert_clean(watch)
+
+
+def test_the_header_keeps_room_to_search_and_folds_the_nav_on_a_narrow_laptop(
+    page: Any, watch: PageWatch, agent_user: Any, password: str
+) -> None:
+    sign_in_agent(page, agent_user.email, password)
+    search = page.get_by_role("searchbox", name="Search tickets and customers")
+    nav = page.get_by_role("navigation", name="Main")
+
+    # 1280 px: every link, the agent's controls and a search box one can read.
+    expect(nav.get_by_role("link", name="Customers")).to_be_visible()
+    assert search.bounding_box()["width"] >= 120
+    assert page.locator(".ws-header").bounding_box()["height"] < 70  # one row
+
+    # 1100 px: the nav folds behind the menu button; the search keeps its room.
+    page.set_viewport_size({"width": 1100, "height": 900})
+    expect(nav.get_by_role("link", name="Customers")).to_be_hidden()
+    assert search.bounding_box()["width"] >= 200
+    page.get_by_role("button", name="Menu").click()
+    nav.get_by_role("link", name="Customers").click()
+    page.wait_for_url("**/customers/**")
+    assert_clean(watch)
