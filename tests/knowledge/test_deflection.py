@@ -209,3 +209,18 @@ def test_reports_list_top_and_empty_searches_least_helpful_and_due_articles(
     assert [s.query for s in services.searches_without_results(user=admin_user)] == ["fax"]
     assert [a.pk for a in services.least_helpful_articles(user=admin_user)] == [article.pk]
     assert [a.pk for a in services.articles_due_for_review(user=admin_user)] == [article.pk]
+
+
+def test_the_reports_page_shows_each_comment_with_its_articles_title(article, admin_user):
+    from django.urls import reverse
+
+    actions.vote(
+        session_key="s1", article=article, is_helpful=False, comment="Says <b>nothing</b> on fees"
+    )
+
+    page = signed_in_client(admin_user).get(reverse("workspace:knowledge_reports")).content.decode()
+
+    comments = page[page.index("Recent feedback comments") :]
+    assert str(article.translations.get().title) in comments
+    assert "Not helpful" in comments
+    assert "Says &lt;b&gt;nothing&lt;/b&gt; on fees" in comments  # escaped, not markup

@@ -44,3 +44,37 @@ def test_demo_questions_in_spanish_and_french_find_the_right_article_in_their_la
     assert first_title("Quiero que me devuelvan el dinero", "es") == "¿Cómo obtengo un reembolso?"
     assert first_title("No puedo entrar, olvidé mi contraseña", "es") == "Restablecer tu contraseña"
     assert first_title("Je veux être remboursé", "fr") == "Comment obtenir un remboursement ?"
+
+
+def test_demo_help_center_activity_fills_the_reports_once(django_capture_on_commit_callbacks):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from concierge.demo.knowledge import ensure_demo_help_center_activity
+    from concierge.knowledge import services
+    from concierge.knowledge.models import HelpSession
+    from concierge.tickets.models import Ticket
+    from tests.factories import TicketFactory
+
+    admin = make_admin(email=generator.ADMIN_EMAIL)
+    with django_capture_on_commit_callbacks(execute=True):
+        ensure_demo_help_center()
+    now = timezone.now()
+    for hours in range(0, 30 * 24, 6):  # a request every six hours over the month
+        ticket = TicketFactory()
+        Ticket.objects.filter(pk=ticket.pk).update(created_at=now - timedelta(hours=hours))
+
+    first = ensure_demo_help_center_activity()
+    again = ensure_demo_help_center_activity()
+
+    assert "visits over 30 days" in first and "already" in again
+    days = services.self_service_rate_by_day(user=admin)
+    assert len(days) >= 28
+    assert sum(day.sessions for day in days) == HelpSession.objects.count()
+    rates = [day.rate for day in days if day.rate is not None]
+    # Some visits went on to open a request, most did not.
+    assert 0.5 < sum(day.self_served for day in days) / sum(day.sessions for day in days) < 0.95
+    assert min(rates) < 1.0
+    assert services.top_searches(user=admin)
+    assert services.least_helpful_articles(user=admin)

@@ -7,15 +7,27 @@ Running it again changes nothing that exists.
 
 from __future__ import annotations
 
-from datetime import timedelta
+import random
+from datetime import datetime, timedelta
 
+from django.contrib.auth.models import AnonymousUser
 from django.db import transaction
 from django.utils import timezone
 
 from concierge.accounts.models import User
 from concierge.demo import generator
-from concierge.knowledge import actions
-from concierge.knowledge.models import Article, Category
+from concierge.knowledge import actions, services
+from concierge.knowledge.models import (
+    Article,
+    ArticleStatus,
+    ArticleVote,
+    Category,
+    EventKind,
+    HelpSession,
+    Visibility,
+)
+from concierge.search.actions import index_now
+from concierge.tickets.models import Ticket
 
 # category -> section -> [(title, tags, markdown body)]
 HELP_CENTER: dict[str, dict[str, list[tuple[str, list[str], str]]]] = {
@@ -230,3 +242,112 @@ def ensure_demo_help_center() -> str:
             },
         )  # fmt: skip
     return f"Help center: {created + 1} articles published (1 for agents only) at /portal/help/."
+
+
+# What visitors typed into the help center search; the last ones find nothing,
+# so the "searches with no result" report has something to show.
+DEMO_SEARCHES = (
+    "refund", "where is my order", "reset password", "charged twice", "invoice",
+    "change delivery address", "parcel delivered not received", "shipping cost",
+    "delete account", "sign in link", "gift card balance", "student discount",
+)  # fmt: skip
+DEMO_NO_RESULT_SHARE = 0.08  # of the searches
+DEMO_COMMENTS = {
+    True: ["Clear, thanks!", "Exactly what I needed.", ""],
+    False: ["Too short: what if that does not work?", "It does not say how long it takes.", ""],
+}
+
+
+def ensure_demo_help_center_activity(days: int = 30) -> str:
+    """A month of visits to the help center, so its reports have something to show.
+
+    Each visit goes through the same action the help center's pages call
+    (``knowledge.actions.record_event`` / ``vote`` / ``note_request_opened``),
+    backdated: searches (some with no result), article views, votes with a
+    few comments, and about one visit in four that still opened a request
+    (linked to a demo ticket opened within the next hours), which is what the
+    self-service rate counts. Running it again changes nothing.
+    """
+    if HelpSession.objects.exists():
+        return "Help center activity: already recorded."
+    public = list(
+        Article.objects.filter(
+            status=ArticleStatus.PUBLISHED, visibility=Visibility.PUBLIC
+        ).order_by("pk")
+    )
+    if not public:
+        return "Help center activity: no published articles."
+    rng = random.Random(20261124)  # noqa: S311 - repeatable invented data, not secrets
+    # The articles were just written and their index entries are still queued:
+    # index them now, so the searches below count what visitors would find.
+    index_now(kind="article", object_ids=[article.pk for article in public])
+    visitor = AnonymousUser()
+    found: dict[str, list[int]] = {
+        query: [hit.article.pk for hit in services.search_articles(
+            user=visitor, query=query, locale="en", limit=5
+        )]
+        for query in DEMO_SEARCHES
+    }  # fmt: skip
+    # Tickets a visit can have led to, by the hour they were opened.
+    now = timezone.now()
+    tickets = list(
+        Ticket.objects.filter(created_at__gte=now - timedelta(days=days + 1)).order_by("created_at")
+    )
+    visits = escalated = 0
+    today = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    for day in range(days - 1, -1, -1):  # the days the reports show, today included
+        midnight = today - timedelta(days=day)
+        minutes = int(min(timedelta(days=1), now - midnight).total_seconds() // 60)
+        for _ in range(rng.randint(6, 16) if minutes > 60 else 0):
+            started = midnight + timedelta(minutes=rng.randint(0, minutes - 30))
+            visits += 1
+            escalated += _demo_visit(rng, started, public, found, tickets)
+    return (
+        f"Help center activity: {visits} visits over {days} days recorded "
+        f"({escalated} went on to open a request)."
+    )
+
+
+def _demo_visit(
+    rng: random.Random,
+    started: datetime,
+    public: list[Article],
+    found: dict[str, list[int]],
+    tickets: list[Ticket],
+) -> int:
+    """One visitor's searches, views and vote; 1 when it opened a request afterwards."""
+    key = actions.new_session_key()
+    clock = started
+    read: list[int] = []
+    if rng.random() < 0.65:
+        no_result = rng.random() < DEMO_NO_RESULT_SHARE
+        pool = [q for q in DEMO_SEARCHES if (not found[q]) == no_result] or list(DEMO_SEARCHES)
+        query = rng.choice(pool)
+        actions.record_event(
+            session_key=key, kind=EventKind.SEARCH, query=query,
+            result_count=len(found[query]), locale="en", now=clock,
+        )  # fmt: skip
+        read = found[query][: rng.randint(0, 2)]
+    else:
+        read = [rng.choice(public).pk]
+    for article_id in read:
+        clock += timedelta(seconds=rng.randint(20, 240))
+        actions.record_event(
+            session_key=key, kind=EventKind.VIEW, article_id=article_id, locale="en", now=clock
+        )
+    if read and rng.random() < 0.3:
+        helpful = rng.random() < 0.7
+        article = next(a for a in public if a.pk == read[-1])
+        ballot = actions.vote(
+            session_key=key, article=article, is_helpful=helpful,
+            comment=rng.choice(DEMO_COMMENTS[helpful]), locale="en",
+        )  # fmt: skip
+        # Votes take no time of their own (record_event does): stamp it after the reading.
+        ArticleVote.objects.filter(pk=ballot.pk).update(created_at=clock, updated_at=clock)
+    if rng.random() < 0.25:
+        # The visit did not end it: a request opened within the next few hours.
+        later = [t for t in tickets if clock <= t.created_at <= clock + timedelta(hours=6)]
+        if later:
+            actions.note_request_opened(session_key=key, ticket=rng.choice(later))
+            return 1
+    return 0

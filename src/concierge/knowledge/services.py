@@ -563,11 +563,19 @@ def articles_due_for_review(*, user: Any, limit: int = 50) -> list[Article]:
 
 def recent_comments(*, user: Any, limit: int = 20) -> list[ArticleVote]:
     policy.require(policy.can_view_knowledge_reports(user), "Only admins see help center reports.")
-    return list(
+    votes = list(
         ArticleVote.objects.exclude(comment="")
         .select_related("article")
+        .prefetch_related(
+            Prefetch(
+                "article__translations", queryset=ArticleTranslation.objects.order_by("locale")
+            )
+        )
         .order_by("-updated_at")[:limit]
     )
+    # Each comment's article by its title (``article.text``), as the other reports show them.
+    localize((vote.article for vote in votes), help_center_settings().default_locale)
+    return votes
 
 
 # --- sitemap ----------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from django.core.management.base import BaseCommand, CommandParser
 
 from concierge.demo import generator
 from concierge.demo.chat import ensure_demo_chat_channel
-from concierge.demo.knowledge import ensure_demo_help_center
+from concierge.demo.knowledge import ensure_demo_help_center, ensure_demo_help_center_activity
 from concierge.demo.routing import ensure_demo_escalation_example, ensure_demo_routing
 
 
@@ -58,6 +58,7 @@ class Command(BaseCommand):
         self.stdout.write(ensure_demo_escalation_example())
         self.stdout.write(ensure_demo_help_center())
         self.stdout.write(ensure_search_index())
+        self.stdout.write(ensure_demo_help_center_activity())
 
 
 def ensure_search_index() -> str:
