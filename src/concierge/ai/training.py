@@ -371,9 +371,7 @@ def train_and_gate(
         outcome["out_of_scope_examples"] = sum(
             1 for label in (*labels, *validation_labels) if label == OUT_OF_SCOPE
         )
-        outcome["out_of_scope_threshold"] = round(
-            float(getattr(classifier, "out_of_scope_threshold", 0.0)), 4
-        )
+        outcome["out_of_scope_threshold"] = round(float(classifier.out_of_scope_threshold), 4)
     if not promote:
         outcome["reason"] = (
             "no validation examples to compare on"

@@ -244,8 +244,9 @@ def ensure_demo_help_center() -> str:
     return f"Help center: {created + 1} articles published (1 for agents only) at /portal/help/."
 
 
-# What visitors typed into the help center search; the last ones find nothing,
-# so the "searches with no result" report has something to show.
+# What visitors typed into the help center search. The last two ask for what no
+# article covers; those the search finds nothing for feed the "searches with no
+# result" report (DEMO_NO_RESULT_SHARE of the searches).
 DEMO_SEARCHES = (
     "refund", "where is my order", "reset password", "charged twice", "invoice",
     "change delivery address", "parcel delivered not received", "shipping cost",

@@ -73,10 +73,13 @@ def visible_articles(*, user: Any) -> QuerySet[Article]:
     return Article.objects.filter(policy.visible_articles_filter(user))
 
 
+def _translations(path: str = "translations") -> Prefetch:
+    """The translations at ``path``, in a stable order (``pick_translation`` reads them)."""
+    return Prefetch(path, queryset=ArticleTranslation.objects.order_by("locale"))
+
+
 def _with_text(queryset: QuerySet[Article]) -> QuerySet[Article]:
-    return queryset.select_related("section__category", "owner").prefetch_related(
-        Prefetch("translations", queryset=ArticleTranslation.objects.order_by("locale"))
-    )
+    return queryset.select_related("section__category", "owner").prefetch_related(_translations())
 
 
 def pick_translation(article: Article, locale: str, *, default_locale: str) -> ArticleTranslation:
@@ -566,11 +569,7 @@ def recent_comments(*, user: Any, limit: int = 20) -> list[ArticleVote]:
     votes = list(
         ArticleVote.objects.exclude(comment="")
         .select_related("article")
-        .prefetch_related(
-            Prefetch(
-                "article__translations", queryset=ArticleTranslation.objects.order_by("locale")
-            )
-        )
+        .prefetch_related(_translations("article__translations"))
         .order_by("-updated_at")[:limit]
     )
     # Each comment's article by its title (``article.text``), as the other reports show them.
