@@ -78,3 +78,8 @@ def test_demo_help_center_activity_fills_the_reports_once(django_capture_on_comm
     assert min(rates) < 1.0
     assert services.top_searches(user=admin)
     assert services.least_helpful_articles(user=admin)
+    # Some articles are already due for review, others only next week.
+    due = services.articles_due_for_review(user=admin)
+    assert due
+    assert all(article.review_due_on <= now.date() for article in due)
+    assert Article.objects.filter(review_due_on__gt=now.date()).exists()

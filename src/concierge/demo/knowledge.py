@@ -197,7 +197,10 @@ def ensure_demo_help_center() -> str:
             changes={"name": "Concierge Help Center", "locales": " ".join(TRANSLATIONS)},
         )
         created = 0
-        review_soon = timezone.now().date() + timedelta(days=7)
+        # Every fifth article has a review date: half of them already past, so
+        # the "due for review" report has something to show, half next week.
+        today = timezone.now().date()
+        review_dates = (today - timedelta(days=3), today + timedelta(days=7))
         last_section_id = 0
         for category_position, (category_name, sections) in enumerate(HELP_CENTER.items()):
             category = actions.save_category(
@@ -220,7 +223,9 @@ def ensure_demo_help_center() -> str:
                             "section_id": section.pk, "title": title, "body": body,
                             "tags": tags, "status": "published", "position": position,
                             "is_promoted": position == 0 and section_position == 0,
-                            "review_due_on": review_soon if created % 5 == 0 else None,
+                            "review_due_on": (
+                                review_dates[created // 5 % 2] if created % 5 == 0 else None
+                            ),
                         },
                     )  # fmt: skip
                     created += 1
