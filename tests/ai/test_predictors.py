@@ -70,6 +70,22 @@ def test_urgency_rises_with_cues() -> None:
     assert predictors.predict_urgency("How do I change my avatar?").label == "normal"
 
 
+def test_urgency_hears_money_taken_and_requests_that_can_wait() -> None:
+    angry = predictors.PredictionResult("negative", 0.9, "test", -0.9, [])
+    charged = predictors.predict_urgency("You charged me twice AGAIN, fix it", sentiment=angry)
+    assert charged.label == "high"
+    assert "money taken" in charged.reasons and "very negative (-0.90)" in charged.reasons
+    calm = predictors.predict_urgency("I was overcharged on my last invoice")
+    assert calm.label == "normal" and calm.reasons == ["money taken"]
+
+    later = predictors.predict_urgency("Feature request: dark mode would be nice, no rush")
+    assert later.label == "low" and "says it can wait" in later.reasons
+    # Cues add up: "no rush" tempers an outage to normal; an urgent outage stays high.
+    tempered = predictors.predict_urgency("No rush, but our site is down for all users")
+    assert tempered.label == "normal"
+    assert predictors.predict_urgency("Site down, urgent! not urgent for you maybe").label == "high"
+
+
 def test_few_shot_intent_picks_category_from_examples(categories: list) -> None:
     result = predictors.predict_intent("I got billed two times for the same order, refund me")
     assert result.label == "billing"

@@ -154,3 +154,47 @@ def test_load_demo_works_without_the_tau2_package(monkeypatch: pytest.MonkeyPatc
     assert "built-in corpus" in output
     assert Ticket.objects.count() == 51  # plus the escalation example (demo.routing)
     assert not Entry.objects.filter(body_source__icontains="lorem").exists()
+
+
+@pytest.mark.django_db
+def test_demo_triage_learns_from_solved_requests_and_classifies_open_ones(enable_triage) -> None:
+    from concierge.ai.models import Prediction, PredictionKind, TriageModel
+    from concierge.demo.routing import HISTORY_VERSION, TEAM_CATEGORIES, ensure_demo_triage
+
+    output = StringIO()
+    call_command("load_demo", stdout=output, tickets=150, customers=20, organizations=5)
+
+    category_of_team = {
+        content.TEAM_NAMES[key]: category for key, category in TEAM_CATEGORIES.items()
+    }
+    history = Prediction.objects.filter(model_version=HISTORY_VERSION).select_related("ticket")
+    assert history.count() > 50
+    for label in history.select_related("ticket__team"):
+        assert label.ticket.status in (Status.SOLVED, Status.CLOSED)
+        assert label.corrected_label == category_of_team[label.ticket.team.name]
+        assert label.corrected_by_id == label.ticket.assignee_id and label.text
+    model = TriageModel.objects.get(kind=PredictionKind.INTENT, is_active=True)
+    assert f"model {model.version} trained" in output.getvalue()
+
+    # The newest unsolved requests are classified by that model.
+    open_intents = Prediction.objects.filter(
+        kind=PredictionKind.INTENT, model_version=model.version
+    ).select_related("ticket__team")
+    assert open_intents.exists()
+    assert not open_intents.filter(ticket__status__in=[Status.SOLVED, Status.CLOSED]).exists()
+    with_team = [
+        p for p in open_intents if p.ticket.team and p.ticket.team.name in category_of_team
+    ]
+    agree = sum(p.label == category_of_team[p.ticket.team.name] for p in with_team)
+    assert agree >= 0.8 * len(with_team)
+
+    assert ensure_demo_triage() == "Triage: demo history already labelled."
+    assert TriageModel.objects.filter(kind=PredictionKind.INTENT).count() == 1
+
+
+@pytest.mark.django_db
+def test_demo_triage_is_skipped_when_triage_is_off() -> None:
+    from concierge.ai.models import Prediction
+
+    assert "Triage: off" in load_small()
+    assert not Prediction.objects.exists()

@@ -38,7 +38,7 @@ CATEGORY_EXAMPLES_MAX = 200
 CATEGORY_EXAMPLE_MAX_CHARS = 300
 
 
-def _ticket_text(ticket: Any, entry: Any | None) -> str:
+def ticket_text(ticket: Any, entry: Any | None = None) -> str:
     """The customer's message; the first message of a ticket is read with its subject."""
     from concierge.tickets.models import EntryKind
 
@@ -90,7 +90,7 @@ def triage_ticket(*, ticket_id: int, entry_id: int | None = None) -> dict[str, P
             kinds.remove(PredictionKind.INTENT)
     if not kinds:
         return existing
-    text = _ticket_text(ticket, entry)
+    text = ticket_text(ticket, entry)
     results = predictors.predict_all(text, kinds=kinds)
     stored = dict(existing)
     # One INSERT for all kinds: triage runs on every incoming message.

@@ -35,7 +35,7 @@ logger = logging.getLogger(__name__)
 LANGUAGE_VERSION = "fasttext-lite-1"
 SENTIMENT_LEXICON_VERSION = "vader-cues-1"
 FEW_SHOT_PREFIX = "fewshot-"
-URGENCY_VERSION = "urgency-rules-1"
+URGENCY_VERSION = "urgency-rules-2"
 ABUSE_VERSION = "profanity-check-1"
 SPAM_VERSION = "spam-rules-1"
 
@@ -391,6 +391,20 @@ URGENCY_CUES: tuple[tuple[str, str, int], ...] = (
     (r"\b(today|tonight|tomorrow|deadline|before \d)\b", "time-bound", 1),
     (r"\b(can'?t|cannot|unable to) (log ?in|access|pay|use|work)\b", "blocked", 1),
     (r"\b(lawyer|legal action|chargeback|sue|court)\b", "legal threat", 2),
+    # Money taken wrongly waits badly: customers count the days.
+    (
+        r"\b(charged (me )?(twice|two times|double|again)|double[- ]charged?|overcharged"
+        r"|took my money|money (was )?taken)\b",
+        "money taken",
+        1,
+    ),
+    # The customer says it can wait: the one cue for "low".
+    (
+        r"\b(no rush|not urgent|no hurry|whenever you (can|get a chance|have time)"
+        r"|low priority|just (curious|wondering)|feature request|would be nice)\b",
+        "says it can wait",
+        -2,
+    ),
 )
 _COMPILED_URGENCY = [
     (re.compile(p, re.IGNORECASE), name, weight) for p, name, weight in URGENCY_CUES
@@ -410,12 +424,13 @@ def predict_urgency(text: str, *, sentiment: PredictionResult | None = None) -> 
         label = "urgent"
     elif points >= 2:
         label = "high"
-    elif points >= 1:
-        label = "normal"
+    elif points < 0:
+        label = "low"
     else:
         label = "normal"
-        reasons.append("no urgency cues")
-    confidence = min(0.95, 0.55 + 0.1 * points)
+        if not reasons:
+            reasons.append("no urgency cues")
+    confidence = min(0.95, 0.55 + 0.1 * abs(points))
     return PredictionResult(label, confidence, URGENCY_VERSION, float(points), reasons[:4])
 
 

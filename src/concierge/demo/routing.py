@@ -244,6 +244,85 @@ def ensure_demo_routing() -> str:
     return f"Routing: {total} rules ({created} new), team strategies and skills set."
 
 
+# The category of each solved demo request, by the team that solved it.
+TEAM_CATEGORIES = {"billing": "billing", "technical": "technical", "orders": "shipping"}
+# The model version of the demo's historical labels (nothing predicted them).
+HISTORY_VERSION = "demo-history"
+# How many solved requests carry a label: plenty to train on, a few seconds to embed.
+HISTORY_LABELS = 450
+# How many of the newest unsolved requests are triaged when the demo loads.
+TRIAGED_REQUESTS = 200
+
+
+def ensure_demo_triage() -> str:
+    """Labelled history, a model trained on it and predictions on open requests (once).
+
+    A desk moving to Concierge brings requests its agents already sorted; the
+    demo's are the solved ones, each labelled with the category of the team
+    that solved it, confirmed by the agent who did (what a retrain learns
+    from). Then the real retrain (promoted only if it validates) and the real
+    triage of the newest unsolved requests, so the inbox's AI filters and each
+    ticket's triage panel have something to show. The rules are not run on
+    them: routing acts on new requests, and the demo's queues keep their history.
+    """
+    from django.conf import settings
+    from django.db.models import Q
+
+    from concierge.ai import actions as ai_actions
+    from concierge.ai.models import Prediction, PredictionKind
+    from concierge.tickets.models import Status
+
+    if not getattr(settings, "TRIAGE_ENABLED", True):
+        return "Triage: off (CONCIERGE_TRIAGE=0); no predictions made."
+    if Prediction.objects.filter(model_version=HISTORY_VERSION).exists():
+        return "Triage: demo history already labelled."
+    category_of_team = {
+        team.pk: TEAM_CATEGORIES[key]
+        for key, name in content.TEAM_NAMES.items()
+        if (team := Team.objects.filter(name=name).first()) is not None
+    }
+    solved = (
+        Ticket.objects.filter(
+            status__in=[Status.SOLVED, Status.CLOSED], team_id__in=category_of_team
+        )
+        .exclude(assignee=None)
+        .order_by("-pk")[:HISTORY_LABELS]
+    )
+    labels = []
+    for ticket in solved:
+        text = ai_actions.ticket_text(ticket)
+        category = category_of_team.get(ticket.team_id or 0)
+        if not text or category is None:
+            continue
+        labels.append(
+            Prediction(
+                ticket=ticket, kind=PredictionKind.INTENT, label=category, confidence=1.0,
+                model_version=HISTORY_VERSION, reasons=["labelled when the request was solved"],
+                text=text, corrected_label=category, corrected_by_id=ticket.assignee_id,
+                corrected_at=ticket.updated_at,
+            )
+        )  # fmt: skip
+    if not labels:
+        return "Triage: the demo desk is not loaded; nothing labelled."
+    Prediction.objects.bulk_create(labels)
+    outcome = ai_actions.retrain()  # promoted only if it validates, as always
+    unsolved = Ticket.objects.filter(
+        ~Q(status__in=[Status.SOLVED, Status.CLOSED]), predictions__isnull=True
+    ).order_by("-pk")[:TRIAGED_REQUESTS]
+    triaged = 0
+    for ticket_id in unsolved.values_list("pk", flat=True):
+        triaged += bool(ai_actions.triage_ticket(ticket_id=ticket_id))
+    model = (
+        f"model {outcome.get('version')} trained"
+        if outcome.get("promoted")
+        else f"no model promoted ({outcome.get('reason', 'see Settings')})"
+    )
+    return (
+        f"Triage: {len(labels)} solved requests labelled, {model}, "
+        f"{triaged} open requests classified."
+    )
+
+
 def ensure_demo_escalation_example() -> str:
     """An abusive request from the demo customer, through triage and the rules (once)."""
     from concierge.automation.actions import process_ticket_event

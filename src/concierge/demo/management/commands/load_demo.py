@@ -15,7 +15,11 @@ from django.core.management.base import BaseCommand, CommandParser
 from concierge.demo import generator
 from concierge.demo.chat import ensure_demo_chat_channel
 from concierge.demo.knowledge import ensure_demo_help_center, ensure_demo_help_center_activity
-from concierge.demo.routing import ensure_demo_escalation_example, ensure_demo_routing
+from concierge.demo.routing import (
+    ensure_demo_escalation_example,
+    ensure_demo_routing,
+    ensure_demo_triage,
+)
 
 
 class Command(BaseCommand):
@@ -55,6 +59,7 @@ class Command(BaseCommand):
         self.stdout.write(sign_in_box(settings.SITE_URL))
         self.stdout.write(ensure_demo_chat_channel(settings.SITE_URL))
         self.stdout.write(ensure_demo_routing())
+        self.stdout.write(ensure_demo_triage())
         self.stdout.write(ensure_demo_escalation_example())
         self.stdout.write(ensure_demo_help_center())
         self.stdout.write(ensure_search_index())
