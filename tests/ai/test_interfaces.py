@@ -108,6 +108,20 @@ def test_ticket_page_shows_predictions_with_one_click_correction(agent_user) -> 
     assert sentiment.corrected_label == "negative"
 
 
+def test_out_of_scope_reads_none_of_these_on_the_panel_and_in_the_filters(agent_user) -> None:
+    Category.objects.create(name="billing")
+    ticket = TicketFactory()
+    _predict(ticket, intent="out_of_scope")
+    client = signed_in_client(agent_user)
+
+    html = client.get(reverse("workspace:ticket", args=[ticket.pk])).content.decode()
+    assert 'data-label="out_of_scope">none of these</span>' in html
+    assert 'value="billing" class="button button--small">billing</button>' in html
+
+    inbox = client.get("/inbox/all-open/").content.decode()
+    assert '<option value="out_of_scope">none of these</option>' in inbox
+
+
 def test_light_agent_sees_panel_without_correction_buttons(light_agent_user) -> None:
     ticket = TicketFactory()
     _predict(ticket, sentiment="neutral")

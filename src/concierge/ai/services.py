@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.db.models import QuerySet
 
-from concierge.ai.models import Category, Prediction, PredictionKind, TriageModel
+from concierge.ai.models import OUT_OF_SCOPE, Category, Prediction, PredictionKind, TriageModel
 from concierge.core import policy
 
 if TYPE_CHECKING:
@@ -67,6 +67,11 @@ def list_categories(*, user: Any, include_inactive: bool = False) -> QuerySet[Ca
     if not include_inactive:
         categories = categories.filter(is_active=True)
     return categories
+
+
+def display_label(label: str) -> str:
+    """A label as agents read it: the out-of-scope answer is "none of these"."""
+    return "none of these" if label == OUT_OF_SCOPE else label
 
 
 def label_choices(kind: str) -> list[str]:

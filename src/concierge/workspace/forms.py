@@ -524,10 +524,12 @@ class InboxFilterForm(WorkspaceForm):
             [("", "Any team"), ("mine", "My teams"), ("none", "No team")]
             + [(str(team.pk), team.name) for team in teams],
         )
-        from concierge.ai.services import label_choices
+        from concierge.ai.services import display_label, label_choices
 
         for name, kind in PREDICTION_FILTER_FIELDS[:3]:
-            set_choices(self, name, [("", "Any")] + [(c, c) for c in label_choices(kind)])
+            set_choices(
+                self, name, [("", "Any")] + [(c, display_label(c)) for c in label_choices(kind)]
+            )
 
     @staticmethod
     def initial_from(filters: dict[str, Any]) -> dict[str, Any]:

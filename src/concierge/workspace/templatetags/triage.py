@@ -1,4 +1,5 @@
-"""``{% triage_panel ticket %}``: the AI triage panel on the ticket page (staff only)."""
+"""``{% triage_panel ticket %}``: the AI triage panel on the ticket page (staff only);
+``|triage_label``: a label as agents read it ("none of these" for out of scope)."""
 
 from __future__ import annotations
 
@@ -19,3 +20,10 @@ def triage_panel(context: template.Context, ticket: Any) -> dict[str, Any]:
     panel["csrf_token"] = context.get("csrf_token")
     panel["request"] = request
     return panel
+
+
+@register.filter
+def triage_label(label: str) -> str:
+    from concierge.ai.services import display_label
+
+    return display_label(label)
