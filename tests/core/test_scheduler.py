@@ -132,3 +132,53 @@ def test_the_scheduled_retrain_queues_like_an_admins_and_never_twice(
     assert len(queued) == 1  # one task enqueued at commit
     status = actions.retrain_status()
     assert (status["state"], status["requested_by"]) == ("queued", "schedule")
+
+
+def test_the_scheduled_retrain_skips_when_nothing_changed_since_the_model_in_use(
+    django_capture_on_commit_callbacks,
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from concierge.ai import actions
+    from concierge.ai.models import Category, Prediction, PredictionKind, TriageModel
+    from tests.factories import TicketFactory
+
+    billing = Category.objects.create(name="billing")
+    Category.objects.create(name="shipping")
+    ticket = TicketFactory()
+    label = Prediction.objects.create(
+        ticket=ticket, kind=PredictionKind.INTENT, label="billing", model_version="x",
+        text="charged twice", corrected_label="billing", corrected_at=timezone.now(),
+    )  # fmt: skip
+    model = TriageModel.objects.create(
+        kind=PredictionKind.INTENT, version="intent-1", artifact=b"", is_active=True,
+        labels=["billing", "shipping"],
+    )  # fmt: skip
+    TriageModel.objects.filter(pk=model.pk).update(created_at=timezone.now() + timedelta(seconds=1))
+
+    with django_capture_on_commit_callbacks(execute=False) as queued:
+        assert actions.request_scheduled_retrain() == "no new labels since intent-1"
+    assert not queued
+
+    # Each change brings the nightly retrain back: a new label, an edited
+    # category, a category gone from the list.
+    later = timezone.now() + timedelta(seconds=5)
+    Prediction.objects.filter(pk=label.pk).update(corrected_at=later)
+    assert actions.request_scheduled_retrain() == "queued"
+    _forget_queued_run()
+    Prediction.objects.filter(pk=label.pk).update(corrected_at=timezone.now() - timedelta(days=1))
+    Category.objects.filter(pk=billing.pk).update(updated_at=later)
+    assert actions.request_scheduled_retrain() == "queued"
+    _forget_queued_run()
+    Category.objects.filter(pk=billing.pk).update(updated_at=timezone.now() - timedelta(days=1))
+    assert actions.request_scheduled_retrain() == "no new labels since intent-1"
+    Category.objects.filter(name="shipping").delete()
+    assert actions.request_scheduled_retrain() == "queued"
+
+
+def _forget_queued_run() -> None:
+    from django.core.cache import cache
+
+    cache.clear()  # forget the queued run, as if the worker had finished it

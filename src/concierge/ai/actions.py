@@ -18,6 +18,7 @@ from concierge.ai.models import (
     Category,
     Prediction,
     PredictionKind,
+    TriageModel,
 )
 from concierge.core import policy
 from concierge.core.errors import NotFound, ValidationFailed
@@ -356,7 +357,13 @@ def request_retrain(*, actor: Any) -> bool:
 
 
 def request_scheduled_retrain() -> str:
-    """The nightly retrain (``SCHEDULED_JOBS``): queued like an admin's, unless one is under way."""
+    """The nightly retrain (``SCHEDULED_JOBS``): queued like an admin's, unless one is under way
+    or nothing it would learn from changed since the model in use was trained."""
+    from concierge.ai import training
+
+    active = TriageModel.objects.filter(kind=PredictionKind.INTENT, is_active=True).first()
+    if active is not None and training.nothing_new_since(active):
+        return f"no new labels since {active.version}"
     return "queued" if _queue_retrain(requested_by="schedule") else "one already queued or running"
 
 

@@ -285,6 +285,31 @@ def retrain_intent_model(*, force: bool = False) -> dict[str, Any]:
     )
 
 
+def nothing_new_since(model: TriageModel) -> bool:
+    """Whether nothing an intent retrain learns from changed after ``model`` was trained.
+
+    Labels (corrections, confirmations) and categories (names, descriptions,
+    example phrases) all carry the time they last changed; a deleted category
+    or label shows as a different set of label names than the model's.
+    Retraining on the same examples would give the same model, so the
+    nightly retrain skips it (an admin's "Retrain now" always trains).
+    """
+    from django.db.models import Max
+
+    labels = Prediction.objects.filter(kind=PredictionKind.INTENT).exclude(corrected_label="")
+    latest_label = labels.aggregate(latest=Max("corrected_at"))["latest"]
+    latest_category = Category.objects.aggregate(latest=Max("updated_at"))["latest"]
+    if any(
+        moment is not None and moment >= model.created_at
+        for moment in (latest_label, latest_category)
+    ):
+        return False
+    current = set(labels.values_list("corrected_label", flat=True).distinct()) | set(
+        Category.objects.filter(is_active=True).values_list("name", flat=True)
+    )
+    return current == set(model.labels)
+
+
 def _category_phrase_count() -> int:
     return sum(1 + len(c.example_list) for c in Category.objects.filter(is_active=True))
 
