@@ -222,6 +222,7 @@ def _create_staff(
                 is_superuser=role == Role.ADMIN,
                 created_at=now - timedelta(days=120),
                 updated_at=now - timedelta(days=1),
+                email_verified_at=now - timedelta(days=120),
                 signature=f"{name}, Customer support",
             )
             for email, name, role, _ in STAFF
@@ -398,6 +399,8 @@ def _create_customers(
         password=password_hash,
         created_at=now - timedelta(days=200),
         updated_at=now - timedelta(days=3),
+        # Confirmed long ago: the portal lets no unconfirmed customer sign in.
+        email_verified_at=now - timedelta(days=200),
     )
     demo_customer = Customer(
         name=demo_person.name,
