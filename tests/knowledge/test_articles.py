@@ -113,6 +113,37 @@ def test_markdown_is_sanitized_and_headings_get_safe_anchors():
     ]
 
 
+def test_the_indexed_text_keeps_one_line_per_block_and_snippets_set_them_apart(admin_user):
+    from concierge.knowledge.search_source import load_articles
+    from concierge.search.text import highlight, passages
+
+    _, section = make_structure(admin_user)
+    article = make_article(
+        admin_user,
+        section,
+        title="Returns",
+        body=(
+            "Returns are free within 30 days.\n\n## Start a return\n\n"
+            "1. Open **My orders**.\n2. Choose *Return items*\n\n"
+            "| Carrier | Days |\n|---|---|\n| UPS | 3 |\n\n"
+            "People also ask:\n\n- Can I return a gift\n- Where is my refund"
+        ),
+    )
+    body = load_articles([article.pk])[article.pk].body  # type: ignore[union-attr]
+
+    assert body.splitlines() == [
+        "Returns are free within 30 days.", "Start a return", "Open My orders.",
+        "Choose Return items", "Carrier Days", "UPS 3", "People also ask:",
+        "Can I return a gift", "Where is my refund",
+    ]  # fmt: skip
+    # Each question of the list is a passage of its own (embedded with the title).
+    assert "Can I return a gift" in passages(body, limit=20)
+    # A snippet reads on one line; a line with no closing punctuation is set off.
+    assert "Start a return · Open My orders. Choose Return items · Carrier Days" in highlight(
+        body, ["gift"], length=400
+    )
+
+
 def test_changing_the_title_keeps_the_old_slug_for_redirects(admin_user, agent_user):
     _, section = make_structure(admin_user)
     article = make_article(agent_user, section, title="Old name")

@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass
 from html import unescape
 
+import nh3
 from django.utils.text import slugify
 
 from concierge.core.sanitize import plain_text, render_markdown
@@ -68,9 +69,26 @@ def article_slug(title: str) -> str:
     return slugify(title)[:200] or "article"
 
 
+# Where a rendered body's blocks end: each becomes a line of its plain text.
+BLOCK_END = re.compile(r"(</(?:p|li|h[1-6]|tr|blockquote|pre|dd|dt)>|<br\s*/?>)", re.IGNORECASE)
+# A table row's cells stay on its line, whatever whitespace the renderer put between them.
+CELL_START = re.compile(r"\s*(<t[dh][\s>])", re.IGNORECASE)
+
+
 def plain_body(body_html: str, limit: int = 100_000) -> str:
-    """The text of a rendered body, for the search index and meta descriptions."""
-    return unescape(plain_text(body_html, limit=limit))
+    """The text of a rendered body for the search index: one line per block.
+
+    Paragraphs, list items, headings and table rows each end a line (and so
+    do the body's own line breaks), because the index embeds an article's
+    lines as passages (``search.text.passages``): flattened, a heading ran
+    into the next step ("Start a return Open My orders") and the items of a
+    "people also ask" list, which seldom end with a full stop, into one
+    passage.
+    """
+    marked = BLOCK_END.sub(r"\1\n", CELL_START.sub(r" \1", body_html))
+    text = unescape(nh3.clean(marked, tags=set()))
+    lines = (" ".join(line.split()) for line in text.splitlines())
+    return "\n".join(line for line in lines if line)[:limit]
 
 
 def excerpt(body_html: str, limit: int = 160) -> str:

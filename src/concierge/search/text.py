@@ -64,7 +64,7 @@ def highlight(text: str, terms: list[str], *, length: int = 240) -> str:
         if roots
         else None
     )
-    flat = " ".join(text.split())
+    flat = _one_line(text)
     start = 0
     if pattern is not None and (first := pattern.search(flat)) is not None:
         start = max(0, first.start() - length // 3)
@@ -85,6 +85,17 @@ def highlight(text: str, terms: list[str], *, length: int = 240) -> str:
         position = match.end()
     parts.append(escape(excerpt[position:]))
     return prefix + "".join(parts) + suffix
+
+
+def _one_line(text: str) -> str:
+    """``text`` on one line; a line without closing punctuation (a heading, a list
+    item) is set off from the next by a middle dot, so they do not read as one sentence."""
+    lines = [" ".join(line.split()) for line in text.splitlines()]
+    lines = [line for line in lines if line]
+    return "".join(
+        line + ("" if index == len(lines) - 1 else " " if line[-1] in ".!?:;…" else " · ")
+        for index, line in enumerate(lines)
+    )
 
 
 def edits1(word: str) -> set[str]:
