@@ -278,6 +278,12 @@ class FewShotIntent:
     Each category is represented by all of its phrases; a text's similarity to
     a category is the best match among them, blended with the category centroid
     (one good example should count, but so should the category as a whole).
+
+    The whole message is embedded, greeting and signature included. Taking
+    the best of its sentences instead was tried on CLINC150 val wrapped in
+    e-mail greetings and sign-offs (5 examples per intent, threshold 0.45):
+    in-scope accuracy 72.3 -> 64.2 % and out-of-scope recall 90 -> 21 %, as
+    "Hi team, hope you are doing well" alone matches a category of small talk.
     """
 
     def __init__(
