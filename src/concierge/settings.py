@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = Path(os.environ.get("CONCIERGE_VAR_DIR", BASE_DIR / "var"))
@@ -227,6 +228,20 @@ TRIAGE_FINE_TUNE = _env_bool("CONCIERGE_FINE_TUNE", False)
 # / TweetEval 63.84 against 84.83 / 64.06 fine-tuned, without torch or ~5 min of training
 # (86.20 / 64.96 since its own regularisation, ai/training.py SENTIMENT_REGULARISATION).
 TRIAGE_FINE_TUNE_SENTIMENT = _env_bool("CONCIERGE_FINE_TUNE_SENTIMENT", False)
+# Until agents mark a ticket "none of these", a trained intent model answers a category for
+# every message. A share such as 0.01 makes it answer "none of these" for messages less like
+# any category than that share of its held-out labelled examples (ai/classifiers.py
+# TrainingConfig.out_of_scope_reject_share, with the figures measured). 0 = off.
+_out_of_scope_share = os.environ.get("CONCIERGE_TRIAGE_OUT_OF_SCOPE_WITHOUT_EXAMPLES", "") or "0"
+try:
+    TRIAGE_OUT_OF_SCOPE_WITHOUT_EXAMPLES = float(_out_of_scope_share)
+except ValueError:
+    TRIAGE_OUT_OF_SCOPE_WITHOUT_EXAMPLES = -1.0
+if not 0 <= TRIAGE_OUT_OF_SCOPE_WITHOUT_EXAMPLES < 0.5:
+    raise ImproperlyConfigured(
+        "CONCIERGE_TRIAGE_OUT_OF_SCOPE_WITHOUT_EXAMPLES must be a share from 0 to 0.5 "
+        f"(e.g. 0.01), not {_out_of_scope_share!r}"
+    )
 
 # --- Search (concierge.search) ---------------------------------------------
 # Encoder per indexed kind ("" = lexical only): articles get MPNet, MiniLM and

@@ -107,7 +107,12 @@ def test_fit_sets_the_out_of_scope_threshold_from_out_of_scope_training_examples
     # its threshold on its own scores of them.
     assert OOS not in with_examples.labels
     assert 0.0 < with_examples.out_of_scope_threshold <= 0.95
+    # Without any, "none of these" is never the answer, unless a share of the
+    # held-out examples' lowest scores is asked for (here 1 %).
     assert without_examples.out_of_scope_threshold == 0.0
+    share = TextClassifier(TrainingConfig(use_embeddings=False, out_of_scope_reject_share=0.01))
+    threshold = share.fit(texts, labels, out_of_scope_label=OOS).out_of_scope_threshold
+    assert 0.0 < threshold < with_examples.out_of_scope_threshold
     answers = [result.label for result in with_examples.predict(unrelated)]
     assert answers.count(OOS) >= 3, answers
     known = [result.label for result in with_examples.predict(texts)]
@@ -195,6 +200,34 @@ def test_out_of_scope_uses_the_distance_from_every_category_once_validation_weig
         # Confidence alone cannot tell a sure "a" from a stranger: reaching the
         # recall target costs most of category a.
         assert accuracy < 0.8 or recall < 0.5, (accuracy, recall)
+
+
+def test_without_out_of_scope_examples_strangers_are_still_answered_none_of_these():
+    # A team that never marked a ticket "none of these" and asked for the 1 %
+    # least like any category: the threshold comes from the in-scope examples'
+    # held-out scores and distances alone. Few
+    # examples in many dimensions, as with sentence vectors: 25 per category in 64.
+    train = np.vstack([_vectors_near([axis], 25, seed=axis, dim=64) for axis in range(3)])
+    labels = [label for label in ("a", "b", "c") for _ in range(25)]
+    config = TrainingConfig(use_tfidf=False, out_of_scope_reject_share=0.01)
+    model = TextClassifier(config).fit(
+        [""] * len(labels), labels, embeddings=train, out_of_scope_label=OOS
+    )
+    requests = np.vstack([_vectors_near([axis], 100, seed=10 + axis, dim=64) for axis in range(3)])
+    strangers = _vectors_near([3], 100, seed=20, dim=64)  # like no category
+
+    def answers(vectors: np.ndarray) -> list[str]:
+        return [r.label for r in model.predict([""] * len(vectors), embeddings=vectors)]
+
+    assert model.out_of_scope_distance is not None and model.out_of_scope_distance.weight > 0
+    assert answers(strangers).count(OOS) >= 95
+    # About the intended 1 % of new requests fall below the threshold. Set on
+    # the training examples' own distances (each pulls its category's mean and
+    # spread towards itself) it turned away a fifth of them here.
+    found = answers(requests)
+    assert found.count(OOS) <= 15
+    truth = [label for label in ("a", "b", "c") for _ in range(100)]
+    assert sum(a == b for a, b in zip(found, truth, strict=True)) >= 285
 
 
 def test_no_out_of_scope_distance_without_spread_or_examples_to_measure() -> None:
@@ -384,3 +417,24 @@ def test_sentiment_on_the_layer_vector_gets_its_own_regularisation(monkeypatch, 
     other = train_classifier("sentiment", texts, labels, fine_tune=False)
     assert other.config.svm_c == TrainingConfig().svm_c
     assert other.config.embedding_weight == TrainingConfig().embedding_weight
+
+
+def test_the_share_without_out_of_scope_examples_is_a_setting_of_the_intent_model(settings):
+    from concierge.ai.training import train_classifier
+
+    vectors = np.vstack([_vectors_near([axis], 25, seed=axis, dim=64) for axis in range(3)])
+    labels = [label for label in ("billing", "shipping", "technical") for _ in range(25)]
+    texts = [f"about {label} number {index}" for index, label in enumerate(labels)]
+
+    def trained() -> TextClassifier:
+        return train_classifier(  # type: ignore[no-any-return]
+            "intent", texts, labels, embeddings=vectors, fine_tune=False
+        )
+
+    assert trained().out_of_scope_threshold == 0.0  # off by default
+    settings.TRIAGE_OUT_OF_SCOPE_WITHOUT_EXAMPLES = 0.02
+    model = trained()
+    assert model.config.out_of_scope_reject_share == 0.02
+    assert model.out_of_scope_threshold != 0.0
+    stranger = _vectors_near([3], 1, seed=7, dim=64)
+    assert model.predict(["what is the weather on mars"], embeddings=stranger)[0].label == OOS

@@ -227,6 +227,12 @@ def train_classifier(
         return model
     if config is None:
         config = TrainingConfig()
+        if kind == PredictionKind.INTENT:
+            from django.conf import settings
+
+            config.out_of_scope_reject_share = getattr(
+                settings, "TRIAGE_OUT_OF_SCOPE_WITHOUT_EXAMPLES", 0.0
+            )
         if kind == PredictionKind.SENTIMENT:
             config.extra_features = lexicon_features
             # No class weighting: "balanced" looked right for macro-recall but
