@@ -604,6 +604,7 @@ class TextClassifier:
             if (
                 self._set_aside_out_of_scope is None
                 and out_of_scope_label not in self.labels
+                and self.config.out_of_scope_reject_share > 0
                 and scores is not None
                 and embeddings is not None
             ):
