@@ -473,7 +473,9 @@ class VectorMatrix:
 # Not bumped for the faster MPNet build (search/mpnet.py, 8-bit throughout): its
 # vectors agree with the previous build's at cosine 0.994-0.997, a smaller
 # change than words-only search while a large help center re-embeds.
-FORMAT_VERSIONS = {"default": 2, "minilm+e5": 2}
+# v3 (v2 for MPNet's mix): an article's passages are its lines (paragraphs, list
+# items, headings; knowledge.content.plain_body), no longer its flattened sentences.
+FORMAT_VERSIONS = {"default": 3, "minilm+e5": 3, "mpnet+minilm+e5": 2}
 
 
 def stored_label(encoder: str) -> str:
