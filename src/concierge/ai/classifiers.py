@@ -650,6 +650,14 @@ class TextClassifier:
         # FineTunedClassifier shares this method and has no distance.
         distance = getattr(self, "out_of_scope_distance", None)
         share = getattr(self.config, "out_of_scope_distance_share", 0.0)
+        reject = getattr(self.config, "out_of_scope_reject_share", 0.0)
+        has_examples = out_of_scope_label in set(truth)
+        if not has_examples and reject <= 0:
+            # No example of "none of these" and no share asked for: never answer it.
+            self.out_of_scope_threshold = 0.0
+            if distance is not None:
+                distance.weight = 0.0
+            return
         scores = None
         if distance is not None and embeddings is not None and 0 < share < 1:
             confidence = probabilities.max(axis=1)
@@ -658,17 +666,13 @@ class TextClassifier:
             )
             distance.set_weight(confidence, distances, share)
             scores = confidence - distance.weight * distances
-        if out_of_scope_label not in set(truth):
-            # No example of "none of these" yet: answer it for the messages
-            # less like any category than nearly every held-out example is.
-            reject = getattr(self.config, "out_of_scope_reject_share", 0.0)
+        if not has_examples:
+            # Answer "none of these" for the messages less like any category
+            # than all but ``reject`` of the held-out examples are.
             in_scope = probabilities.max(axis=1) if scores is None else scores
-            if reject <= 0 or not len(in_scope):
-                self.out_of_scope_threshold = 0.0
-                if distance is not None:
-                    distance.weight = 0.0  # the plain confidence, against 0: never
-                return
-            self.out_of_scope_threshold = float(np.quantile(in_scope, reject))
+            self.out_of_scope_threshold = (
+                float(np.quantile(in_scope, reject)) if len(in_scope) else 0.0
+            )
             return
         self.out_of_scope_threshold = choose_out_of_scope_threshold(
             probabilities,
@@ -709,18 +713,15 @@ class TextClassifier:
         out-of-scope threshold are fitted on 3-fold out-of-fold scores. None
         when a label has a single example or the set is too large to refit.
         """
-        from sklearn.model_selection import StratifiedKFold
         from sklearn.svm import LinearSVC
 
-        label_array = np.asarray(labels)
-        counts = np.unique(label_array, return_counts=True)[1]
-        folds = int(min(3, counts.min()))
-        if folds < 2 or len(labels) > 40000:
+        folds = None if len(labels) > 40000 else _held_out_folds(labels)
+        if folds is None:
             return None
+        label_array = np.asarray(labels)
         scores = np.zeros((len(labels), len(self.labels)), dtype=np.float64)
         index = {label: i for i, label in enumerate(self.labels)}
-        splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=0)
-        for train_rows, held_rows in splitter.split(np.zeros(len(labels)), label_array):
+        for train_rows, held_rows in folds:
             model = LinearSVC(C=self.config.svm_c, class_weight=self.config.class_weight)
             model.fit(features[train_rows], label_array[train_rows])
             fold_scores = _decision_matrix(model, features[held_rows])
@@ -730,15 +731,12 @@ class TextClassifier:
 
     def _out_of_fold_distances(self, vectors: np.ndarray, labels: list[str]) -> np.ndarray | None:
         """Each example's ``OutOfScopeDistance`` by one fitted without it (the SVM's folds)."""
-        from sklearn.model_selection import StratifiedKFold
-
-        label_array = np.asarray(labels)
-        folds = int(min(3, np.unique(label_array, return_counts=True)[1].min()))
-        if folds < 2:
+        folds = _held_out_folds(labels)
+        if folds is None:
             return None
+        label_array = np.asarray(labels)
         distances = np.zeros(len(labels), dtype=np.float64)
-        splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=0)
-        for train_rows, held_rows in splitter.split(np.zeros(len(labels)), label_array):
+        for train_rows, held_rows in folds:
             fold = OutOfScopeDistance.fit(
                 vectors[train_rows],
                 label_array[train_rows].tolist(),
@@ -943,6 +941,19 @@ class TextClassifier:
         model.nearest = NearestExamples.from_state(nearest) if nearest else None
         model._word, model._char, model._svm = state["word"], state["char"], state["svm"]
         return model
+
+
+def _held_out_folds(labels: Sequence[str]) -> list[tuple[np.ndarray, np.ndarray]] | None:
+    """(train rows, held-out rows) of up to 3 stratified folds, the same on every call;
+    None when a label has a single example (it cannot be held out)."""
+    from sklearn.model_selection import StratifiedKFold
+
+    label_array = np.asarray(labels)
+    folds = int(min(3, np.unique(label_array, return_counts=True)[1].min()))
+    if folds < 2:
+        return None
+    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=0)
+    return list(splitter.split(np.zeros(len(label_array)), label_array))
 
 
 def choose_out_of_scope_threshold(
