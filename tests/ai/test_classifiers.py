@@ -52,6 +52,37 @@ def test_linear_scores_match_decision_function() -> None:
     )
 
 
+def test_prediction_features_match_the_stacked_blocks_training_builds() -> None:
+    """The one-matrix build used at prediction equals hstack of each kind's block."""
+    from scipy import sparse
+
+    def extra(texts):  # type: ignore[no-untyped-def]
+        return np.array([[len(text) / 10, text.count("!")] for text in texts], dtype=np.float32)
+
+    texts = [text for examples in TRAIN.values() for text in examples]
+    labels = [label for label, examples in TRAIN.items() for _ in examples]
+    rng = np.random.default_rng(3)
+    vectors = rng.normal(size=(len(texts), 8)).astype(np.float32)
+    model = TextClassifier(TrainingConfig(extra_features=extra))
+    model.fit(texts, labels, embeddings=vectors)
+    unseen_vectors = rng.normal(size=(len(UNSEEN), 8)).astype(np.float32)
+    normalised = [normalise_text(text) for text in UNSEEN]
+    expected = sparse.hstack(
+        [
+            model._word.transform(normalised),
+            model._char.transform(normalised),
+            sparse.csr_matrix(unseen_vectors * model.config.embedding_weight),
+            sparse.csr_matrix(extra(UNSEEN) * model.config.extra_weight),
+        ],
+        format="csr",
+    )
+    ours = model._features(UNSEEN, unseen_vectors)
+    assert ours.shape == expected.shape
+    np.testing.assert_allclose(ours.toarray(), expected.toarray(), atol=1e-7)
+    single = model._features(UNSEEN[:1], unseen_vectors[:1])
+    np.testing.assert_allclose(single.toarray(), expected[:1].toarray(), atol=1e-7)
+
+
 def test_top_terms_name_the_words_that_push_towards_the_label() -> None:
     model = _trained()
     assert "great" in model.top_terms("great crew, thank you", "positive", 3)

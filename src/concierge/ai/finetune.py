@@ -395,15 +395,10 @@ class OnnxScorer:
     """Runs the quantised network: texts -> logits, batched, one thread by default."""
 
     def __init__(self, model: bytes, max_length: int, labels: Sequence[str], threads: int = 1):
-        import onnxruntime
+        from concierge.search.encoders import cpu_session
 
         self.labels = list(labels)
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        self._session = onnxruntime.InferenceSession(
-            model, sess_options=options, providers=["CPUExecutionProvider"]
-        )
+        self._session = cpu_session(model, threads=threads)
         self._tokenizer = _tokenizer(max_length)
 
     def logits(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:

@@ -502,9 +502,13 @@ def _profanity_model() -> tuple[Any, np.ndarray, np.ndarray, np.ndarray, np.ndar
 
 
 def profanity_probability(text: str) -> float:
+    from concierge.ai.classifiers import tfidf_rows
+
     vectorizer, weights, intercepts, slopes, offsets = _profanity_model()
-    features = vectorizer.transform([text or ""])
-    scores = np.asarray(features @ weights.T).ravel() + intercepts
+    # The package's vectorizer is a plain TfidfVectorizer; its own ``transform``
+    # cost ~0.5 ms of checks per message.
+    ((columns, values),) = tfidf_rows(vectorizer, [text or ""])
+    scores = weights[:, columns] @ values + intercepts
     return float(np.mean(1.0 / (1.0 + np.exp(slopes * scores + offsets))))
 
 

@@ -52,7 +52,8 @@ only the attention in int8 (14.8 against 29.2 ms).
 
 Those timings are from a CPU with VNNI (AVX-512 integer dot products). On an
 AVX2-only one (AMD EPYC Zen 3, 2.45 GHz, 2026-11-24) the same build takes
-~20 ms per Banking77 question (float32: ~77 ms per airline tweet against
+~20 ms per Banking77 question (17.6 ms since sessions turn off onnxruntime's
+SkipLayerNormalization fusion, encoders.cpu_session; float32: ~77 ms per airline tweet against
 ~40 for this build), and its vectors stay at cosine 0.997 mean / 0.991 min to
 float32's on 300 Banking77 questions (0.996 / 0.987 on 200 airline tweets),
 although onnxruntime's AVX2 kernel sums pairs of uint8 x int8 products in a
