@@ -121,6 +121,25 @@ def test_out_of_scope_threshold_and_blend_are_chosen_on_validation() -> None:
     assert stored.tfidf_weight == model.tfidf_weight
 
 
+def test_out_of_scope_examples_are_set_aside_not_trained_as_a_category() -> None:
+    texts, labels = _data()
+    strangers = ["what is the weather on mars", "tell me a joke", "who won the match"]
+    config = FineTuneConfig(epochs=2, batch_size=8, trainable_layers=1, threads=1)
+    model = FineTunedClassifier(config).fit(
+        [*texts, *strangers],
+        [*labels, *["out_of_scope"] * len(strangers)],
+        out_of_scope_label="out_of_scope",
+    )
+    assert model.labels == ["billing", "shipping"]
+    assert model.tfidf is None or model.tfidf.labels == model.labels
+    # A validation split without any stranger still gets a threshold: the set-aside ones count.
+    threshold = model.tune_out_of_scope(
+        ["refund my double charge", "where is my parcel"], ["billing", "shipping"]
+    )
+    assert threshold > 0.0
+    assert model.out_of_scope_threshold == threshold
+
+
 @pytest.mark.django_db
 def test_retrain_fine_tunes_intent_and_predictors_use_it(settings) -> None:  # type: ignore[no-untyped-def]
     """The production path: train_classifier fine-tunes above the threshold; predict_all serves."""

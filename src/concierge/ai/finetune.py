@@ -445,6 +445,9 @@ class FineTunedClassifier:
         self.tfidf: TextClassifier | None = None
         self._scorer: OnnxScorer | None = None
         self.training_log: list[str] = []
+        # The "none of these" training examples, set aside from training as
+        # TextClassifier does (see its ``fit``); read by ``tune_out_of_scope``.
+        self._set_aside_out_of_scope: tuple[list[str], np.ndarray | None] | None = None
 
     # --- training ---------------------------------------------------------
 
@@ -459,7 +462,24 @@ class FineTunedClassifier:
         validation_labels: Sequence[str] = (),
         validation_embeddings: np.ndarray | None = None,
     ) -> FineTunedClassifier:
-        """Fine-tunes on ``texts``; calibrates and picks the blend on the validation split."""
+        """Fine-tunes on ``texts``; calibrates and picks the blend on the validation split.
+
+        ``out_of_scope_label``: its examples train no category (as in
+        ``TextClassifier.fit``): they are set aside for ``tune_out_of_scope``,
+        which sets the threshold from them and the validation split.
+        """
+        texts, labels = list(texts), list(labels)
+        self._set_aside_out_of_scope = None
+        if out_of_scope_label and out_of_scope_label in set(labels):
+            keep = np.array([label != out_of_scope_label for label in labels])
+            self._set_aside_out_of_scope = (
+                [text for text, kept in zip(texts, keep, strict=True) if not kept],
+                None if embeddings is None else np.asarray(embeddings)[~keep],
+            )
+            texts = [text for text, kept in zip(texts, keep, strict=True) if kept]
+            labels = [label for label, kept in zip(labels, keep, strict=True) if kept]
+            if embeddings is not None:
+                embeddings = np.asarray(embeddings)[keep]
         if len(set(labels)) < 2:
             raise ValueError("Training needs at least two different labels.")
         self.labels = sorted({str(label) for label in labels})

@@ -174,12 +174,13 @@ def train_classifier(
 ) -> Any:
     """One training recipe for production and the eval: fit, then tune the OOS threshold.
 
-    Intent models answer ``out_of_scope`` below a confidence threshold. The
-    frozen-vector model trains no category on out-of-scope examples: it sets
+    Intent models answer ``out_of_scope`` below a confidence threshold and
+    train no category on out-of-scope examples. The frozen-vector model sets
     the threshold at ``fit`` from its scores of them and cross-validated
-    scores of the other training examples, and a validation split resets it
-    from the final model's scores of the split and of those examples (for
-    the fine-tuned model, its calibration examples do).
+    scores of the other training examples; a validation split resets it from
+    the final model's scores of the split and of those examples (for the
+    fine-tuned model, which has no cross-validated scores, its calibration
+    examples and those examples set it).
 
     ``fine_tune`` None decides by ``fine_tune_wanted``; a fine-tuned model is
     calibrated (softmax temperature, weight of its TF-IDF partner) on the
@@ -220,7 +221,9 @@ def train_classifier(
             validation_labels=calibration_labels,
             validation_embeddings=calibration_vectors,
         )
-        if oos and oos in set(calibration_labels):
+        if oos and oos in {*calibration_labels, *fit_labels}:
+            # Out-of-scope examples of the training share are set aside by ``fit``
+            # and count here too.
             model.tune_out_of_scope(
                 calibration_texts, calibration_labels, embeddings=calibration_vectors
             )
