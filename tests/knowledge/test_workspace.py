@@ -54,6 +54,31 @@ def test_history_page_shows_an_escaped_diff_and_restores(admin_user, agent_user)
     assert article.versions.count() == 3
 
 
+def test_history_diff_has_one_line_per_changed_line_and_browser_line_ends_make_no_version(
+    admin_user, agent_user
+):
+    _, section = make_structure(admin_user)
+    article = make_article(agent_user, section, body="Step one.\n\nStep two.")
+    client = signed_in_client(agent_user)
+    form = {"title": article.translations.get().title, "section_id": section.pk,
+            "status": "published", "visibility": "public", "position": 0}  # fmt: skip
+    # What a browser posts for the unchanged text: CRLF line ends.
+    client.post(
+        f"/knowledge/articles/{article.pk}/", {**form, "body": "Step one.\r\n\r\nStep two."}
+    )
+    assert article.versions.count() == 1
+    client.post(f"/knowledge/articles/{article.pk}/", {**form, "body": "Step one.\r\n\r\nStep 2."})
+    assert article.versions.count() == 2
+    assert article.translations.get().body_source == "Step one.\n\nStep 2."
+
+    history = client.get(f"/knowledge/articles/{article.pk}/versions/").content.decode()
+    diff = history.split('<pre class="kb-diff">', 1)[1].split("</pre>", 1)[0]
+    # Each line is a block of its own: no newline between them (it showed as a blank line).
+    assert "</span>\n" not in diff
+    assert '<span class="kb-diff__removed">- Step two.</span>' in diff
+    assert '<span class="kb-diff__added">+ Step 2.</span>' in diff
+
+
 def test_light_agent_reads_but_cannot_write(admin_user, agent_user, light_agent_user):
     _, section = make_structure(admin_user)
     article = make_article(agent_user, section)

@@ -182,7 +182,10 @@ def delete_section(*, actor: Any, section: Section) -> None:
 
 def _clean_text(changes: dict[str, Any], translation: ArticleTranslation | None) -> dict[str, str]:
     title = " ".join(str(changes.get("title", translation.title if translation else "")).split())
+    # Browsers send a textarea's lines ending in CRLF: stored as "\n", so saving an
+    # article unchanged from the editor makes no new version, and diffs compare lines.
     body = str(changes.get("body", translation.body_source if translation else ""))
+    body = body.replace("\r\n", "\n").replace("\r", "\n")
     description = " ".join(
         str(changes.get("description", translation.description if translation else "")).split()
     )
