@@ -7,6 +7,7 @@ import re
 import pytest
 from django.core.cache import cache
 
+from concierge.ai.models import Prediction
 from concierge.core.models import Tag
 from concierge.tickets.models import SavedView, Status, Ticket
 from tests.conftest import signed_in_client
@@ -68,6 +69,37 @@ def test_saved_view_uses_its_filters_and_columns(agent_user):
     assert ticket_ids_on(response) == [vip.pk]
     assert b'class="col-tags"' in response.content
     assert b'class="col-assignee"' not in response.content
+
+
+def test_triage_columns_show_the_latest_label_with_corrections_winning(agent_user):
+    ticket = TicketFactory(status=Status.OPEN)
+    quiet = TicketFactory(status=Status.OPEN)  # never triaged: dashes
+
+    def predict(kind: str, label: str, **extra) -> Prediction:  # type: ignore[no-untyped-def]
+        return Prediction.objects.create(
+            ticket=ticket, kind=kind, label=label, confidence=0.83, model_version="t", **extra
+        )
+
+    predict("intent", "shipping")
+    predict("intent", "billing", corrected_label="<b>refunds</b>")  # the latest, corrected
+    predict("sentiment", "positive")
+    predict("sentiment", "negative")  # the latest message turned negative
+    predict("urgency", "out_of_scope")  # not a real urgency; shows how "none of these" reads
+    view = SavedView.objects.create(
+        name="Triage", filters={}, columns=["number", "intent", "sentiment", "urgency", "language"]
+    )
+
+    content = signed_in_client(agent_user).get(f"/inbox/saved-{view.pk}/").content.decode()
+    row = content.split(f'data-ticket-id="{ticket.pk}"', 1)[1].split("</tr>", 1)[0]
+    quiet_row = content.split(f'data-ticket-id="{quiet.pk}"', 1)[1].split("</tr>", 1)[0]
+
+    assert '<th scope="col" class="col-intent">Intent</th>' in content
+    assert "&lt;b&gt;refunds&lt;/b&gt;" in row and "<b>refunds</b>" not in row
+    assert 'title="set by an agent"' in row and ">shipping<" not in row
+    assert 'triage-label--negative" title="model, 83% sure">negative<' in row
+    assert ">positive<" not in row
+    assert ">none of these<" in row
+    assert quiet_row.count("<td>—</td>") == 4
 
 
 def test_unknown_view_is_not_found(agent_user):
@@ -236,7 +268,8 @@ def test_light_agent_bulk_update_is_refused_and_changes_nothing(light_agent_user
     )
 
 
-INBOX_QUERY_LIMIT = 20
+# One more than before the triage columns: their labels for the whole page in one query.
+INBOX_QUERY_LIMIT = 21
 
 
 @pytest.mark.parametrize("rows", [5, 30])
@@ -263,11 +296,20 @@ def test_inbox_query_count_does_not_grow_with_rows(agent_user, rows, django_asse
             "assignee",
             "team",
             "tags",
+            "intent",
+            "sentiment",
+            "urgency",
+            "language",
             "created_at",
             "updated_at",
             "due_at",
         ],
     )
+    for ticket in Ticket.objects.all():
+        for kind, label in (("intent", "billing"), ("sentiment", "negative")):
+            Prediction.objects.create(
+                ticket=ticket, kind=kind, label=label, confidence=0.9, model_version="test"
+            )
     client = signed_in_client(agent_user)
     view_slug = f"saved-{SavedView.objects.get().pk}"
     client.get(f"/inbox/{view_slug}/")  # warm the session

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from django.db.models import QuerySet
@@ -11,6 +13,15 @@ from concierge.core import policy
 
 if TYPE_CHECKING:
     from concierge.tickets.models import Ticket
+
+
+@dataclass(frozen=True)
+class TicketLabel:
+    """What a ticket list shows of one prediction."""
+
+    label: str
+    confidence: float
+    corrected: bool  # an agent set the label
 
 
 def _latest_per_kind(ticket_id: int) -> dict[str, Prediction]:
@@ -44,6 +55,28 @@ def effective_labels(ticket_id: int) -> dict[str, tuple[str, float]]:
         else:
             labels[kind] = (prediction.label, prediction.confidence)
     return labels
+
+
+def labels_for_tickets(
+    *, user: Any, ticket_ids: Sequence[int], kinds: Sequence[str]
+) -> dict[int, dict[str, TicketLabel]]:
+    """ticket id -> kind -> its latest label, for a list of tickets the user already sees.
+
+    One query for the page. Empty for anyone who may not see predictions.
+    """
+    if not ticket_ids or not kinds or not policy.can_view_predictions(user):
+        return {}
+    found: dict[int, dict[str, TicketLabel]] = {}
+    rows = (
+        Prediction.objects.filter(ticket_id__in=list(ticket_ids), kind__in=list(kinds))
+        .order_by("ticket_id", "kind", "-created_at", "-id")
+        .values_list("ticket_id", "kind", "label", "confidence", "corrected_label")
+    )
+    for ticket_id, kind, label, confidence, corrected in rows:
+        per_ticket = found.setdefault(ticket_id, {})
+        if kind not in per_ticket:  # the first row of each kind is the latest
+            per_ticket[kind] = TicketLabel(corrected or label, confidence, bool(corrected))
+    return found
 
 
 def get_prediction(*, user: Any, prediction_id: int) -> Prediction:

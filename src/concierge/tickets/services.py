@@ -50,10 +50,18 @@ AVAILABLE_COLUMNS = {
     "assignee": "Assignee",
     "team": "Team",
     "tags": "Tags",
+    # AI triage: the ticket's latest prediction of that kind, an agent's correction
+    # winning (concierge.ai.services.labels_for_tickets).
+    "intent": "Intent",
+    "sentiment": "Sentiment",
+    "urgency": "Urgency",
+    "language": "Language",
     "created_at": "Created",
     "updated_at": "Updated",
     "due_at": "Due",
 }
+# The columns that show a triage prediction of the kind of the same name.
+PREDICTION_COLUMNS = ("intent", "sentiment", "urgency", "language")
 DEFAULT_COLUMNS = ["number", "subject", "requester", "status", "priority", "assignee", "updated_at"]
 SORTS = {
     "-updated_at": ("-updated_at", "-id"),

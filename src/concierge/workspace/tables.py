@@ -8,15 +8,18 @@ value it is given, so nothing a user typed reaches the page unescaped.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 
 from django.urls import reverse
 from django.utils import dateformat
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
+from django.utils.text import slugify
 
+from concierge.ai.services import TicketLabel, display_label
 from concierge.tickets.models import Ticket
+from concierge.tickets.services import PREDICTION_COLUMNS
 
 DASH = "—"
 
@@ -69,6 +72,33 @@ CELLS: dict[str, Callable[[Ticket], SafeString]] = {
 }
 
 
-def ticket_cells(ticket: Ticket, columns: Sequence[str]) -> SafeString:
-    """The ``<td>`` cells of one list row, in column order."""
-    return mark_safe("".join(CELLS[key](ticket) for key in columns if key in CELLS))  # noqa: S308 - every part comes from format_html
+def _prediction(label: TicketLabel | None) -> SafeString:
+    """A triage label as on the ticket's panel; the title says how sure, or who set it."""
+    if label is None:
+        return format_html("<td>{}</td>", DASH)
+    how = "set by an agent" if label.corrected else f"model, {label.confidence:.0%} sure"
+    return format_html(
+        '<td><span class="badge triage-label triage-label--{}" title="{}">{}</span></td>',
+        slugify(label.label),
+        how,
+        display_label(label.label),
+    )
+
+
+def ticket_cells(
+    ticket: Ticket,
+    columns: Sequence[str],
+    labels: Mapping[str, TicketLabel] | None = None,
+) -> SafeString:
+    """The ``<td>`` cells of one list row, in column order.
+
+    ``labels``: the ticket's triage labels by kind (``ai.services.labels_for_tickets``),
+    for the prediction columns.
+    """
+    cells = []
+    for key in columns:
+        if key in PREDICTION_COLUMNS:
+            cells.append(_prediction((labels or {}).get(key)))
+        elif key in CELLS:
+            cells.append(CELLS[key](ticket))
+    return mark_safe("".join(cells))  # noqa: S308 - every part comes from format_html

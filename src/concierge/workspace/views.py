@@ -26,6 +26,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from concierge.accounts import actions as account_actions
 from concierge.accounts import services as account_services
 from concierge.accounts.models import STAFF_ROLES, User
+from concierge.ai import services as ai_services
 from concierge.automation import actions as automation_actions
 from concierge.core import policy
 from concierge.core.errors import ConciergeError, LimitExceeded, NotFound, ValidationFailed
@@ -37,7 +38,13 @@ from concierge.search.services import SearchHit
 from concierge.tickets import actions as ticket_actions
 from concierge.tickets import services as ticket_services
 from concierge.tickets.models import AuditEvent, Entry, EntryKind, SavedView, Status, Ticket
-from concierge.tickets.services import AVAILABLE_COLUMNS, SORTS, InboxView, TicketFilters
+from concierge.tickets.services import (
+    AVAILABLE_COLUMNS,
+    PREDICTION_COLUMNS,
+    SORTS,
+    InboxView,
+    TicketFilters,
+)
 from concierge.workspace import forms
 from concierge.workspace.access import error_page, page, staff_required
 from concierge.workspace.tables import ticket_cells
@@ -267,6 +274,12 @@ def inbox(request: HttpRequest, view_slug: str) -> HttpResponse:
     previous_label, next_label = _page_labels(sort)
     counts = ticket_services.view_counts(user=user)
     filter_params = filter_form.query_params()
+    # Triage labels for the page's rows, one query, when the view shows any.
+    labels = ai_services.labels_for_tickets(
+        user=user,
+        ticket_ids=[ticket.pk for ticket in result.tickets],
+        kinds=[key for key in view.columns if key in PREDICTION_COLUMNS],
+    )
     context = {
         "view_rows": [(v, counts.get(v.slug, 0)) for v in views if v.slug not in own_slugs],
         "own_view_rows": [(v, counts.get(v.slug, 0)) for v in views if v.slug in own_slugs],
@@ -274,7 +287,10 @@ def inbox(request: HttpRequest, view_slug: str) -> HttpResponse:
         "own_view": view.saved_view if view.slug in own_slugs else None,
         "columns": [(key, AVAILABLE_COLUMNS[key]) for key in view.columns],
         "tickets": result.tickets,
-        "rows": [(ticket, ticket_cells(ticket, view.columns)) for ticket in result.tickets],
+        "rows": [
+            (ticket, ticket_cells(ticket, view.columns, labels.get(ticket.pk)))
+            for ticket in result.tickets
+        ],
         "next_cursor": result.next_cursor,
         "previous_cursor": result.previous_cursor,
         "previous_label": previous_label,
