@@ -94,6 +94,7 @@ def test_triage_columns_show_the_latest_label_with_corrections_winning(agent_use
     quiet_row = content.split(f'data-ticket-id="{quiet.pk}"', 1)[1].split("</tr>", 1)[0]
 
     assert '<th scope="col" class="col-intent">Intent</th>' in content
+    assert "concierge/triage.css" in content  # the labels' colours
     assert "&lt;b&gt;refunds&lt;/b&gt;" in row and "<b>refunds</b>" not in row
     assert 'title="set by an agent"' in row and ">shipping<" not in row
     assert 'triage-label--negative" title="model, 83% sure">negative<' in row

@@ -286,6 +286,7 @@ def inbox(request: HttpRequest, view_slug: str) -> HttpResponse:
         "view": view,
         "own_view": view.saved_view if view.slug in own_slugs else None,
         "columns": [(key, AVAILABLE_COLUMNS[key]) for key in view.columns],
+        "shows_triage": any(key in PREDICTION_COLUMNS for key in view.columns),
         "tickets": result.tickets,
         "rows": [
             (ticket, ticket_cells(ticket, view.columns, labels.get(ticket.pk)))
