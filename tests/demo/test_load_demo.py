@@ -198,6 +198,20 @@ def test_demo_triage_learns_from_solved_requests_and_classifies_open_ones(enable
     agree = sum(p.label == category_of_team[p.ticket.team.name] for p in with_team)
     assert agree >= 0.8 * len(with_team)
 
+    # A shared view lists the unhappy ones with the AI columns.
+    from concierge.demo.routing import TRIAGE_VIEW_NAME
+    from concierge.tickets.models import SavedView
+    from concierge.tickets.services import PREDICTION_COLUMNS, TicketFilters, list_tickets
+
+    view = SavedView.objects.get(name=TRIAGE_VIEW_NAME, owner=None)
+    assert set(PREDICTION_COLUMNS) <= set(view.columns)
+    admin = User.objects.get(email=generator.ADMIN_EMAIL)
+    listed = list_tickets(user=admin, filters=TicketFilters.from_dict(view.filters)).tickets
+    assert listed
+    for ticket in listed:
+        latest = ticket.predictions.filter(kind=PredictionKind.SENTIMENT).latest("created_at", "id")
+        assert (latest.corrected_label or latest.label) == "negative"
+
     assert ensure_demo_triage() == "Triage: demo history already labelled."
     assert TriageModel.objects.filter(kind=PredictionKind.INTENT).count() == 1
 

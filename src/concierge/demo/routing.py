@@ -252,6 +252,14 @@ HISTORY_VERSION = "demo-history"
 HISTORY_LABELS = 450
 # How many of the newest unsolved requests are triaged when the demo loads.
 TRIAGED_REQUESTS = 200
+# A shared inbox view built on triage: unsolved requests whose customer sounds unhappy,
+# with the AI columns, so the demo shows predictions in a list as well as on a ticket.
+TRIAGE_VIEW_NAME = "Unhappy customers"
+TRIAGE_VIEW_FILTERS = {"status": ["unsolved"], "predictions": {"sentiment": "negative"}}
+TRIAGE_VIEW_COLUMNS = [
+    "number", "subject", "requester", "priority", "assignee",
+    "intent", "sentiment", "urgency", "language", "updated_at",
+]  # fmt: skip
 
 
 def ensure_demo_triage() -> str:
@@ -312,6 +320,7 @@ def ensure_demo_triage() -> str:
     triaged = 0
     for ticket_id in unsolved.values_list("pk", flat=True):
         triaged += bool(ai_actions.triage_ticket(ticket_id=ticket_id))
+    _triage_view()
     model = (
         f"model {outcome.get('version')} trained"
         if outcome.get("promoted")
@@ -320,6 +329,22 @@ def ensure_demo_triage() -> str:
     return (
         f"Triage: {len(labels)} solved requests labelled, {model}, "
         f"{triaged} open requests classified."
+    )
+
+
+def _triage_view() -> None:
+    from concierge.tickets.actions import save_saved_view
+    from concierge.tickets.models import SavedView
+
+    admin = User.objects.filter(email=generator.ADMIN_EMAIL).first()
+    if admin is None or SavedView.objects.filter(name=TRIAGE_VIEW_NAME, owner=None).exists():
+        return
+    save_saved_view(
+        actor=admin,
+        name=TRIAGE_VIEW_NAME,
+        filters=TRIAGE_VIEW_FILTERS,
+        columns=TRIAGE_VIEW_COLUMNS,
+        position=10,
     )
 
 
