@@ -79,6 +79,24 @@ def test_history_diff_has_one_line_per_changed_line_and_browser_line_ends_make_n
     assert '<span class="kb-diff__added">+ Step 2.</span>' in diff
 
 
+def test_editor_says_when_a_translation_is_in_a_language_the_help_center_does_not_offer(
+    admin_user, agent_user
+):
+    from concierge.knowledge.services import help_center_settings
+
+    _, section = make_structure(admin_user)
+    article = make_article(agent_user, section)
+    client = signed_in_client(agent_user)
+    offered = help_center_settings().offered_locales
+    unoffered = next(code for code in ("de", "it", "nl", "pl") if code not in offered)
+
+    source = client.get(f"/knowledge/articles/{article.pk}/").content.decode()
+    other = client.get(f"/knowledge/articles/{article.pk}/?locale={unoffered}").content.decode()
+
+    assert "data-locale-not-offered" not in source
+    assert "data-locale-not-offered" in other and f"does not offer “{unoffered}”" in other
+
+
 def test_light_agent_reads_but_cannot_write(admin_user, agent_user, light_agent_user):
     _, section = make_structure(admin_user)
     article = make_article(agent_user, section)

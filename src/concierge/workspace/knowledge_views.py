@@ -197,6 +197,9 @@ def article_edit(request: HttpRequest, article_id: int) -> HttpResponse:
         "is_translation": is_translation,
         "translations": translations,
         "missing_locales": [code for code in branding.offered_locales if code not in existing],
+        # A translation in a language the help center does not offer is kept but
+        # never shown to visitors: the editor says so.
+        "locale_offered": locale in branding.offered_locales,
         "attachments": list(article.attachments.all()),
         "attachments_form": AttachmentsForm(),
         "can_edit": policy.can_edit_articles(user),
