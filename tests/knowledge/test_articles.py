@@ -174,5 +174,41 @@ def test_draft_from_a_ticket_answer(admin_user, agent_user):
     article = actions.create_draft_from_entry(actor=agent_user, entry=entry)
 
     assert article.status == "draft" and article.created_from_ticket_id == ticket.pk
+    assert article.visibility == "internal"  # written to one customer: publishing is a choice
     assert article.translations.get().title == "Printer jams"
     assert article.translations.get().body_source == "Pull the tray."
+
+
+def test_a_draft_from_an_answer_drops_the_greeting_and_the_sign_off(admin_user, agent_user):
+    from tests.factories import EntryFactory, TicketFactory
+
+    make_structure(admin_user)
+    first_name = agent_user.name.split()[0]
+    reply = (
+        "Hi Noah,\r\n\r\nOpen **My orders** and pick the order.\r\n"
+        f"Thanks for your patience.\r\n\r\nThanks,\r\n{first_name}\r\n"
+    )
+    entry = EntryFactory(
+        ticket=TicketFactory(subject="Where is my order?"), kind="reply",
+        author_user=agent_user, body_source=reply,
+    )  # fmt: skip
+
+    article = actions.create_draft_from_entry(actor=agent_user, entry=entry)
+
+    assert article.translations.get().body_source == (
+        "Open **My orders** and pick the order.\nThanks for your patience."
+    )
+
+
+@pytest.mark.parametrize(
+    ("reply", "kept"),
+    [
+        ("Hello there! The tray pulls out.", "Hello there! The tray pulls out."),  # one line
+        ("Dear customer,\nPull the tray.\nBest regards", "Pull the tray."),
+        ("Pull the tray.\n\nSam", "Pull the tray."),
+        ("Hi,\nThanks,", "Hi,\nThanks,"),  # nothing else: kept as it was
+        ("Highlights first.\nPull the tray.", "Highlights first.\nPull the tray."),
+    ],
+)
+def test_answer_as_article_text_drops_only_whole_letter_lines(reply: str, kept: str) -> None:
+    assert actions.answer_as_article_text(reply, ["Sam Rivera", "Sam"]) == kept

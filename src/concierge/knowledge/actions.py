@@ -442,9 +442,58 @@ def delete_attachment(*, actor: Any, attachment: ArticleAttachment) -> None:
     attachment.delete()
 
 
+# A reply's first line when it only greets the customer, and its last lines when they
+# only sign it off: what makes an answer a letter to one person rather than an article.
+_GREETING = re.compile(
+    r"^(hi|hello|hey|dear|good (morning|afternoon|evening))\b[^.!?\n]{0,60}[,!:]?$", re.I
+)
+_CLOSING = re.compile(
+    r"^(thanks|thank you|many thanks|cheers|best|best regards|kind regards|regards|"
+    r"warm regards|all the best|sincerely)[,!.]?$",
+    re.I,
+)
+
+
+def answer_as_article_text(body: str, signer_names: Sequence[str] = ()) -> str:
+    """An agent's reply without its greeting and sign-off ("Hi Noah," ... "Thanks, Sam").
+
+    Only whole lines that do nothing else are dropped: a greeting as the first
+    line, and at the end a closing word with the agent's name under it (or the
+    name alone, or the closing alone). The rest is kept word for word.
+    """
+    lines = body.replace("\r\n", "\n").split("\n")
+    while lines and not lines[0].strip():
+        lines.pop(0)
+    if lines and _GREETING.match(lines[0].strip()):
+        lines.pop(0)
+    names = {name.strip().lower() for name in signer_names if name.strip()}
+
+    def drop_trailing_blank() -> None:
+        while lines and not lines[-1].strip():
+            lines.pop()
+
+    drop_trailing_blank()
+    if lines and lines[-1].strip().rstrip(".").lower() in names:
+        lines.pop()
+        drop_trailing_blank()
+    if lines and _CLOSING.match(lines[-1].strip()):
+        lines.pop()
+    drop_trailing_blank()
+    while lines and not lines[0].strip():
+        lines.pop(0)
+    text = "\n".join(lines)
+    return text if text.strip() else body
+
+
 @transaction.atomic
 def create_draft_from_entry(*, actor: Any, entry: Any, section: Section | None = None) -> Article:
-    """A draft article whose body is an agent's public answer on a ticket."""
+    """A draft article from an agent's public answer on a ticket.
+
+    Agents only until someone chooses otherwise: the text was written to one
+    customer and may name them or their order, so publishing it to everyone
+    is a decision made in the editor, not a default. The greeting and sign-off
+    are dropped (``answer_as_article_text``).
+    """
     from concierge.tickets.models import EntryKind
 
     policy.require(policy.can_edit_articles(actor), "Only agents write articles.")
@@ -458,13 +507,20 @@ def create_draft_from_entry(*, actor: Any, entry: Any, section: Section | None =
         changes={
             "section_id": section.pk,
             "status": ArticleStatus.DRAFT,
+            "visibility": Visibility.INTERNAL,
             "title": entry.ticket.subject[:TITLE_MAX_CHARS],
-            "body": entry.body_source,
+            "body": answer_as_article_text(entry.body_source, _signer_names(entry.author_user)),
         },
     )
     article.created_from_ticket_id = entry.ticket_id
     article.save(update_fields=["created_from_ticket"])
     return article
+
+
+def _signer_names(user: Any) -> list[str]:
+    """How an agent may sign a reply: full name and first name."""
+    name = " ".join(str(getattr(user, "name", "") or "").split())
+    return [name, name.split(" ")[0]] if name else []
 
 
 # --- branding ---------------------------------------------------------------------------------

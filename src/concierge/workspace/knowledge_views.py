@@ -579,7 +579,11 @@ def entry_to_article(request: HttpRequest, ticket_id: int, entry_id: int) -> Htt
     except ConciergeError as error:
         messages.error(request, error.message)
         return redirect("workspace:ticket", ticket_id=ticket.pk)
-    messages.success(request, "Draft article created from the reply: edit and publish it here.")
+    messages.success(
+        request,
+        "Draft article created from the reply, for agents only: take out anything about "
+        "this customer, then publish it here (Visible to: Everyone for the help center).",
+    )
     return redirect("workspace:knowledge_article", article_id=article.pk)
 
 
