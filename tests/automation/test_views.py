@@ -34,8 +34,10 @@ def test_admin_creates_a_rule_from_the_form(admin_user):
     assert response.status_code == 302
     stored = RoutingRule.objects.get()
     assert stored.actions == [{"type": "add_tags", "tags": ["refund"]}]
-    listing = client.get(reverse("workspace:settings_routing"))
-    assert "Refunds" in listing.content.decode()
+    listing = client.get(reverse("workspace:settings_routing")).content.decode()
+    assert "Refunds" in listing
+    assert "<li>Add tags refund</li>" in listing  # what the action does, not its JSON type
+    assert "<code>add_tags</code>" not in listing
 
 
 def test_bad_json_and_bad_rules_keep_what_was_typed_and_say_where(admin_user):

@@ -287,7 +287,10 @@ def describe_action(action: dict[str, Any]) -> str:
     if kind == "notify":
         recipients = action.get("recipients")
         who = recipients if isinstance(recipients, str) else f"{len(recipients or [])} agents"
-        return f"Notify {who} ({action.get('via', 'both')})"
+        how = {"in_app": "in the app", "email": "by email"}.get(
+            str(action.get("via", "both")), "in the app and by email"
+        )
+        return f"Notify {who} {how}"
     if kind == "hide_content":
         return f"Hide the message behind a warning ({action.get('reason', '')})"
     if kind == "stop":

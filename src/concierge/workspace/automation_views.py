@@ -37,7 +37,11 @@ from concierge.workspace.automation_forms import (
 
 @settings_required
 def rule_list(request: HttpRequest) -> HttpResponse:
-    rule_rows = list(services.list_rules(user=request.user))
+    # Each action as a person reads it ("Set team to Billing"), not its JSON type.
+    rule_rows = [
+        (rule, [services.describe_action(action) for action in rule.actions])
+        for rule in services.list_rules(user=request.user)
+    ]
     return page(
         request,
         "workspace/settings/routing_rules.html",
