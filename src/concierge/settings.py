@@ -261,6 +261,9 @@ SEARCH_STATIC_EMBEDDINGS = os.environ.get(
 )
 # Intra-op threads of the MiniLM session (one keeps a web worker from taking every core).
 SEARCH_ENCODER_THREADS = int(os.environ.get("SEARCH_ENCODER_THREADS", "1"))
+# A question's encoders (MPNet, MiniLM, e5) run side by side rather than one after
+# the other (search/encoders.py _query_pool); false runs them in turn.
+SEARCH_PARALLEL_QUERY_PARTS = _env_bool("SEARCH_PARALLEL_QUERY_PARTS", True)
 
 # --- Real time (concierge.realtime, core.events) ----------------------------
 # Stored events older than this are pruned (`manage prune_realtime_events`);

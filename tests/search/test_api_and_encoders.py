@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import threading
+
 import numpy as np
 import pytest
 from django.test import Client
@@ -53,3 +56,46 @@ def test_default_encoder_gives_unit_vectors_that_rank_paraphrases_close():
 
 
 # The static encoder's test builds its own small matrix: test_static_encoder.py.
+
+
+class _MeetingEncoder:
+    """A part that answers only once every part of the question is running at once."""
+
+    def __init__(self, name: str, barrier: threading.Barrier, value: float) -> None:
+        self.name, self.dim, self._barrier, self._value = name, 2, barrier, value
+
+    def encode(self, texts):  # type: ignore[no-untyped-def]
+        return np.full((len(texts), 2), self._value, np.float32)
+
+    def encode_queries(self, texts):  # type: ignore[no-untyped-def]
+        self._barrier.wait(timeout=5)  # BrokenBarrierError unless the others run too
+        return self.encode(texts)
+
+
+def test_a_questions_encoders_run_side_by_side_and_agree_with_a_batch(settings) -> None:
+    from concierge.search.encoders import FusedEncoder
+
+    if (os.cpu_count() or 1) < 2:
+        pytest.skip("one core: a question's encoders run in turn")
+    settings.SEARCH_PARALLEL_QUERY_PARTS = True
+    barrier = threading.Barrier(2)
+    fused = FusedEncoder(
+        "a+b",
+        [(_MeetingEncoder("a", barrier, 1.0), 0.6), (_MeetingEncoder("b", barrier, 2.0), 0.4)],
+    )
+
+    question = fused.encode_queries(["where is my parcel"])
+    documents = fused.encode(["where is my parcel"])
+
+    np.testing.assert_allclose(question, documents, rtol=1e-6)
+    # With a share for one part only, that part runs alone (nothing to wait for).
+    alone = FusedEncoder("a+b", [(_MeetingEncoder("a", threading.Barrier(1), 1.0), 0.6),
+                                 (_MeetingEncoder("b", barrier, 2.0), 0.4)])  # fmt: skip
+    assert alone.encode_queries(["x"], shares=[1.0, 0.0])[0, 2:].tolist() == [0.0, 0.0]
+
+
+def test_parallel_question_encoding_can_be_turned_off(settings) -> None:
+    from concierge.search.encoders import _query_pool
+
+    settings.SEARCH_PARALLEL_QUERY_PARTS = False
+    assert _query_pool() is None
