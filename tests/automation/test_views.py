@@ -191,3 +191,25 @@ def test_api_rules_with_a_token(admin_user, billing):
     assert preview.json()["previews"][0]["would_fire"] is True
     queues = client.get("/api/v1/routing/queues").json()
     assert [q["team_name"] for q in queues] == ["Billing"]
+
+
+@pytest.mark.parametrize("count", [2, 12])
+def test_rule_list_names_teams_and_agents_without_a_query_per_rule(
+    admin_user, count, django_assert_max_num_queries
+):
+    from tests.automation.conftest import rule
+    from tests.factories import TeamFactory, make_agent
+
+    for index in range(count):
+        team = TeamFactory(name=f"Team {index}")
+        agent = make_agent(email=f"agent{index}@concierge.test", name=f"Agent {index}")
+        actions = [{"type": "set_team", "team": team.pk}, {"type": "assign", "agent": agent.pk}]
+        rule(admin_user, f"Rule {index}", {"all": []}, actions)
+    client = signed_in_client(admin_user)
+    client.get(reverse("workspace:settings_routing"))  # warm the session
+
+    with django_assert_max_num_queries(12):
+        listing = client.get(reverse("workspace:settings_routing")).content.decode()
+
+    assert f"<li>Set team to Team {count - 1}</li>" in listing
+    assert f"<li>Assign to Agent {count - 1}</li>" in listing

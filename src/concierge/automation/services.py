@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -261,14 +261,54 @@ class RulePreview:
     actions: list[str]
 
 
-def describe_action(action: dict[str, Any]) -> str:
-    """One line a person reads: "Set team to Billing"."""
+def describe_actions(actions_per_rule: Sequence[Sequence[dict[str, Any]]]) -> list[list[str]]:
+    """``describe_action`` for the actions of many rules, with two queries in all."""
     from concierge.accounts.models import Team, User
+
+    team_ids, agent_ids = set(), set()
+    for actions in actions_per_rule:
+        for action in actions:
+            if action.get("type") in ("set_team", "escalate"):
+                team_ids.add(_as_id(action.get("team")))
+            elif action.get("type") == "assign" and action.get("agent") != "team_strategy":
+                agent_ids.add(_as_id(action.get("agent")))
+    names = {
+        "team": dict(Team.objects.filter(pk__in=team_ids).values_list("pk", "name")),
+        "agent": {user.pk: user.name for user in User.objects.filter(pk__in=agent_ids)},
+    }
+    return [[describe_action(action, names) for action in actions] for actions in actions_per_rule]
+
+
+def _as_id(value: Any) -> int:
+    try:
+        return int(value or 0)
+    except (TypeError, ValueError):
+        return 0
+
+
+def describe_action(action: dict[str, Any], names: dict[str, dict[int, str]] | None = None) -> str:
+    """One line a person reads: "Set team to Billing".
+
+    ``names``: team and agent names by id (``describe_actions`` fetches them for
+    a whole list); without them, each is looked up.
+    """
+    from concierge.accounts.models import Team, User
+
+    def team_name(value: Any) -> str | None:
+        if names is not None:
+            return names["team"].get(_as_id(value))
+        team = Team.objects.filter(pk=_as_id(value)).first()
+        return team.name if team else None
+
+    def agent_name(value: Any) -> str | None:
+        if names is not None:
+            return names["agent"].get(_as_id(value))
+        agent = User.objects.filter(pk=_as_id(value)).first()
+        return agent.name if agent else None
 
     kind = action.get("type")
     if kind in ("set_team", "escalate"):
-        team = Team.objects.filter(pk=int(action.get("team") or 0)).first()
-        name = team.name if team else f"team {action.get('team')} (deleted)"
+        name = team_name(action.get("team")) or f"team {action.get('team')} (deleted)"
         if kind == "escalate":
             return f"Escalate to {name} (priority at least {action.get('priority', 'high')})"
         return f"Set team to {name}"
@@ -282,8 +322,7 @@ def describe_action(action: dict[str, Any]) -> str:
     if kind == "assign":
         if action.get("agent") == "team_strategy":
             return "Assign by the team's strategy"
-        agent = User.objects.filter(pk=int(action.get("agent") or 0)).first()
-        return f"Assign to {agent.name if agent else 'a deleted agent'}"
+        return f"Assign to {agent_name(action.get('agent')) or 'a deleted agent'}"
     if kind == "notify":
         recipients = action.get("recipients")
         who = recipients if isinstance(recipients, str) else f"{len(recipients or [])} agents"

@@ -38,10 +38,9 @@ from concierge.workspace.automation_forms import (
 @settings_required
 def rule_list(request: HttpRequest) -> HttpResponse:
     # Each action as a person reads it ("Set team to Billing"), not its JSON type.
-    rule_rows = [
-        (rule, [services.describe_action(action) for action in rule.actions])
-        for rule in services.list_rules(user=request.user)
-    ]
+    rules_in_order = list(services.list_rules(user=request.user))
+    described = services.describe_actions([rule.actions for rule in rules_in_order])
+    rule_rows = list(zip(rules_in_order, described, strict=True))
     return page(
         request,
         "workspace/settings/routing_rules.html",
