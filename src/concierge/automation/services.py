@@ -262,7 +262,10 @@ class RulePreview:
 
 
 def describe_actions(actions_per_rule: Sequence[Sequence[dict[str, Any]]]) -> list[list[str]]:
-    """``describe_action`` for the actions of many rules, with two queries in all."""
+    """Each action of each rule as a line a person reads ("Set team to Billing").
+
+    Team and agent names for all of them come in two queries.
+    """
     from concierge.accounts.models import Team, User
 
     team_ids, agent_ids = set(), set()
@@ -276,7 +279,7 @@ def describe_actions(actions_per_rule: Sequence[Sequence[dict[str, Any]]]) -> li
         "team": dict(Team.objects.filter(pk__in=team_ids).values_list("pk", "name")),
         "agent": {user.pk: user.name for user in User.objects.filter(pk__in=agent_ids)},
     }
-    return [[describe_action(action, names) for action in actions] for actions in actions_per_rule]
+    return [[_describe(action, names) for action in actions] for actions in actions_per_rule]
 
 
 def _as_id(value: Any) -> int:
@@ -286,29 +289,13 @@ def _as_id(value: Any) -> int:
         return 0
 
 
-def describe_action(action: dict[str, Any], names: dict[str, dict[int, str]] | None = None) -> str:
-    """One line a person reads: "Set team to Billing".
-
-    ``names``: team and agent names by id (``describe_actions`` fetches them for
-    a whole list); without them, each is looked up.
-    """
-    from concierge.accounts.models import Team, User
-
-    def team_name(value: Any) -> str | None:
-        if names is not None:
-            return names["team"].get(_as_id(value))
-        team = Team.objects.filter(pk=_as_id(value)).first()
-        return team.name if team else None
-
-    def agent_name(value: Any) -> str | None:
-        if names is not None:
-            return names["agent"].get(_as_id(value))
-        agent = User.objects.filter(pk=_as_id(value)).first()
-        return agent.name if agent else None
-
+def _describe(action: dict[str, Any], names: dict[str, dict[int, str]]) -> str:
+    """One action as a line, with the team and agent names already fetched."""
     kind = action.get("type")
     if kind in ("set_team", "escalate"):
-        name = team_name(action.get("team")) or f"team {action.get('team')} (deleted)"
+        name = names["team"].get(_as_id(action.get("team"))) or (
+            f"team {action.get('team')} (deleted)"
+        )
         if kind == "escalate":
             return f"Escalate to {name} (priority at least {action.get('priority', 'high')})"
         return f"Set team to {name}"
@@ -322,7 +309,8 @@ def describe_action(action: dict[str, Any], names: dict[str, dict[int, str]] | N
     if kind == "assign":
         if action.get("agent") == "team_strategy":
             return "Assign by the team's strategy"
-        return f"Assign to {agent_name(action.get('agent')) or 'a deleted agent'}"
+        agent = names["agent"].get(_as_id(action.get("agent")))
+        return f"Assign to {agent or 'a deleted agent'}"
     if kind == "notify":
         recipients = action.get("recipients")
         who = recipients if isinstance(recipients, str) else f"{len(recipients or [])} agents"
@@ -350,7 +338,9 @@ def preview_rules(
     context = rule_context(ticket=ticket, event=event)
     previews = []
     stopped = False
-    for rule in rules if rules is not None else RoutingRule.objects.filter(is_active=True):
+    in_order = list(rules if rules is not None else RoutingRule.objects.filter(is_active=True))
+    described = describe_actions([rule.actions for rule in in_order])
+    for rule, actions in zip(in_order, described, strict=True):
         listens = event in (rule.events or [])
         matched, results = evaluate_group(rule.conditions or {"all": []}, context)
         would_fire = listens and matched and rule.is_active and not stopped
@@ -361,7 +351,7 @@ def preview_rules(
                 matched=matched,
                 would_fire=would_fire,
                 conditions=results,
-                actions=[describe_action(action) for action in rule.actions],
+                actions=actions,
             )
         )
         if would_fire and any(action.get("type") == "stop" for action in rule.actions):
