@@ -580,16 +580,9 @@ class TextClassifier:
             embeddings = self._embed(texts, embeddings)
         self._set_aside_out_of_scope = None
         if out_of_scope_label and not self.config.out_of_scope_category:
-            is_oos = np.asarray(labels) == out_of_scope_label
-            if is_oos.any():
-                self._set_aside_out_of_scope = (
-                    [text for text, oos in zip(texts, is_oos, strict=True) if oos],
-                    None if embeddings is None else np.asarray(embeddings)[is_oos],
-                )
-                texts = [text for text, oos in zip(texts, is_oos, strict=True) if not oos]
-                labels = [label for label, oos in zip(labels, is_oos, strict=True) if not oos]
-                if embeddings is not None:
-                    embeddings = np.asarray(embeddings)[~is_oos]
+            texts, labels, embeddings, self._set_aside_out_of_scope = set_aside_label(
+                texts, labels, embeddings, out_of_scope_label
+            )
         if len(set(labels)) < 2:
             raise ValueError("Training needs at least two different labels.")
         features = self._features(texts, embeddings, fit=True)
@@ -1053,6 +1046,30 @@ def _fit_temperature(scores: np.ndarray, truth: np.ndarray) -> float:
         if loss < best_loss:
             best, best_loss = temperature, loss
     return best
+
+
+def set_aside_label(
+    texts: Sequence[str], labels: Sequence[str], embeddings: np.ndarray | None, label: str
+) -> tuple[list[str], list[str], np.ndarray | None, tuple[list[str], np.ndarray | None] | None]:
+    """The examples labelled ``label`` taken out of a training set.
+
+    Returns the texts, labels and vectors kept, and the (texts, vectors) set
+    aside, or None when no example has that label.
+    """
+    is_label = np.asarray(labels) == label
+    if not is_label.any():
+        return list(texts), list(labels), embeddings, None
+    vectors = None if embeddings is None else np.asarray(embeddings)
+    set_aside = (
+        [text for text, taken in zip(texts, is_label, strict=True) if taken],
+        None if vectors is None else vectors[is_label],
+    )
+    return (
+        [text for text, taken in zip(texts, is_label, strict=True) if not taken],
+        [kept for kept, taken in zip(labels, is_label, strict=True) if not taken],
+        None if vectors is None else vectors[~is_label],
+        set_aside,
+    )
 
 
 def tfidf_rows(vectorizer: Any, texts: Sequence[str]) -> list[tuple[np.ndarray, np.ndarray]]:

@@ -47,7 +47,13 @@ from typing import Any
 
 import numpy as np
 
-from concierge.ai.classifiers import ClassifierResult, TextClassifier, TrainingConfig, _softmax
+from concierge.ai.classifiers import (
+    ClassifierResult,
+    TextClassifier,
+    TrainingConfig,
+    _softmax,
+    set_aside_label,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -468,18 +474,11 @@ class FineTunedClassifier:
         ``TextClassifier.fit``): they are set aside for ``tune_out_of_scope``,
         which sets the threshold from them and the validation split.
         """
-        texts, labels = list(texts), list(labels)
         self._set_aside_out_of_scope = None
-        if out_of_scope_label and out_of_scope_label in set(labels):
-            keep = np.array([label != out_of_scope_label for label in labels])
-            self._set_aside_out_of_scope = (
-                [text for text, kept in zip(texts, keep, strict=True) if not kept],
-                None if embeddings is None else np.asarray(embeddings)[~keep],
+        if out_of_scope_label:
+            texts, labels, embeddings, self._set_aside_out_of_scope = set_aside_label(
+                texts, labels, embeddings, out_of_scope_label
             )
-            texts = [text for text, kept in zip(texts, keep, strict=True) if kept]
-            labels = [label for label, kept in zip(labels, keep, strict=True) if kept]
-            if embeddings is not None:
-                embeddings = np.asarray(embeddings)[keep]
         if len(set(labels)) < 2:
             raise ValueError("Training needs at least two different labels.")
         self.labels = sorted({str(label) for label in labels})
