@@ -99,3 +99,19 @@ def test_parallel_question_encoding_can_be_turned_off(settings) -> None:
 
     settings.SEARCH_PARALLEL_QUERY_PARTS = False
     assert _query_pool() is None
+
+
+def test_an_encoder_built_apart_has_its_own_models_and_the_same_vectors() -> None:
+    """build_encoder: a fresh instance with its own thread setting, outside the shared cache."""
+    from concierge.search.encoders import FusedEncoder, build_encoder
+
+    shared = get_encoder("minilm+e5")
+    apart = build_encoder("minilm+e5", threads=1)
+
+    assert isinstance(apart, FusedEncoder) and apart is not shared
+    assert get_encoder("minilm+e5") is shared  # the cache is left as it was
+    assert not {id(part) for part in apart._parts} & {id(part) for part in shared._parts}  # type: ignore[attr-defined]
+    texts = ["where is my parcel", "I was charged twice"]
+    np.testing.assert_allclose(apart.encode_queries(texts), shared.encode_queries(texts), atol=1e-5)
+    with pytest.raises(ValueError, match="Unknown encoder 'nope'"):
+        build_encoder("nope", threads=1)

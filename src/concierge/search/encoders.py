@@ -706,18 +706,40 @@ def get_encoder(name: str = "default") -> Encoder:
             return _encoders.setdefault(name, MPNetLayersEncoder(base))
     with _lock:
         if name not in _encoders:
-            if name == "default":
-                _encoders[name] = MiniLMEncoder(threads=_intra_op_threads())
-            elif name == "e5":
-                _encoders[name] = E5Encoder(threads=_intra_op_threads())
-            elif name == "mpnet":
-                _encoders[name] = MPNetEncoder(threads=_intra_op_threads())
-            elif name == "static":
-                _encoders[name] = StaticEncoder()
-            else:
-                known = ", ".join(repr(known) for known in ENCODER_NAMES)
-                raise ValueError(f"Unknown encoder {name!r}; known: {known}")
+            _encoders[name] = _new_model(name, _intra_op_threads())
         return _encoders[name]
+
+
+def build_encoder(name: str, *, threads: int) -> Encoder:
+    """A new instance of the named encoder, ``threads`` per model, outside the shared cache.
+
+    For measuring an encoder as another process would run it (bench/search.py
+    times question encoding with production's one thread per model while its
+    own shared encoders use every core for indexing). Loads the models again.
+    """
+    if name in FUSED_PARTS:
+        parts = [(build_encoder(part, threads=threads), share) for part, share in FUSED_PARTS[name]]
+        return FusedEncoder(name, parts)
+    if name == "mpnet-layers":
+        base = build_encoder("mpnet", threads=threads)
+        if not isinstance(base, MPNetEncoder):
+            raise TypeError(f"'mpnet-layers' needs MPNetEncoder, got {type(base).__name__}")
+        return MPNetLayersEncoder(base)
+    return _new_model(name, threads)
+
+
+def _new_model(name: str, threads: int) -> Encoder:
+    """One model's encoder (not fused, not a view of another)."""
+    if name == "default":
+        return MiniLMEncoder(threads=threads)
+    if name == "e5":
+        return E5Encoder(threads=threads)
+    if name == "mpnet":
+        return MPNetEncoder(threads=threads)
+    if name == "static":
+        return StaticEncoder()
+    known = ", ".join(repr(known) for known in ENCODER_NAMES)
+    raise ValueError(f"Unknown encoder {name!r}; known: {known}")
 
 
 def encode_question(name: str, text: str, language: str = "") -> np.ndarray:
