@@ -222,3 +222,28 @@ def test_demo_triage_is_skipped_when_triage_is_off() -> None:
 
     assert "Triage: off" in load_small()
     assert not Prediction.objects.exists()
+
+
+def test_demo_categories_cover_the_demo_requests_before_any_training() -> None:
+    """A desk with only the demo's category examples (no history) already routes its requests."""
+    from concierge.ai.predictors import FewShotIntent, _embed
+    from concierge.demo.routing import CATEGORIES, TEAM_CATEGORIES
+
+    corpus = content.load_corpus()
+    rng = random.Random(11)
+    requests = [content.conversation(rng, corpus, rng.choice(corpus.people)) for _ in range(200)]
+    model = FewShotIntent(
+        [(name, description, examples) for name, (description, examples) in CATEGORIES.items()]
+    )
+    vectors = _embed([f"{request.subject}\n\n{request.opening}" for request in requests])
+    labels = [model.predict(vector[None, :]).label for vector in vectors]
+    right = sum(
+        label == TEAM_CATEGORIES[request.team]
+        for label, request in zip(labels, requests, strict=True)
+    )
+    misrouted = sum(
+        label in CATEGORIES and label != TEAM_CATEGORIES[request.team]
+        for label, request in zip(labels, requests, strict=True)
+    )
+    assert right >= 0.8 * len(requests)
+    assert misrouted <= 0.02 * len(requests)
