@@ -48,13 +48,11 @@ def effective_labels(ticket_id: int) -> dict[str, tuple[str, float]]:
 
     A corrected label counts as certain (confidence 1.0).
     """
-    labels: dict[str, tuple[str, float]] = {}
-    for kind, prediction in _latest_per_kind(ticket_id).items():
-        if prediction.corrected_label:
-            labels[kind] = (prediction.corrected_label, 1.0)
-        else:
-            labels[kind] = (prediction.label, prediction.confidence)
-    return labels
+    latest = _latest_labels([ticket_id]).get(ticket_id, {})
+    return {
+        kind: (item.label, 1.0 if item.corrected else item.confidence)
+        for kind, item in latest.items()
+    }
 
 
 def labels_for_tickets(
@@ -66,13 +64,24 @@ def labels_for_tickets(
     """
     if not ticket_ids or not kinds or not policy.can_view_predictions(user):
         return {}
+    return _latest_labels(ticket_ids, kinds)
+
+
+def _latest_labels(
+    ticket_ids: Sequence[int], kinds: Sequence[str] | None = None
+) -> dict[int, dict[str, TicketLabel]]:
+    """ticket id -> kind -> the latest prediction's label, an agent's correction winning.
+
+    One query; the confidence stays the model's (TicketLabel.corrected says
+    an agent set the label).
+    """
+    rows = Prediction.objects.filter(ticket_id__in=list(ticket_ids))
+    if kinds is not None:
+        rows = rows.filter(kind__in=list(kinds))
     found: dict[int, dict[str, TicketLabel]] = {}
-    rows = (
-        Prediction.objects.filter(ticket_id__in=list(ticket_ids), kind__in=list(kinds))
-        .order_by("ticket_id", "kind", "-created_at", "-id")
-        .values_list("ticket_id", "kind", "label", "confidence", "corrected_label")
-    )
-    for ticket_id, kind, label, confidence, corrected in rows:
+    for ticket_id, kind, label, confidence, corrected in rows.order_by(
+        "ticket_id", "kind", "-created_at", "-id"
+    ).values_list("ticket_id", "kind", "label", "confidence", "corrected_label"):
         per_ticket = found.setdefault(ticket_id, {})
         if kind not in per_ticket:  # the first row of each kind is the latest
             per_ticket[kind] = TicketLabel(corrected or label, confidence, bool(corrected))
