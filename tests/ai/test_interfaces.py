@@ -175,3 +175,60 @@ def test_admin_edits_categories_in_settings(admin_user) -> None:
     page = client.get(reverse("workspace:settings_triage")).content.decode()
     assert "billing" in page
     assert PredictionKind.INTENT  # the settings page lists models of every kind
+
+
+def test_admin_tries_a_message_in_settings_and_nothing_is_stored(admin_user, categories) -> None:
+    client = signed_in_client(admin_user)
+    url = reverse("workspace:settings_triage_try")
+
+    response = client.post(url, {"text": "I was charged twice <b>again</b>, refund me now!"})
+
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "data-triage-tried" in page
+    for kind in ("intent", "sentiment", "urgency", "language", "abuse", "spam"):
+        assert f'data-kind="{kind}"' in page
+    assert 'data-label="billing"' in page  # the few-shot categories of the fixture
+    # The message stays in the box, escaped.
+    assert "&lt;b&gt;again&lt;/b&gt;" in page and "<b>again</b>" not in page
+    assert not Prediction.objects.exists()
+
+
+def test_trying_a_message_refuses_empty_and_over_long_text_and_non_admins(
+    admin_user, agent_user, categories
+) -> None:
+    url = reverse("workspace:settings_triage_try")
+    admin = signed_in_client(admin_user)
+
+    empty = admin.post(url, {"text": "   "})
+    assert empty.status_code == 400
+    assert "Type a customer&#x27;s message to try." in empty.content.decode()
+
+    too_long = admin.post(url, {"text": "refund " * 400})
+    assert too_long.status_code == 400
+    assert "At most 2,000 characters" in too_long.content.decode()
+    assert "data-triage-tried" not in too_long.content.decode()
+
+    assert signed_in_client(agent_user).post(url, {"text": "refund"}).status_code == 403
+
+
+def test_api_tries_a_message_for_admins_only(admin_user, agent_user, categories) -> None:
+    response = api_client(admin_user).post(
+        "/api/v1/triage/try", {"text": "where is my package?"}, content_type="application/json"
+    )
+    assert response.status_code == 200, response.content
+    by_kind = {row["kind"]: row for row in response.json()}
+    assert set(by_kind) == {"intent", "sentiment", "urgency", "language", "abuse", "spam"}
+    assert by_kind["intent"]["label"] == "shipping"
+    assert 0 <= by_kind["intent"]["confidence"] <= 1 and by_kind["intent"]["model_version"]
+
+    over = api_client(admin_user).post(
+        "/api/v1/triage/try", {"text": "x" * 2001}, content_type="application/json"
+    )
+    assert over.status_code == 413
+    assert over.json()["code"] == "limit_exceeded" and "2,000" in over.json()["message"]
+    refused = api_client(agent_user).post(
+        "/api/v1/triage/try", {"text": "refund"}, content_type="application/json"
+    )
+    assert refused.status_code == 403
+    assert not Prediction.objects.exists()

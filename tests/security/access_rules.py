@@ -1304,6 +1304,9 @@ RULES.extend([
     # Too few labels: nothing is trained, the admin is told why.
     _triage("workspace:settings_triage_retrain", "POST", ADMINS, changes=False),
     _triage("workspace:settings_triage_retrain_status", "GET", ADMINS),
+    # Runs the models on a typed message; nothing is stored.
+    _triage("workspace:settings_triage_try", "POST", ADMINS, changes=False,
+            body={"text": "I was charged twice"}),
     _triage("api:ticket_predictions", "GET", STAFF_ONLY),
     _triage("api:correct_prediction", "POST", FULL_AGENTS, body={"label": "negative"}),
     _triage("api:list_categories", "GET", STAFF_ONLY),
@@ -1313,4 +1316,5 @@ RULES.extend([
     # Queues a background run (202); the run's state lives in the cache, not the database.
     _triage("api:retrain", "POST", ADMINS, changes=False),
     _triage("api:retrain_status", "GET", ADMINS),
+    _triage("api:try_triage", "POST", ADMINS, changes=False, body={"text": "I was charged twice"}),
 ])  # fmt: skip

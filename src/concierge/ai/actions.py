@@ -21,7 +21,7 @@ from concierge.ai.models import (
     TriageModel,
 )
 from concierge.core import policy
-from concierge.core.errors import NotFound, ValidationFailed
+from concierge.core.errors import LimitExceeded, NotFound, ValidationFailed
 
 logger = logging.getLogger(__name__)
 _CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -194,6 +194,30 @@ def _audit_correction(prediction: Prediction, before: str, actor: Any) -> None:
         actor=actor,
         via="correction",
     )
+
+
+def try_triage(*, actor: Any, text: str) -> dict[str, predictors.PredictionResult]:
+    """What triage would predict for ``text`` now, every kind; nothing is stored.
+
+    For admins checking their categories and model before customers write
+    (Settings -> AI triage, and the API). The text is cleaned as a ticket's
+    is; one longer than a ticket's classified part (MAX_TEXT_CHARS) is
+    refused, saying so, rather than cut: the admin is testing what the
+    model reads.
+    """
+    policy.require(policy.can_manage_triage(actor), "Only admins may try triage on a message.")
+    cleaned = clean_text(text or "").strip()
+    if not cleaned:
+        raise ValidationFailed(
+            "Type a customer's message to try.", field_errors={"text": ["Required."]}
+        )
+    if len(cleaned) > MAX_TEXT_CHARS:
+        raise LimitExceeded(
+            f"At most {MAX_TEXT_CHARS:,} characters: triage reads the first {MAX_TEXT_CHARS:,} "
+            "of a message.",
+            field_errors={"text": [f"{len(cleaned):,} characters given."]},
+        )
+    return predictors.predict_all(cleaned)
 
 
 def _clean_examples(examples: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import datetime
 from typing import Any, Literal
 
@@ -147,6 +148,39 @@ def correct_prediction(
         return 200, dump(PredictionOut, corrected, request)
 
     return idempotent_create(request, payload=payload.model_dump(mode="json"), create=correct)
+
+
+class TryIn(Schema):
+    # A generous guard only: the domain refuses more than ai.actions.MAX_TEXT_CHARS
+    # with a message naming that limit.
+    text: str = Field(..., max_length=100_000, description="A customer's message.")
+
+
+class TriedOut(Schema):
+    kind: str
+    label: str
+    confidence: float
+    score: float
+    model_version: str
+    reasons: list[str]
+
+
+@router.post(
+    "/try",
+    response={200: list[TriedOut], **ERRORS},
+    summary="What triage would predict for a message, every kind; nothing is stored (admins)",
+)
+def try_triage(
+    request: HttpRequest, payload: TryIn, idempotency_key: str | None = IdempotencyKey
+) -> HttpResponse:
+    user = current_user(request)
+
+    def run() -> tuple[int, list[dict[str, Any]]]:
+        # Nothing is stored; a retried key replays the first answer, as on every POST.
+        results = actions.try_triage(actor=user, text=payload.text)
+        return 200, [{"kind": kind, **asdict(result)} for kind, result in results.items()]
+
+    return idempotent_create(request, payload=payload.model_dump(mode="json"), create=run)
 
 
 def _category(user: Any, category_id: int) -> Category:

@@ -42,7 +42,7 @@ class IdempotencyKeyReused(ConciergeError):
     status = 422
 
 
-Creator = Callable[[], tuple[int, dict[str, Any]]]
+Creator = Callable[[], tuple[int, dict[str, Any] | list[Any]]]
 
 
 def _fingerprint(payload: Any) -> str:

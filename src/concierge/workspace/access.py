@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse
@@ -49,12 +50,28 @@ def error_page(request: HttpRequest, error: ConciergeError) -> HttpResponse:
     )
 
 
+def _sign_in_from_background(request: HttpRequest) -> HttpResponse:
+    """A background (htmx) request from a page whose session ended: the whole page signs in.
+
+    A plain redirect would be followed by htmx and the sign-in form swapped
+    into a panel; HX-Redirect sends the browser there instead, back to the
+    page afterwards (its path only: the header comes from the browser).
+    """
+    current = urlsplit(request.headers.get("HX-Current-URL", ""))
+    back = current.path + (f"?{current.query}" if current.query else "")
+    response = HttpResponse(status=200)
+    response["HX-Redirect"] = redirect_to_login(back or request.get_full_path()).url
+    return response
+
+
 def staff_required(view: View) -> View:
     """Lets staff through; sends anonymous visitors to sign in and refuses everyone else."""
 
     @wraps(view)
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         if not request.user.is_authenticated:
+            if request.headers.get("HX-Request") == "true":
+                return _sign_in_from_background(request)
             return redirect_to_login(request.get_full_path())
         if not policy.can_use_workspace(request.user):
             return error_page(

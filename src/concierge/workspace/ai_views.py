@@ -122,8 +122,19 @@ class CategoryForm(WorkspaceForm):
     is_active = forms.BooleanField(label="Active", required=False, initial=True)
 
 
-@settings_required
-def triage_settings(request: HttpRequest) -> HttpResponse:
+class TryMessageForm(WorkspaceForm):
+    # No max_length here: the domain refuses a longer text with a message
+    # naming the limit (a browser's maxlength would cut a pasted text silently).
+    text = forms.CharField(
+        label="Customer's message",
+        widget=forms.Textarea(attrs={"rows": 4}),
+        error_messages={"required": "Type a customer's message to try."},
+    )
+
+
+def _triage_page(
+    request: HttpRequest, *, try_form: TryMessageForm | None = None, tried: Any = None
+) -> HttpResponse:
     user = request.user
     return page(
         request,
@@ -133,8 +144,43 @@ def triage_settings(request: HttpRequest) -> HttpResponse:
             "models": services.list_models(user=user)[:10],
             "active_model": services.active_model(user=user),
             "retrain": actions.retrain_status(),
+            "try_form": try_form or TryMessageForm(),
+            "tried": tried,
         },
+        status=400 if try_form is not None and try_form.errors else 200,
     )
+
+
+@settings_required
+def triage_settings(request: HttpRequest) -> HttpResponse:
+    return _triage_page(request)
+
+
+@settings_required
+@require_POST
+def triage_try(request: HttpRequest) -> HttpResponse:
+    """What triage would say about a typed message, in the order of the ticket's panel."""
+    form = TryMessageForm(request.POST)
+    tried = None
+    if form.is_valid():
+        try:
+            results = actions.try_triage(actor=request.user, text=form.cleaned_data["text"])
+        except ConciergeError as error:
+            if error.status == 403:
+                raise
+            apply_error(form, error)
+        else:
+            tried = [
+                {
+                    "kind": kind,
+                    "kind_label": PredictionKind(kind).label,
+                    "result": results[kind],
+                    "confidence_percent": round(results[kind].confidence * 100),
+                }
+                for kind in PANEL_KINDS
+                if kind in results
+            ]
+    return _triage_page(request, try_form=form, tried=tried)
 
 
 @settings_required
@@ -236,6 +282,7 @@ urlpatterns: list[URLPattern] = [
         triage_category_delete,
         name="settings_triage_category_delete",
     ),
+    path("settings/triage/try/", triage_try, name="settings_triage_try"),
     path("settings/triage/retrain/", triage_retrain, name="settings_triage_retrain"),
     path(
         "settings/triage/retrain/status/",
