@@ -996,6 +996,7 @@ class KnowledgeWorld:
     public_article: Any
     internal_article: Any
     draft_article: Any
+    signed_in_article: Any  # for customers signed in to the portal
     internal_category: Any  # holds only an agents-only article
     internal_section: Any
     image: Any
@@ -1028,6 +1029,7 @@ def knowledge(world: World) -> KnowledgeWorld:
         kb.update_article(actor=agent, article=public, changes={"body": "## Steps\n\nTrack it."})
         internal = article("Matrix internal procedure", hidden_section.pk, visibility="internal")
         article("Matrix draft", section.pk, status="draft")
+        article("Matrix statements", section.pk, visibility="signed_in")
         kb.add_attachments(
             actor=agent, article=public, attachments=[NewAttachment("map.png", PNG, "image/png")]
         )
@@ -1045,6 +1047,7 @@ def knowledge(world: World) -> KnowledgeWorld:
         public_article=public,
         internal_article=internal,
         draft_article=articles["Matrix draft"],
+        signed_in_article=articles["Matrix statements"],
         internal_category=internal.section.category,
         internal_section=internal.section,
         image=public.attachments.get(),
@@ -1153,6 +1156,11 @@ KB_DRAFT_ARTICLE: dict[str, Value] = {
     "article_id": lambda w, a: knowledge(w).draft_article.pk,
     "slug": lambda w, a: _slug(knowledge(w).draft_article),
 }
+KB_SIGNED_IN_ARTICLE: dict[str, Value] = {
+    **KB_PARAMS,
+    "article_id": lambda w, a: knowledge(w).signed_in_article.pk,
+    "slug": lambda w, a: _slug(knowledge(w).signed_in_article),
+}
 KB_INTERNAL_STRUCTURE: dict[str, Value] = {
     **KB_PARAMS,
     "category_id": lambda w, a: knowledge(w).internal_category.pk,
@@ -1197,6 +1205,11 @@ RULES.extend([
     _kb("portal:help_article", "GET", EVERYONE),
     _kb("portal:help_article", "GET", STAFF_FIND, variant="agents-only",
         params=KB_INTERNAL_ARTICLE),
+    # For signed-in customers: visitors are asked to sign in (nothing of it shows).
+    _kb("portal:help_article", "GET", outcomes(ALLOW, anonymous=SIGN_IN), variant="signed-in",
+        params=KB_SIGNED_IN_ARTICLE),
+    _kb("portal:help_vote", "POST", outcomes(ALLOW, anonymous=NOT_FOUND), variant="signed-in",
+        params=KB_SIGNED_IN_ARTICLE, body={"helpful": "yes"}),
     # Staff preview drafts; nobody else sees them.
     _kb("portal:help_article", "GET", STAFF_FIND, variant="draft", params=KB_DRAFT_ARTICLE),
     _kb("portal:help_vote", "POST", EVERYONE, body={"helpful": "yes", "comment": "Clear."}),

@@ -113,7 +113,11 @@ class ArticleIn(Schema):
     body: str | None = Field(None, description="Markdown.")
     description: str | None = Field(None, max_length=300)
     status: str | None = Field(None, description="draft, published or archived.")
-    visibility: str | None = Field(None, description="public or internal (agents only).")
+    visibility: str | None = Field(
+        None,
+        description="public (everyone), signed_in (customers signed in to the portal) "
+        "or internal (agents only).",
+    )
     tags: list[str] | None = Field(None, max_length=50)
     owner_id: int | None = None
     review_due_on: date | None = None
@@ -312,7 +316,7 @@ def list_kb_articles(
     )
     articles = services.list_articles(user=user, filters=filters)
     if not policy.is_staff(user):
-        articles = services.published_public(articles)
+        articles = services.published_for(user, articles)
     rows = list(articles[offset : offset + limit + 1])
     locale = locale or services.help_center_settings().default_locale
     shown = services.localize(rows[:limit], locale)

@@ -209,10 +209,17 @@ def can_view_knowledge_reports(user: AnyUser) -> bool:
 
 
 def visible_articles_filter(user: AnyUser) -> Q:
-    """Articles ``user`` may read: published public ones, or all of them for staff."""
+    """Articles ``user`` may read: all of them for staff; else published ones for everyone,
+    and for signed-in customers those for signed-in customers too."""
     if can_read_internal_articles(user):
         return Q()
-    return Q(status="published", visibility="public")
+    audiences = ["public", "signed_in"] if customer_of(user) is not None else ["public"]
+    return Q(status="published", visibility__in=audiences)
+
+
+def article_needs_sign_in(user: AnyUser, visibility: str) -> bool:
+    """Whether signing in as a customer would let ``user`` read an article of ``visibility``."""
+    return visibility == "signed_in" and not is_staff(user) and customer_of(user) is None
 
 
 # --- Live chat (channels, visitors) ------------------------------------------
@@ -323,6 +330,7 @@ def search_document_filter(user: AnyUser) -> Q:
     customer = customer_of(user)
     if customer is None:
         return visible
+    visible |= Q(audience="signed_in")
     from concierge.tickets.models import Ticket
 
     own_tickets = visible_tickets(user, Ticket.objects.all()).values("pk")

@@ -229,7 +229,8 @@ def _apply_article_fields(article: Article, changes: dict[str, Any]) -> list[str
     if "visibility" in changes:
         if changes["visibility"] not in Visibility.values:
             raise ValidationFailed(
-                "Unknown visibility.", field_errors={"visibility": ["Unknown value."]}
+                "Unknown visibility.",
+                field_errors={"visibility": [f"One of: {', '.join(Visibility.values)}."]},
             )
         article.visibility = changes["visibility"]
     if "owner_id" in changes:

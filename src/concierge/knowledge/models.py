@@ -105,6 +105,9 @@ class ArticleStatus(models.TextChoices):
 
 class Visibility(models.TextChoices):
     PUBLIC = "public", "Everyone"
+    # Customers who signed in to the portal (Zendesk Guide's "signed-in users"):
+    # an account's how-tos that visitors and search engines should not read.
+    SIGNED_IN = "signed_in", "Signed-in customers"
     INTERNAL = "internal", "Agents only"
 
 

@@ -23,6 +23,12 @@ from concierge.search.documents import IndexDocument
 
 # Translations embedded per article besides its source text (two vectors each).
 MAX_TRANSLATIONS = 12
+# Who may ever find an article, by its visibility (core.policy re-checks each hit).
+ARTICLE_AUDIENCES: dict[str, str] = {
+    Visibility.PUBLIC: "public",
+    Visibility.SIGNED_IN: "signed_in",
+    Visibility.INTERNAL: "staff",
+}
 
 
 def load_articles(article_ids: list[int]) -> dict[int, IndexDocument | None]:
@@ -59,7 +65,7 @@ def load_articles(article_ids: list[int]) -> dict[int, IndexDocument | None]:
                 piece for t in others for piece in (t.title, f"{t.title}\n{bodies[t.locale]}")
             ),
             locale=text.locale,
-            audience="public" if article.visibility == Visibility.PUBLIC else "staff",
+            audience=ARTICLE_AUDIENCES.get(article.visibility, "staff"),
             tags=tuple(tag.name for tag in article.tags.all()),
             extra={
                 "section_id": article.section_id,

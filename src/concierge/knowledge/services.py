@@ -127,8 +127,23 @@ def old_slug_redirects_to(*, article: Article, slug: str) -> bool:
     return article.old_slugs.filter(slug=slug).exists()
 
 
-def published_public(queryset: QuerySet[Article]) -> QuerySet[Article]:
-    return queryset.filter(status=ArticleStatus.PUBLISHED, visibility=Visibility.PUBLIC)
+def published_for(user: Any, queryset: QuerySet[Article]) -> QuerySet[Article]:
+    """The published articles of ``queryset`` that ``user`` may read (staff: internal too)."""
+    return queryset.filter(policy.visible_articles_filter(user), status=ArticleStatus.PUBLISHED)
+
+
+def needs_sign_in(*, user: Any, article_id: int) -> bool:
+    """Whether ``article_id`` is a published article ``user`` could read once signed in.
+
+    The help center then asks a visitor to sign in instead of answering
+    "not found" (only the need to sign in shows; nothing of the article).
+    """
+    visibility = (
+        Article.objects.filter(pk=article_id, status=ArticleStatus.PUBLISHED)
+        .values_list("visibility", flat=True)
+        .first()
+    )
+    return visibility is not None and policy.article_needs_sign_in(user, visibility)
 
 
 def _help_center_articles(user: Any) -> QuerySet[Article]:
@@ -393,22 +408,22 @@ def list_articles(*, user: Any, filters: ArticleFilters | None = None) -> QueryS
 
 
 def list_categories(*, user: Any) -> QuerySet[Category]:
-    """All categories for staff; for others those holding a published public article."""
+    """All categories for staff; for others those holding a published article they may read."""
     categories = Category.objects.prefetch_related("sections").order_by("position", "name")
     if policy.can_read_internal_articles(user):
         return categories
-    shown = published_public(Article.objects.all()).values("section__category_id")
+    shown = published_for(user, Article.objects.all()).values("section__category_id")
     return categories.filter(pk__in=shown)
 
 
 def list_sections(*, user: Any) -> QuerySet[Section]:
-    """All sections for staff; for others those holding a published public article."""
+    """All sections for staff; for others those holding a published article they may read."""
     sections = Section.objects.select_related("category").order_by(
         "category__position", "category__name", "position", "name"
     )
     if policy.can_read_internal_articles(user):
         return sections
-    return sections.filter(pk__in=published_public(Article.objects.all()).values("section_id"))
+    return sections.filter(pk__in=published_for(user, Article.objects.all()).values("section_id"))
 
 
 def article_versions(*, user: Any, article: Article, locale: str = "") -> list[ArticleVersion]:

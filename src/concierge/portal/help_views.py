@@ -20,6 +20,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth.views import redirect_to_login
 from django.core import signing
 from django.http import (
     FileResponse,
@@ -199,6 +200,8 @@ def help_article(request: HttpRequest, article_id: int, slug: str) -> HttpRespon
             user=request.user, article_id=article_id, locale=locale
         )
     except NotFound as error:
+        if knowledge_services.needs_sign_in(user=request.user, article_id=article_id):
+            return redirect_to_login(request.get_full_path(), login_url=reverse("portal:login"))
         return _not_found(request, error)
     text = article.text  # type: ignore[attr-defined]
     if slug != text.slug:

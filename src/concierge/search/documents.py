@@ -21,10 +21,11 @@ from typing import Any
 
 KINDS = ("article", "ticket", "customer")
 
-#: "public": anyone, anonymous included; "customer": the customer named by
+#: "public": anyone, anonymous included; "signed_in": any customer signed in
+#: to the portal (and staff); "customer": the customer named by
 #: ``customer_id`` (and their organization when ``organization_id`` is set);
 #: "staff": agents and admins only.
-AUDIENCES = ("public", "customer", "staff")
+AUDIENCES = ("public", "signed_in", "customer", "staff")
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,7 @@ class IndexDocument:
     title: str
     body: str
     locale: str = ""  # "en", "fr", ... ("" = any)
-    audience: str = "staff"  # "public", "staff" or "customer"
+    audience: str = "staff"  # one of AUDIENCES
     customer_id: int | None = None  # for audience="customer": who may find it
     organization_id: int | None = None  # org-wide visibility
     tags: tuple[str, ...] = ()
