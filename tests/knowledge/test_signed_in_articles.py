@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
-from tests.conftest import signed_in_client
+from tests.conftest import PASSWORD, signed_in_client
 from tests.factories import make_customer_user
 from tests.knowledge.helpers import make_article, make_structure
 
@@ -68,6 +68,13 @@ def test_visitors_never_see_it_and_are_asked_to_sign_in_at_its_address(articles)
     assert vote.status_code == 404
     listed = Client().get("/api/v1/kb/articles")
     assert TITLE not in listed.content.decode()
+    # Signing in there comes back to the article.
+    customer = make_customer_user()
+    signed_in = visitor.post(
+        response["Location"], {"email": customer.email, "password": PASSWORD}, follow=True
+    )
+    assert signed_in.redirect_chain[-1][0] == _url(articles["signed_in"])
+    assert "Export as CSV" in signed_in.content.decode()
 
 
 def test_signed_in_customers_list_read_and_find_it(articles) -> None:
