@@ -114,3 +114,14 @@ def test_unknown_visibility_is_refused_naming_the_choices(admin_user, agent_user
     with pytest.raises(ValidationFailed) as refused:
         make_article(agent_user, section, visibility="members")
     assert "public, signed_in, internal" in str(refused.value.field_errors["visibility"])
+
+
+def test_agents_filter_the_article_list_by_who_may_read(articles, agent_user) -> None:
+    client = signed_in_client(agent_user)
+
+    signed_in_only = client.get("/knowledge/?visibility=signed_in").content.decode()
+    assert TITLE in signed_in_only and "Open an account" not in signed_in_only
+    everyone = client.get("/knowledge/?visibility=public").content.decode()
+    assert "Open an account" in everyone and TITLE not in everyone
+    unknown = client.get("/knowledge/?visibility=members").content.decode()
+    assert TITLE in unknown and "Open an account" in unknown  # an unknown value filters nothing

@@ -22,7 +22,7 @@ from concierge.core.errors import ConciergeError, NotFound
 from concierge.knowledge import actions as knowledge_actions
 from concierge.knowledge import services as knowledge_services
 from concierge.knowledge.locales import normalize_locale
-from concierge.knowledge.models import Article, ArticleStatus
+from concierge.knowledge.models import Article, ArticleStatus, Visibility
 from concierge.tickets import services as ticket_services
 from concierge.tickets.models import EntryKind
 from concierge.workspace import forms
@@ -86,8 +86,10 @@ def _article_form(request: HttpRequest, user: Any, **kwargs: Any) -> ArticleForm
 def article_list(request: HttpRequest) -> HttpResponse:
     user = request.user
     status = request.GET.get("status", "")
+    visibility = request.GET.get("visibility", "")
     filters = knowledge_services.ArticleFilters(
         status=status if status in ArticleStatus.values else "",
+        visibility=visibility if visibility in Visibility.values else "",
         text=request.GET.get("q", "")[:200],
         due_for_review=request.GET.get("due") == "1",
     )
@@ -100,6 +102,8 @@ def article_list(request: HttpRequest) -> HttpResponse:
         "query": filters.text,
         "due": filters.due_for_review,
         "statuses": ArticleStatus.choices,
+        "visibility": filters.visibility,
+        "visibilities": Visibility.choices,
         "can_edit": policy.can_edit_articles(user),
         "can_manage": policy.can_manage_help_center(user),
     }
