@@ -23,6 +23,7 @@ def test_demo_help_center_loads_once():
     assert "articles published" in first and "already loaded" in again
     assert Article.objects.filter(status="published", visibility="public").count() == 11
     assert Article.objects.filter(visibility="internal").count() == 1
+    assert Article.objects.filter(status="published", visibility="signed_in").count() == 1
     assert ArticleTranslation.objects.filter(locale="fr").count() == 2
     assert ArticleTranslation.objects.filter(locale="es").count() == 3
     assert HelpCenterSettings.objects.get().locales == ["fr", "es"]

@@ -142,6 +142,13 @@ INTERNAL_ARTICLE = (
     "customer had a shipping problem in the last 30 days. Above that, add an internal "
     "note mentioning @Ada.",
 )
+# For customers signed in to the portal only: visitors are asked to sign in.
+SIGNED_IN_ARTICLE = (
+    "Download your order history",
+    "## From the portal\n\n1. Sign in and open **My requests**.\n2. Choose **Order history**, "
+    "then **Download as CSV**.\n\nThe file lists every order of the last three years with "
+    "its invoice number, so your accountant can match them.",
+)
 # Translations, as a team serving French and Spanish customers would publish:
 # the help center then offers those languages, and questions in them find the
 # article through its own words (the multilingual encoder alone ranks less well).
@@ -246,7 +253,18 @@ def ensure_demo_help_center() -> str:
                 "status": "published", "visibility": "internal", "tags": ["refund"],
             },
         )  # fmt: skip
-    return f"Help center: {created + 1} articles published (1 for agents only) at /portal/help/."
+        title, body = SIGNED_IN_ARTICLE
+        actions.create_article(
+            actor=admin,
+            changes={
+                "section_id": last_section_id, "title": title, "body": body,
+                "status": "published", "visibility": "signed_in", "tags": ["invoice"],
+            },
+        )  # fmt: skip
+    return (
+        f"Help center: {created + 2} articles published (1 for agents only, 1 for signed-in "
+        "customers) at /portal/help/."
+    )
 
 
 # What visitors typed into the help center search. The last two ask for what no
