@@ -245,22 +245,17 @@ def ensure_demo_help_center() -> str:
                                 locale=locale,
                                 changes={"title": local_title, "body": local_body},
                             )
-        title, body = INTERNAL_ARTICLE
-        actions.create_article(
-            actor=admin,
-            changes={
-                "section_id": last_section_id, "title": title, "body": body,
-                "status": "published", "visibility": "internal", "tags": ["refund"],
-            },
-        )  # fmt: skip
-        title, body = SIGNED_IN_ARTICLE
-        actions.create_article(
-            actor=admin,
-            changes={
-                "section_id": last_section_id, "title": title, "body": body,
-                "status": "published", "visibility": "signed_in", "tags": ["invoice"],
-            },
-        )  # fmt: skip
+        for (title, body), visibility, tags in (
+            (INTERNAL_ARTICLE, "internal", ["refund"]),
+            (SIGNED_IN_ARTICLE, "signed_in", ["invoice"]),
+        ):
+            actions.create_article(
+                actor=admin,
+                changes={
+                    "section_id": last_section_id, "title": title, "body": body,
+                    "status": "published", "visibility": visibility, "tags": tags,
+                },
+            )  # fmt: skip
     return (
         f"Help center: {created + 2} articles published (1 for agents only, 1 for signed-in "
         "customers) at /portal/help/."
