@@ -37,7 +37,12 @@ def articles(
             agent_user, section, title="Password reset draft", body="Reset password draft.",
             status="draft",
         )  # fmt: skip
-    return {"public": public, "internal": internal, "draft": draft}
+        # A widget visitor is not signed in to the portal, even when the host identifies them.
+        signed_in = make_article(
+            agent_user, section, title="Reset the password of your team account",
+            body="Signed-in customers: reset a password for your team.", visibility="signed_in",
+        )  # fmt: skip
+    return {"public": public, "internal": internal, "draft": draft, "signed_in": signed_in}
 
 
 def _token(client: Client, channel: ChatChannel) -> str:
@@ -136,7 +141,7 @@ def test_opening_a_suggestion_records_a_click_and_a_view_and_returns_the_article
     assert Article.objects.get(pk=public.pk).view_count == 1
 
 
-@pytest.mark.parametrize("which", ["internal", "draft"])
+@pytest.mark.parametrize("which", ["internal", "draft", "signed_in"])
 def test_unpublished_or_internal_articles_cannot_be_read_through_the_widget(
     client: Client, chat_channel: ChatChannel, articles: dict[str, Article], which: str
 ) -> None:
