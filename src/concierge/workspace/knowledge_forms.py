@@ -25,7 +25,12 @@ class ArticleForm(WorkspaceForm):
     )
     section_id = forms.TypedChoiceField(label="Section", coerce=int, choices=())
     status = forms.ChoiceField(label="Status", choices=ArticleStatus.choices)
-    visibility = forms.ChoiceField(label="Visible to", choices=Visibility.choices)
+    visibility = forms.ChoiceField(
+        label="Visible to",
+        choices=Visibility.choices,
+        help_text="Signed-in customers: visitors are asked to sign in to the portal first, "
+        "and search engines never list it. Agents only: never in the help center.",
+    )
     tags = forms.CharField(label="Tags", required=False, help_text="Separated by spaces or commas.")
     owner_id = forms.TypedChoiceField(
         label="Owner", coerce=int, empty_value=None, required=False, choices=()
