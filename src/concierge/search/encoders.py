@@ -63,7 +63,7 @@ import os
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Protocol
@@ -692,19 +692,11 @@ def get_encoder(name: str = "default") -> Encoder:
     encoder = _encoders.get(name)
     if encoder is not None:
         return encoder
-    if name in FUSED_PARTS:
-        # Built from the shared parts outside the lock (each takes it itself).
-        parts = [(get_encoder(part), share) for part, share in FUSED_PARTS[name]]
-        fused = FusedEncoder(name, parts)
-        with _lock:
-            return _encoders.setdefault(name, fused)
-    if name == "mpnet-layers":
-        base = get_encoder("mpnet")  # outside the lock, which it takes itself
-        if not isinstance(base, MPNetEncoder):
-            raise TypeError(f"'mpnet-layers' needs MPNetEncoder, got {type(base).__name__}")
-        with _lock:
-            return _encoders.setdefault(name, MPNetLayersEncoder(base))
+    # Built from the shared parts outside the lock (each part takes it itself).
+    composed = _composed(name, get_encoder)
     with _lock:
+        if composed is not None:
+            return _encoders.setdefault(name, composed)
         if name not in _encoders:
             _encoders[name] = _new_model(name, _intra_op_threads())
         return _encoders[name]
@@ -717,15 +709,21 @@ def build_encoder(name: str, *, threads: int) -> Encoder:
     times question encoding with production's one thread per model while its
     own shared encoders use every core for indexing). Loads the models again.
     """
+    composed = _composed(name, lambda part: build_encoder(part, threads=threads))
+    return composed if composed is not None else _new_model(name, threads)
+
+
+def _composed(name: str, part_encoder: Callable[[str], Encoder]) -> Encoder | None:
+    """A fused encoder or a view of another, from ``part_encoder``'s parts; None for one model."""
     if name in FUSED_PARTS:
-        parts = [(build_encoder(part, threads=threads), share) for part, share in FUSED_PARTS[name]]
+        parts = [(part_encoder(part), share) for part, share in FUSED_PARTS[name]]
         return FusedEncoder(name, parts)
     if name == "mpnet-layers":
-        base = build_encoder("mpnet", threads=threads)
+        base = part_encoder("mpnet")
         if not isinstance(base, MPNetEncoder):
             raise TypeError(f"'mpnet-layers' needs MPNetEncoder, got {type(base).__name__}")
         return MPNetLayersEncoder(base)
-    return _new_model(name, threads)
+    return None
 
 
 def _new_model(name: str, threads: int) -> Encoder:
