@@ -84,3 +84,21 @@ def test_demo_help_center_activity_fills_the_reports_once(django_capture_on_comm
     assert due
     assert all(article.review_due_on <= now.date() for article in due)
     assert Article.objects.filter(review_due_on__gt=now.date()).exists()
+
+
+def test_demo_activity_indexes_every_published_article_before_the_worker_does():
+    """The worker first works through the load's backlog: readers of agents-only and
+    signed-in articles must not wait behind it for theirs to be searchable."""
+    from concierge.demo.knowledge import ensure_demo_help_center_activity
+    from concierge.search.models import SearchDocument
+
+    make_admin(email=generator.ADMIN_EMAIL)
+    ensure_demo_help_center()  # its indexing tasks never run here (no on-commit callbacks)
+    assert not SearchDocument.objects.filter(kind="article").exists()
+
+    ensure_demo_help_center_activity()
+
+    published = set(Article.objects.filter(status="published").values_list("pk", flat=True))
+    indexed = SearchDocument.objects.filter(kind="article")
+    assert set(indexed.values_list("object_id", flat=True)) == published
+    assert set(indexed.values_list("audience", flat=True)) == {"public", "signed_in", "staff"}
