@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from typing import Any
 
@@ -9,6 +10,7 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
+from concierge.chat.identity import sign_identity
 from concierge.chat.models import ChatChannel, ChatVisitor
 from concierge.knowledge import services as knowledge_services
 from concierge.knowledge.models import Article, EventKind, HelpEvent, HelpSession
@@ -37,7 +39,7 @@ def articles(
             agent_user, section, title="Password reset draft", body="Reset password draft.",
             status="draft",
         )  # fmt: skip
-        # A widget visitor is not signed in to the portal, even when the host identifies them.
+        # For signed-in customers: only visitors the host site identified read it.
         signed_in = make_article(
             agent_user, section, title="Reset the password of your team account",
             body="Signed-in customers: reset a password for your team.", visibility="signed_in",
@@ -47,6 +49,13 @@ def articles(
 
 def _token(client: Client, channel: ChatChannel) -> str:
     return str(call(client, channel, "session/", {}).json()["token"])
+
+
+def _identified_token(client: Client, channel: ChatChannel) -> str:
+    """The token of a visitor the host site identified with a signed identity."""
+    signature = sign_identity(channel.identity_secret, user_id="42", email="ann@example.com")
+    identity = {"user_id": "42", "email": "ann@example.com", "name": "Ann", "signature": signature}
+    return str(call(client, channel, "session/", {"identity": identity}).json()["token"])
 
 
 def test_suggestions_offer_only_published_public_articles_with_cors(
@@ -141,6 +150,55 @@ def test_opening_a_suggestion_records_a_click_and_a_view_and_returns_the_article
     assert Article.objects.get(pk=public.pk).view_count == 1
 
 
+def test_an_identified_visitor_is_offered_and_reads_articles_for_signed_in_customers(
+    client: Client, chat_channel: ChatChannel, articles: dict[str, Article]
+) -> None:
+    """The host site vouched for who they are, as the portal's sign-in does."""
+    anonymous = _token(client, chat_channel)
+    identified = _identified_token(client, chat_channel)
+    question = "suggestions/?q=reset+the+password+of+my+team+account"
+    signed_in = articles["signed_in"]
+
+    offered_anonymous = call(client, chat_channel, question, token=anonymous).json()["articles"]
+    offered_identified = call(client, chat_channel, question, token=identified).json()["articles"]
+    read = call(client, chat_channel, f"articles/{signed_in.pk}/", token=identified)
+    refused = call(client, chat_channel, f"articles/{signed_in.pk}/", token=anonymous)
+
+    assert signed_in.pk not in [a["id"] for a in offered_anonymous]
+    assert signed_in.pk in [a["id"] for a in offered_identified]
+    # Still never an agents-only article or a draft.
+    assert {a["id"] for a in offered_identified} <= {articles["public"].pk, signed_in.pk}
+    assert read.status_code == 200
+    assert read.json()["title"] == "Reset the password of your team account"
+    assert refused.status_code == 404
+
+
+@pytest.mark.parametrize("which", ["internal", "draft"])
+def test_an_identified_visitor_still_cannot_read_drafts_or_agents_only_articles(
+    client: Client, chat_channel: ChatChannel, articles: dict[str, Article], which: str
+) -> None:
+    token = _identified_token(client, chat_channel)
+
+    response = call(client, chat_channel, f"articles/{articles[which].pk}/", token=token)
+
+    assert response.status_code == 404
+
+
+def test_a_visitor_who_signed_out_of_the_host_site_loses_signed_in_articles(
+    client: Client, chat_channel: ChatChannel, articles: dict[str, Article]
+) -> None:
+    """Without the signed identity the kept token starts an anonymous visitor (chat.actions)."""
+    identified = _identified_token(client, chat_channel)
+    after_sign_out = call(client, chat_channel, "session/", {}, token=identified).json()["token"]
+
+    response = call(
+        client, chat_channel, f"articles/{articles['signed_in'].pk}/", token=after_sign_out
+    )
+
+    assert after_sign_out != identified
+    assert response.status_code == 404
+
+
 @pytest.mark.parametrize("which", ["internal", "draft", "signed_in"])
 def test_unpublished_or_internal_articles_cannot_be_read_through_the_widget(
     client: Client, chat_channel: ChatChannel, articles: dict[str, Article], which: str
@@ -203,3 +261,59 @@ def test_a_new_help_session_starts_once_the_last_ones_window_is_over(
 
     assert HelpSession.objects.count() == 2
     assert ChatVisitor.objects.get().help_session_key == HelpSession.objects.latest("pk").key
+
+
+PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c489"
+    "0000000d49444154789c6300010000000500010d0a2db40000000049454e44ae426082"
+)
+
+
+def test_images_and_files_of_a_signed_in_article_reach_the_widget_by_signed_links(
+    client: Client, chat_channel: ChatChannel, articles: dict[str, Article], agent_user: Any
+) -> None:
+    """The help center's own file address needs a portal session the host page lacks."""
+    from concierge.knowledge import actions as knowledge_actions
+    from concierge.tickets.actions import NewAttachment
+
+    signed_in = articles["signed_in"]
+    image, guide = knowledge_actions.add_attachments(
+        actor=agent_user, article=signed_in,
+        attachments=[NewAttachment("shot.png", PNG, "image/png"),
+                     NewAttachment("guide.pdf", b"%PDF", "application/pdf")],
+    )  # fmt: skip
+    knowledge_actions.update_article(
+        actor=agent_user, article=signed_in,
+        changes={"body": f"![shot](/portal/help/files/{image.pk}/shot.png)\n\n"
+                         f"[The guide](/portal/help/files/{guide.pk}/guide.pdf)"},
+    )  # fmt: skip
+    token = _identified_token(client, chat_channel)
+
+    body = call(client, chat_channel, f"articles/{signed_in.pk}/", token=token).json()["body_html"]
+    links = re.findall(r'(?:src|href)="http://testserver(/widget/help-files/[^"]+/)"', body)
+    shown = Client().get(links[0])
+    downloaded = Client().get(links[1])
+    forged = Client().get(links[0].replace("help-files/", "help-files/x"))
+
+    assert "/portal/help/files/" not in body and len(links) == 2
+    assert shown.status_code == 200 and shown["Content-Type"] == "image/png"
+    assert b"".join(shown.streaming_content) == PNG
+    assert "attachment" not in shown.get("Content-Disposition", "")
+    assert shown["Cross-Origin-Resource-Policy"] == "cross-origin"
+    assert downloaded["Content-Disposition"].startswith("attachment")
+    assert forged.status_code == 404
+    # Made agents-only since: the links it handed out stop working.
+    knowledge_actions.update_article(
+        actor=agent_user, article=signed_in, changes={"visibility": "internal"}
+    )
+    assert Client().get(links[0]).status_code == 404
+
+
+def test_a_public_articles_files_keep_their_help_center_address_in_the_widget(
+    client: Client, chat_channel: ChatChannel, articles: dict[str, Article]
+) -> None:
+    token = _identified_token(client, chat_channel)
+
+    body = call(client, chat_channel, f"articles/{articles['public'].pk}/", token=token).json()
+
+    assert 'src="http://testserver/portal/help/files/1/map.png"' in body["body_html"]

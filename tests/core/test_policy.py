@@ -89,3 +89,18 @@ def test_customer_cannot_write_notes_or_see_them():
     assert not policy.can_add_internal_note(customer, ticket)
     assert not policy.can_view_internal_notes(customer)
     assert not policy.can_update_ticket(customer, ticket)
+
+
+def test_an_identified_chat_visitor_reads_signed_in_articles_and_nothing_else():
+    """The host site vouched for them: the help center's signed-in articles, no records."""
+    customer_user = make_customer_user()
+    TicketFactory(requester=customer_user.customer)
+    reader = policy.IdentifiedVisitor(customer_id=customer_user.customer.pk)
+
+    assert policy.reads_signed_in_articles(reader)
+    assert not policy.article_needs_sign_in(reader, "signed_in")
+    assert policy.customer_of(reader) is None and not policy.is_staff(reader)
+    assert visible_ids(reader) == set()
+    assert policy.searchable_kinds(reader) == {"article"}
+    assert not policy.can_search_staff_text(reader)
+    assert not policy.reads_signed_in_articles(AnonymousUser())

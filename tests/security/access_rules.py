@@ -711,6 +711,8 @@ RULES: list[Rule] = [
     # Agents' pictures appear next to their replies in the widget: public by design.
     Rule("widget:agent_avatar", "GET", EVERYONE),
     Rule("widget:download", "GET", NOBODY_FINDS),  # only a genuine signed link opens a file
+    # An image of an article for signed-in customers: a link signed for one visitor.
+    Rule("widget:help_file", "GET", NOBODY_FINDS),
     # --- customer portal: signing in ----------------------------------------------------
     Rule("portal:home", "GET", CUSTOMERS_ONLY),
     Rule("portal:signup", "GET", EVERYONE),

@@ -20,10 +20,13 @@ Routes (JSON answers; errors are ``{"code", "message", "field_errors"}``):
 * ``GET  <key>/suggestions/?q=&lang=``  help articles for what the visitor is typing,
                               before a chat exists -> ``{"locale", "articles": [{"id",
                               "title", "snippet", "url"}]}`` (recorded as suggestions shown)
-* ``GET  <key>/articles/<id>/?lang=&via=suggestion``  one published public article to read
-                              in the widget -> ``{"id", "title", "body_html", "url"}``
-                              (recorded as a suggestion click and a view)
-* ``GET  <key>/avatar/``, ``agents/<id>/avatar/``, ``files/<signed>/``: images and files
+* ``GET  <key>/articles/<id>/?lang=&via=suggestion``  one published article to read in the
+                              widget (public; for signed-in customers too when the host
+                              site identified the visitor)
+                              -> ``{"id", "title", "body_html", "url"}`` (recorded as a
+                              suggestion click and a view)
+* ``GET  <key>/avatar/``, ``agents/<id>/avatar/``, ``files/<signed>/``,
+  ``help-files/<signed>/``: images and files
 """
 
 from __future__ import annotations
@@ -342,7 +345,7 @@ def suggestions(request: HttpRequest, channel: ChatChannel) -> HttpResponse:
     chat_actions.check_rate(visitor.pk, kind="suggest", limit=SUGGESTIONS_PER_MINUTE, window=60)
     locale = _help_locale(request, channel)
     text = request.GET.get("q", "")[:SUGGESTION_TEXT_MAX_CHARS]
-    hits = chat_services.help_suggestions(text=text, locale=locale)
+    hits = chat_services.help_suggestions(visitor=visitor, text=text, locale=locale)
     chat_actions.record_help_event(
         visitor=visitor,
         kind=EventKind.SUGGESTION_SHOWN,
@@ -362,12 +365,28 @@ def suggestions(request: HttpRequest, channel: ChatChannel) -> HttpResponse:
     return JsonResponse({"locale": locale, "articles": articles})
 
 
+def _signed_help_files(body_html: str, visitor: ChatVisitor) -> str:
+    """``body_html`` with its help center file addresses signed for ``visitor``.
+
+    An article for signed-in customers serves its images and files only to a
+    portal session, which the host site's page does not carry.
+    """
+    prefix = reverse("portal:help_file", kwargs={"file_id": 0, "filename": "f"})[: -len("0/f")]
+    pattern = re.compile(rf'(\s(?:href|src)="){re.escape(prefix)}(\d+)/[^"]*"')
+    return pattern.sub(
+        lambda match: (
+            f'{match.group(1)}{chat_services.help_file_link(int(match.group(2)), visitor.pk)}"'
+        ),
+        body_html,
+    )
+
+
 @channel_endpoint(methods=("GET",))
 def article(request: HttpRequest, channel: ChatChannel, article_id: int) -> HttpResponse:
     visitor = _visitor(request, channel)
     chat_actions.check_rate(visitor.pk, kind="suggest", limit=SUGGESTIONS_PER_MINUTE, window=60)
     locale = _help_locale(request, channel)
-    found = chat_services.help_article(article_id=article_id, locale=locale)
+    found = chat_services.help_article(visitor=visitor, article_id=article_id, locale=locale)
     if request.GET.get("via") == "suggestion":
         chat_actions.record_help_event(
             visitor=visitor,
@@ -377,13 +396,16 @@ def article(request: HttpRequest, channel: ChatChannel, article_id: int) -> Http
             client_address=_client_key(request),
         )
     text = found.text  # type: ignore[attr-defined]
+    body_html = text.body_html
+    if not found.is_public:
+        body_html = _signed_help_files(body_html, visitor)
     base = request.build_absolute_uri("/")[:-1]
     return JsonResponse(
         {
             "id": found.pk,
             "title": text.title,
             # Sanitized when saved (knowledge.content); the widget sanitizes again.
-            "body_html": RELATIVE_URL.sub(rf"\1{base}/", text.body_html),
+            "body_html": RELATIVE_URL.sub(rf"\1{base}/", body_html),
             "url": _article_address(request, found, locale),
         }
     )
@@ -443,6 +465,29 @@ def download(request: HttpRequest, signed: str) -> HttpResponseBase:
     return response
 
 
+def help_file(request: HttpRequest, signed: str) -> HttpResponseBase:
+    """An image or file of an article for signed-in customers, by its signed link."""
+    try:
+        attachment = chat_services.help_file_for_link(signed)
+        handle = attachment.file.open("rb")
+    except NotFound as error:
+        return _error(error)
+    except FileNotFoundError:
+        return _error(NotFound("The file is missing from storage."))
+    inline = attachment.is_image and attachment.content_type in SAFE_IMAGE_TYPES
+    response = FileResponse(
+        handle,
+        as_attachment=not inline,
+        filename=attachment.filename,
+        content_type=attachment.content_type if inline else "application/octet-stream",
+    )
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    response["Cache-Control"] = "private, no-store"
+    response["Cross-Origin-Resource-Policy"] = "cross-origin"
+    return response
+
+
 urlpatterns = [
     path("<str:public_key>/config/", config, name="config"),
     path("<str:public_key>/session/", session, name="session"),
@@ -457,4 +502,5 @@ urlpatterns = [
     path("<str:public_key>/avatar/", channel_avatar, name="channel_avatar"),
     path("agents/<int:agent_id>/avatar/", agent_avatar, name="agent_avatar"),
     path("files/<str:signed>/", download, name="download"),
+    path("help-files/<str:signed>/", help_file, name="help_file"),
 ]

@@ -28,11 +28,16 @@ from concierge.core.errors import NotFound
 from concierge.core.models import AgentPresence
 from concierge.knowledge import services as knowledge_services
 from concierge.knowledge.locales import accept_language_locales, choose_locale, normalize_locale
-from concierge.knowledge.models import Article
+from concierge.knowledge.models import Article, ArticleAttachment
 from concierge.tickets.models import Attachment, Entry, EntryKind
 
 ATTACHMENT_LINK_SALT = "concierge.chat.attachment"
 ATTACHMENT_LINK_MAX_AGE_SECONDS = 7 * 24 * 3600
+# Images and files of articles for signed-in customers, read in the widget:
+# the help center's own file address needs a portal session the host site's
+# page does not have, so the widget gets links signed for its visitor.
+HELP_FILE_LINK_SALT = "concierge.chat.help-file"
+HELP_FILE_LINK_MAX_AGE_SECONDS = 24 * 3600
 HISTORY_MAX_ENTRIES = 200
 HISTORY_MAX_CONVERSATIONS = 20
 SUGGESTIONS_SHOWN = 3
@@ -239,6 +244,29 @@ def attachment_for_link(token: str) -> Attachment:
     return attachment
 
 
+def help_file_link(attachment_id: int, visitor_id: int) -> str:
+    """A signed, expiring path to one article file, for one widget visitor."""
+    token = signing.dumps({"f": attachment_id, "v": visitor_id}, salt=HELP_FILE_LINK_SALT)
+    return f"/widget/help-files/{token}/"
+
+
+def help_file_for_link(token: str) -> ArticleAttachment:
+    """The article file a signed link names, if the link is genuine and fresh and its
+    visitor may still read the article (an article made agents-only since: NotFound)."""
+    try:
+        data = signing.loads(
+            token, salt=HELP_FILE_LINK_SALT, max_age=HELP_FILE_LINK_MAX_AGE_SECONDS
+        )
+    except signing.BadSignature as error:
+        raise NotFound("This file link is not valid or has expired.") from error
+    visitor = ChatVisitor.objects.filter(pk=data.get("v")).first()
+    if visitor is None:
+        raise NotFound("No such file.")
+    return knowledge_services.get_attachment(
+        user=help_reader(visitor), attachment_id=int(data.get("f") or 0)
+    )
+
+
 def entry_payload(entry: Entry, *, visitor: ChatVisitor) -> dict[str, Any]:
     """One public entry as the widget draws it; raises for anything but a public reply."""
     if entry.kind != EntryKind.PUBLIC_REPLY:  # never a note or a system event
@@ -365,24 +393,32 @@ def visitor_help_locale(*, channel: ChatChannel, requested: str, accept_language
     )
 
 
-def help_suggestions(
-    *, text: str, locale: str, limit: int = SUGGESTIONS_SHOWN
-) -> list[knowledge_services.ArticleHit]:
-    """Articles that may answer what a visitor is typing, as an anonymous reader sees them.
+def help_reader(visitor: ChatVisitor) -> Any:
+    """Who reads the help center through the widget, for the access policy.
 
-    A visitor is not a signed-in user: asking as ``AnonymousUser`` means the
-    access policy itself keeps drafts and agents-only articles out.
+    A visitor is not a signed-in user. An anonymous one reads as
+    ``AnonymousUser`` (the policy keeps drafts, agents-only and signed-in
+    articles out); one the host site identified with a signed identity reads
+    as ``policy.IdentifiedVisitor``, which adds the articles for signed-in
+    customers and nothing else.
     """
+    if visitor.is_identified:
+        return policy.IdentifiedVisitor(customer_id=visitor.customer_id)
+    return AnonymousUser()
+
+
+def help_suggestions(
+    *, visitor: ChatVisitor, text: str, locale: str, limit: int = SUGGESTIONS_SHOWN
+) -> list[knowledge_services.ArticleHit]:
+    """Articles that may answer what ``visitor`` is typing, as they may read them."""
     return knowledge_services.suggest_articles(
-        user=AnonymousUser(), text=text, locale=locale, limit=limit
+        user=help_reader(visitor), text=text, locale=locale, limit=limit
     )
 
 
-def help_article(*, article_id: int, locale: str) -> Article:
-    """A published public article in ``locale`` (or its fallback); NotFound otherwise."""
-    article = knowledge_services.get_localized_article(
-        user=AnonymousUser(), article_id=article_id, locale=locale
+def help_article(*, visitor: ChatVisitor, article_id: int, locale: str) -> Article:
+    """A published article ``visitor`` may read, in ``locale`` (or its fallback); NotFound
+    otherwise (drafts, agents-only ones, and signed-in ones for anonymous visitors)."""
+    return knowledge_services.get_localized_article(
+        user=help_reader(visitor), article_id=article_id, locale=locale
     )
-    if not article.is_public:
-        raise NotFound("No such article.")
-    return article

@@ -208,18 +208,46 @@ def can_view_knowledge_reports(user: AnyUser) -> bool:
     return is_admin(user)
 
 
+#: The role of ``IdentifiedVisitor``: not a role anyone signs in with.
+IDENTIFIED_VISITOR_ROLE = "identified_visitor"
+
+
+class IdentifiedVisitor:
+    """A chat visitor whom the host site identified with a signed identity (chat.identity).
+
+    The help center treats them as a signed-in customer (Zendesk's widget does
+    the same for authenticated visitors): the host site vouched for who they
+    are, as the portal's sign-in does. That is all this reader may do: no
+    ticket, customer record or staff text is visible to it, since
+    ``customer_of`` answers None for it.
+    """
+
+    is_authenticated = True
+    is_active = True
+    role = IDENTIFIED_VISITOR_ROLE
+
+    def __init__(self, customer_id: int) -> None:
+        self.customer_id = customer_id
+
+
+def reads_signed_in_articles(user: AnyUser) -> bool:
+    """Signed-in customers, and chat visitors the host site identified."""
+    return customer_of(user) is not None or _role(user) == IDENTIFIED_VISITOR_ROLE
+
+
 def visible_articles_filter(user: AnyUser) -> Q:
     """Articles ``user`` may read: all of them for staff; else published ones for everyone,
-    and for signed-in customers those for signed-in customers too."""
+    and for signed-in customers (and identified chat visitors) those for signed-in
+    customers too."""
     if can_read_internal_articles(user):
         return Q()
-    audiences = ["public", "signed_in"] if customer_of(user) is not None else ["public"]
+    audiences = ["public", "signed_in"] if reads_signed_in_articles(user) else ["public"]
     return Q(status="published", visibility__in=audiences)
 
 
 def article_needs_sign_in(user: AnyUser, visibility: str) -> bool:
     """Whether signing in as a customer would let ``user`` read an article of ``visibility``."""
-    return visibility == "signed_in" and not is_staff(user) and customer_of(user) is None
+    return visibility == "signed_in" and not is_staff(user) and not reads_signed_in_articles(user)
 
 
 # --- Live chat (channels, visitors) ------------------------------------------
@@ -327,10 +355,11 @@ def search_document_filter(user: AnyUser) -> Q:
     if is_staff(user):
         return Q()
     visible = Q(audience="public")
+    if reads_signed_in_articles(user):
+        visible |= Q(audience="signed_in")
     customer = customer_of(user)
     if customer is None:
         return visible
-    visible |= Q(audience="signed_in")
     from concierge.tickets.models import Ticket
 
     own_tickets = visible_tickets(user, Ticket.objects.all()).values("pk")

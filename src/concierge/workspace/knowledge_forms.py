@@ -28,8 +28,9 @@ class ArticleForm(WorkspaceForm):
     visibility = forms.ChoiceField(
         label="Visible to",
         choices=Visibility.choices,
-        help_text="Signed-in customers: visitors are asked to sign in to the portal first, "
-        "and search engines never list it. Agents only: never in the help center.",
+        help_text="Signed-in customers: visitors are asked to sign in to the portal first "
+        "(the chat widget shows it to visitors your site identified), and search engines "
+        "never list it. Agents only: never in the help center.",
     )
     tags = forms.CharField(label="Tags", required=False, help_text="Separated by spaces or commas.")
     owner_id = forms.TypedChoiceField(
