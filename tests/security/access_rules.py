@@ -1332,4 +1332,7 @@ RULES.extend([
     _triage("api:retrain", "POST", ADMINS, changes=False),
     _triage("api:retrain_status", "GET", ADMINS),
     _triage("api:try_triage", "POST", ADMINS, changes=False, body={"text": "I was charged twice"}),
+    # What requests were about and how often agents kept the category: admins.
+    _triage("workspace:settings_triage_report", "GET", ADMINS),
+    _triage("api:triage_report", "GET", ADMINS),
 ])  # fmt: skip

@@ -25,6 +25,12 @@ class PredictionKind(models.TextChoices):
 # The label given when no category is confident enough ("none of these").
 OUT_OF_SCOPE = "out_of_scope"
 
+# The model version of rows that hold a label people gave, not a model's guess
+# (requests a desk sorted before it used triage, the demo's solved ones):
+# training learns from them like any correction; the triage report leaves them
+# out of how often agents agree with the model.
+LABELLED_HISTORY = "labelled-history"
+
 SENTIMENT_LABELS = ("negative", "neutral", "positive")
 URGENCY_LABELS = ("low", "normal", "high", "urgent")
 ABUSE_LABELS = ("clean", "profanity", "abusive")

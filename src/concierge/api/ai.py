@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Literal
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -313,3 +313,59 @@ def retrain_status(request: HttpRequest) -> HttpResponse:
     )
     # Serialized like the POST's answer (``dump``), so the two compare equal to the microsecond.
     return JsonResponse(dump(RetrainJobOut, _retrain_job(actions.retrain_status()), request))
+
+
+class LabelCountOut(Schema):
+    label: str
+    tickets: int
+    share: float
+    previous_tickets: int = Field(..., description="The same count over the period before.")
+    mean_confidence: float
+
+
+class CategoryReviewOut(Schema):
+    label: str
+    reviewed: int
+    kept: int
+    moved_in: int
+
+
+class ConfusionOut(Schema):
+    predicted: str
+    corrected: str
+    count: int
+
+
+class SentimentDayOut(Schema):
+    day: date
+    negative: int
+    neutral: int
+    positive: int
+
+
+class TriageReportOut(Schema):
+    days: int
+    start: datetime
+    end: datetime
+    tickets: int = Field(..., description="Requests created in the period.")
+    categories: list[LabelCountOut]
+    reviewed: int = Field(..., description="Intent predictions agents reviewed in the period.")
+    agreed: int = Field(..., description="... of which they kept the predicted label.")
+    reviews: list[CategoryReviewOut]
+    confusions: list[ConfusionOut]
+    sentiment_by_day: list[SentimentDayOut]
+    sentiment: list[LabelCountOut]
+    languages: list[LabelCountOut]
+    urgency: list[LabelCountOut]
+
+
+@router.get(
+    "/report",
+    response={200: TriageReportOut, **ERRORS},
+    summary="What new requests were about, and how often agents kept the category (admins)",
+)
+def triage_report(request: HttpRequest, days: int = 30) -> Any:
+    """Each request created in the last ``days`` (1-365) counted once, by its latest
+    prediction of each kind; reviews are the agents' confirmations and changes of category
+    predictions in the period."""
+    return services.triage_report(user=current_user(request), days=days)

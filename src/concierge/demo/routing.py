@@ -13,6 +13,7 @@ from django.db import transaction
 
 from concierge.accounts import actions as account_actions
 from concierge.accounts.models import Role, Team, User
+from concierge.ai.models import LABELLED_HISTORY
 from concierge.automation import actions
 from concierge.automation.models import (
     AgentRoutingProfile,
@@ -272,7 +273,7 @@ def ensure_demo_routing() -> str:
 # The category of each solved demo request, by the team that solved it.
 TEAM_CATEGORIES = {"billing": "billing", "technical": "technical", "orders": "shipping"}
 # The model version of the demo's historical labels (nothing predicted them).
-HISTORY_VERSION = "demo-history"
+HISTORY_VERSION = LABELLED_HISTORY  # labels, not predictions (ai.models)
 # How many solved requests carry a label: plenty to train on, a few seconds to embed.
 HISTORY_LABELS = 450
 # How many of the newest unsolved requests are triaged when the demo loads.

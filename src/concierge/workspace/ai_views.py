@@ -157,6 +157,29 @@ def triage_settings(request: HttpRequest) -> HttpResponse:
 
 
 @settings_required
+def triage_report(request: HttpRequest) -> HttpResponse:
+    """What new requests were about and how often agents kept the category triage gave."""
+    try:
+        days = int(request.GET.get("days", ""))
+    except ValueError:
+        days = 30
+    if days not in services.REPORT_PERIODS:
+        days = 30
+    report = services.triage_report(user=request.user, days=days)
+    inbox = reverse("workspace:inbox", kwargs={"view_slug": "all-open"})
+    return page(
+        request,
+        "workspace/settings/triage_report.html",
+        {
+            "report": report,
+            "periods": services.REPORT_PERIODS,
+            # Every status (the filter bar's statuses left empty), spam still out.
+            "inbox_for_label": f"{inbox}?filtered=1&prediction_intent=",
+        },
+    )
+
+
+@settings_required
 @require_POST
 def triage_try(request: HttpRequest) -> HttpResponse:
     """What triage would say about a typed message, in the order of the ticket's panel."""
@@ -283,6 +306,7 @@ urlpatterns: list[URLPattern] = [
         name="settings_triage_category_delete",
     ),
     path("settings/triage/try/", triage_try, name="settings_triage_try"),
+    path("settings/triage/report/", triage_report, name="settings_triage_report"),
     path("settings/triage/retrain/", triage_retrain, name="settings_triage_retrain"),
     path(
         "settings/triage/retrain/status/",
