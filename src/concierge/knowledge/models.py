@@ -67,6 +67,9 @@ class Category(TimestampedModel):
     position = models.PositiveIntegerField(default=0)
     # Translated names: {"fr": "Facturation"}; the name above is the default locale's.
     name_translations = models.JSONField(default=dict, blank=True)
+    # Where an import brought it from ("zendesk:360001234", "helpscout:5e8f..."):
+    # running the import again updates it, and the old address redirects here.
+    imported_from = models.CharField(max_length=100, blank=True, db_index=True)
 
     class Meta:
         ordering = ["position", "name"]
@@ -86,6 +89,9 @@ class Section(TimestampedModel):
     description = models.CharField(max_length=300, blank=True)
     position = models.PositiveIntegerField(default=0)
     name_translations = models.JSONField(default=dict, blank=True)
+    # Where an import brought it from ("zendesk:360001234", "helpscout:5e8f..."):
+    # running the import again updates it, and the old address redirects here.
+    imported_from = models.CharField(max_length=100, blank=True, db_index=True)
 
     class Meta:
         ordering = ["position", "name"]
@@ -139,6 +145,9 @@ class Article(TimestampedModel):
     created_from_ticket = models.ForeignKey(
         "tickets.Ticket", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # Where an import brought it from ("zendesk:360001234", "helpscout:5e8f..."):
+    # running the import again updates it, and the old address redirects here.
+    imported_from = models.CharField(max_length=100, blank=True, db_index=True)
 
     class Meta:
         ordering = ["position", "-updated_at", "-id"]

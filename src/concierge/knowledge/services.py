@@ -146,6 +146,21 @@ def needs_sign_in(*, user: Any, article_id: int) -> bool:
     return visibility is not None and policy.article_needs_sign_in(user, visibility)
 
 
+def imported_object_id(*, source: str, kind: str, external_id: str) -> int | None:
+    """The id of the article, section or category an import brought from ``source``
+    ("zendesk", "helpscout") under ``external_id``; None when nothing was (knowledge.imports)."""
+    models: dict[str, QuerySet[Any]] = {
+        "article": Article.objects.all(),
+        "section": Section.objects.all(),
+        "category": Category.objects.all(),
+    }
+    if kind not in models:
+        return None
+    key = f"{source}:{kind}:{external_id}"
+    found = models[kind].filter(imported_from=key).values_list("pk", flat=True).first()
+    return int(found) if found is not None else None
+
+
 def _help_center_articles(user: Any) -> QuerySet[Article]:
     """What the help center lists: published articles (internal ones only for staff)."""
     return visible_articles(user=user).filter(status=ArticleStatus.PUBLISHED)

@@ -186,6 +186,40 @@ def translation_address(article_id: int, translation: Any) -> str:
     return f"{settings.SITE_URL}{path}?lang={translation.locale}"
 
 
+# The kind of page an old address names, as knowledge.imports keys it.
+IMPORTED_KINDS = {"articles": "article", "sections": "section", "categories": "category"}
+
+
+@require_GET
+def imported_address(
+    request: HttpRequest, source: str, kind: str, external_id: str
+) -> HttpResponseBase:
+    """An address of a help center imported from Zendesk Guide (``/hc/en-us/articles/1-...``)
+    or Help Scout Docs (``/article/12-...``), moved here for good: links, bookmarks and search
+    engines land on the same page. Who may read it is decided by the page it leads to."""
+    kind = IMPORTED_KINDS.get(kind, "")
+    object_id = knowledge_services.imported_object_id(
+        source=source, kind=kind, external_id=external_id
+    )
+    if object_id is None:
+        return _not_found(request, NotFound("No such page: it was not imported."))
+    try:
+        if kind == "article":
+            # The short address: it checks access before it names the article's title.
+            return redirect("portal:help_article_by_id", article_id=object_id, permanent=True)
+        if kind == "section":
+            section = knowledge_services.get_section(user=request.user, section_id=object_id)
+            return redirect(
+                "portal:help_section", section_id=section.pk, slug=section.slug, permanent=True
+            )
+        category = knowledge_services.get_category(user=request.user, category_id=object_id)
+    except NotFound as error:
+        return _not_found(request, error)
+    return redirect(
+        "portal:help_category", category_id=category.pk, slug=category.slug, permanent=True
+    )
+
+
 @require_GET
 def help_article_by_id(request: HttpRequest, article_id: int) -> HttpResponse:
     """``/help/articles/12/``: a short link that redirects to the canonical one."""

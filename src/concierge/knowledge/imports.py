@@ -1,0 +1,616 @@
+"""Bringing a help center over from Zendesk Guide or Help Scout Docs.
+
+The importer reads what those products' APIs answer, either saved as JSON
+files in a folder or fetched with the admin's own API credentials (the only
+addresses contacted are the ones the admin gives), and writes everything
+through the knowledge actions, so each article gets its first version, its
+sanitized HTML and its search entry exactly as if it were written here. HTML
+bodies become markdown (markdownify), which editors can then change. Running
+the import again updates what it brought the first time (``imported_from``)
+instead of making copies; an unchanged article gets no new version.
+
+Who may read an article is never wider than in the source:
+
+* Zendesk Guide: no user segment -> Everyone; the built-in "signed-in users"
+  segment -> Signed-in customers; "staff", or any segment narrowed to tags,
+  organizations, groups or named users -> Agents only (Concierge cannot
+  narrow further, so those are held back from customers and listed in the
+  report for an admin to decide).
+* Help Scout Docs: a public collection's articles -> Everyone; a private
+  collection's -> Agents only.
+
+Old addresses keep working: ``/hc/<locale>/articles/<id>-...`` (Zendesk) and
+``/article/<number>-...`` (Help Scout) redirect to the imported article
+(``portal.help_views.imported_redirect``), and links between imported
+articles are rewritten to those addresses.
+"""
+
+from __future__ import annotations
+
+import base64
+import ipaddress
+import json
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode, urljoin, urlsplit
+from urllib.request import Request, urlopen
+
+from django.db import transaction
+from markdownify import markdownify
+
+from concierge.core import policy
+from concierge.core.errors import ConciergeError, ValidationFailed
+from concierge.knowledge import actions
+from concierge.knowledge.locales import normalize_locale
+from concierge.knowledge.models import Article, ArticleStatus, Category, Section, Visibility
+
+SOURCES = ("zendesk", "helpscout")
+# A folder export or an API answer larger than this is refused, not half-read.
+MAX_FILE_BYTES = 50 * 1024 * 1024
+MAX_PAGES = 2_000  # of one API list: a runaway "next page" chain stops here
+FETCH_TIMEOUT_SECONDS = 30
+
+# Links between a source's articles, rewritten to the redirecting address.
+ZENDESK_ARTICLE_LINK = re.compile(
+    r"(?:https?://[^/\s\"')]+)?/hc/([A-Za-z-]+)/articles/(\d+)[^\s\"')]*"
+)
+HELPSCOUT_ARTICLE_LINK = re.compile(r"(?:https?://[^/\s\"')]+)?/article/(\d+)[^\s\"')]*")
+
+
+class ImportFailed(ConciergeError):
+    """The export or the API answer cannot be read; nothing was written."""
+
+    code = "import_failed"
+    status = 400
+
+
+@dataclass
+class ImportReport:
+    source: str
+    dry_run: bool = False
+    categories: dict[str, int] = field(default_factory=lambda: {"created": 0, "updated": 0})
+    sections: dict[str, int] = field(default_factory=lambda: {"created": 0, "updated": 0})
+    articles: dict[str, int] = field(default_factory=lambda: {"created": 0, "updated": 0})
+    translations: int = 0
+    held_back: list[str] = field(default_factory=list)  # titles made agents-only
+    skipped: list[str] = field(default_factory=list)  # what could not be imported, and why
+    external_images: int = 0  # images still served by the old help center
+
+    def lines(self) -> list[str]:
+        verb = "Would import" if self.dry_run else "Imported"
+        rows = [
+            f"{verb} from {self.source}: "
+            f"{self._pair(self.categories)} categories, {self._pair(self.sections)} sections, "
+            f"{self._pair(self.articles)} articles, {self.translations} translations.",
+        ]
+        if self.held_back:
+            rows.append(
+                f"{len(self.held_back)} article(s) restricted to some customers in the source "
+                "are agents-only here until an admin decides: " + "; ".join(self.held_back[:20])
+            )
+        if self.external_images:
+            rows.append(
+                f"{self.external_images} image(s) still load from the old help center: "
+                "upload them to the articles before closing that account."
+            )
+        rows.extend(f"Skipped: {reason}" for reason in self.skipped)
+        return rows
+
+    @staticmethod
+    def _pair(counts: dict[str, int]) -> str:
+        return f"{counts['created']} new / {counts['updated']} updated"
+
+
+# --- reading: a folder of saved answers, or the API itself ------------------------------------
+
+
+def _records(payload: Any, key: str) -> list[dict[str, Any]]:
+    """The records under ``key``: Zendesk answers a plain list, Help Scout a page
+    (``{"items": [...]}``) or one object (``{"article": {...}}``)."""
+    value = payload.get(key) if isinstance(payload, dict) else None
+    if isinstance(value, dict):
+        value = value["items"] if isinstance(value.get("items"), list) else [value]
+    return [item for item in value or [] if isinstance(item, dict)]
+
+
+class FolderSource:
+    """JSON files saved from the API, any names, any number of pages: each file's
+    top-level keys say what it holds ("articles", "sections", "collections"...)."""
+
+    def __init__(self, folder: str | Path) -> None:
+        self.folder = Path(folder)
+        if not self.folder.is_dir():
+            raise ImportFailed(f"No such folder: {self.folder}")
+        self._payloads: list[tuple[Path, Any]] = []
+        for path in sorted(self.folder.rglob("*.json")):
+            if path.stat().st_size > MAX_FILE_BYTES:
+                raise ImportFailed(f"{path.name} is over {MAX_FILE_BYTES // 1024 // 1024} MB.")
+            try:
+                self._payloads.append((path, json.loads(path.read_text(encoding="utf-8"))))
+            except (UnicodeDecodeError, json.JSONDecodeError) as error:
+                raise ImportFailed(f"{path.name} is not JSON: {error}") from error
+        if not self._payloads:
+            raise ImportFailed(f"No .json file in {self.folder}.")
+
+    def collect(self, *keys: str) -> list[dict[str, Any]]:
+        return [
+            record
+            for _, payload in self._payloads
+            for key in keys
+            for record in _records(payload, key)
+        ]
+
+
+def _check_address(url: str) -> str:
+    """HTTPS only, except to this machine (a test server, a tunnel): credentials
+    never travel in clear text."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if parts.scheme != "https" and not (parts.scheme == "http" and loopback):
+        raise ValidationFailed(
+            "Give the help center's https:// address.", field_errors={"url": ["HTTPS only."]}
+        )
+    return url.rstrip("/")
+
+
+class ApiSource:
+    """Pages through a Zendesk or Help Scout Docs API with the admin's credentials."""
+
+    def __init__(self, base_url: str, authorization: str) -> None:
+        self.base_url = _check_address(base_url)
+        self.authorization = authorization
+
+    def get(self, path_or_url: str, params: dict[str, Any] | None = None) -> Any:
+        url = path_or_url if "://" in path_or_url else urljoin(self.base_url + "/", path_or_url)
+        if not url.startswith(self.base_url):
+            raise ImportFailed(f"The API pointed outside {self.base_url}: {url}")
+        if params:
+            url += ("&" if "?" in url else "?") + urlencode(params)
+        request = Request(  # noqa: S310 - the admin's own https address (or loopback), checked above
+            url, headers={"Authorization": self.authorization, "Accept": "application/json"}
+        )
+        try:
+            with urlopen(request, timeout=FETCH_TIMEOUT_SECONDS) as response:  # noqa: S310
+                body = response.read(MAX_FILE_BYTES + 1)
+        except OSError as error:  # URLError, HTTPError, timeouts
+            raise ImportFailed(f"Could not read {url}: {error}") from error
+        if len(body) > MAX_FILE_BYTES:
+            raise ImportFailed(f"The answer of {url} is over {MAX_FILE_BYTES // 1024 // 1024} MB.")
+        try:
+            return json.loads(body)
+        except json.JSONDecodeError as error:
+            raise ImportFailed(f"{url} did not answer JSON.") from error
+
+
+def _basic(user: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+class ZendeskApi:
+    """Zendesk Guide's Help Center API (``{email}/token:{api token}``, read as an agent)."""
+
+    def __init__(self, base_url: str, email: str, token: str) -> None:
+        self.api = ApiSource(base_url, _basic(f"{email}/token", token))
+
+    def _pages(self, path: str, key: str) -> Iterator[dict[str, Any]]:
+        url: str | None = path
+        for _ in range(MAX_PAGES):
+            if url is None:
+                return
+            payload = self.api.get(url)
+            yield from _records(payload, key)
+            # Offset pagination answers "next_page"; cursor pagination "links"/"meta".
+            url = payload.get("next_page") or (
+                (payload.get("links") or {}).get("next")
+                if (payload.get("meta") or {}).get("has_more")
+                else None
+            )
+
+    def collect(self, *keys: str) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = []
+        for key in keys:
+            if key == "translations":
+                for article in self.collect("articles"):
+                    found.extend(
+                        self._pages(
+                            f"api/v2/help_center/articles/{article['id']}/translations.json",
+                            "translations",
+                        )
+                    )
+            else:
+                found.extend(self._pages(f"api/v2/help_center/{key}.json", key))
+        return found
+
+
+class HelpScoutApi:
+    """Help Scout's Docs API (the API key as the user name, any password)."""
+
+    def __init__(self, api_key: str, base_url: str = "https://docsapi.helpscout.net") -> None:
+        self.api = ApiSource(base_url, _basic(api_key, "X"))
+        self._collections: list[dict[str, Any]] | None = None
+
+    def _pages(self, path: str, key: str, **params: Any) -> Iterator[dict[str, Any]]:
+        page, pages = 1, 1
+        while page <= min(pages, MAX_PAGES):
+            payload = self.api.get(path, {**params, "page": page})
+            yield from _records(payload, key)
+            pages = int(((payload or {}).get(key) or {}).get("pages") or 1)
+            page += 1
+
+    def collect(self, *keys: str) -> list[dict[str, Any]]:
+        if self._collections is None:
+            self._collections = list(self._pages("v1/collections", "collections"))
+        found: list[dict[str, Any]] = []
+        for key in keys:
+            if key == "collections":
+                found.extend(self._collections)
+            for collection in self._collections if key in ("categories", "articles") else []:
+                path = f"v1/collections/{collection['id']}/{key}"
+                if key == "categories":
+                    found.extend(self._pages(path, "categories"))
+                    continue
+                # The list holds references; each article's text is its own answer.
+                for reference in self._pages(path, "articles", status="all"):
+                    found.extend(
+                        _records(self.api.get(f"v1/articles/{reference['id']}"), "article")
+                    )
+        return found
+
+
+# --- converting ---------------------------------------------------------------------------------
+
+
+def html_to_markdown(html: str) -> str:
+    """An HTML body as markdown: ATX headings, "-" bullets, no stray blank runs."""
+    text = markdownify(html or "", heading_style="ATX", bullets="-", strip=["script", "style"])
+    return re.sub(r"\n{3,}", "\n\n", text).strip()
+
+
+def _locale(value: Any, default: str) -> str:
+    return normalize_locale(str(value or "")) or default
+
+
+def _external_images(markdown: str, own_host: str = "") -> int:
+    images = re.findall(r"!\[[^\]]*\]\((https?://[^)\s]+)", markdown)
+    return sum(1 for url in images if not own_host or urlsplit(url).hostname != own_host)
+
+
+@dataclass
+class _Article:
+    """One source article with its texts by locale, ready to write."""
+
+    key: str
+    section_key: str
+    source_locale: str
+    texts: dict[str, dict[str, str]]  # locale -> {"title", "body", "description"}
+    published: bool
+    visibility: str
+    position: int = 0
+    promoted: bool = False
+    tags: list[str] = field(default_factory=list)
+
+
+class _Writer:
+    """Writes parsed categories, sections and articles through the actions."""
+
+    def __init__(self, actor: Any, report: ImportReport) -> None:
+        self.actor = actor
+        self.report = report
+        self.categories: dict[str, Category] = {}
+        self.sections: dict[str, Section] = {}
+
+    def category(self, key: str, name: str, description: str, position: int) -> None:
+        existing = Category.objects.filter(imported_from=key).first()
+        changes = {
+            "name": _name(name),
+            "description": _description(description),
+            "position": position,
+        }
+        category = actions.save_category(actor=self.actor, category=existing, changes=changes)
+        if existing is None:
+            Category.objects.filter(pk=category.pk).update(imported_from=key)
+        self.report.categories["updated" if existing else "created"] += 1
+        self.categories[key] = category
+
+    def section(
+        self, key: str, category_key: str, name: str, description: str, position: int = 0
+    ) -> None:
+        category = self.categories.get(category_key)
+        if category is None:
+            self.report.skipped.append(f"section '{name}': its category is not in the export")
+            return
+        existing = Section.objects.filter(imported_from=key).first()
+        changes = {
+            "category_id": category.pk,
+            "name": _name(name),
+            "description": _description(description),
+            "position": position,
+        }
+        section = actions.save_section(actor=self.actor, section=existing, changes=changes)
+        if existing is None:
+            Section.objects.filter(pk=section.pk).update(imported_from=key)
+        self.report.sections["updated" if existing else "created"] += 1
+        self.sections[key] = section
+
+    def article(self, item: _Article) -> None:
+        section = self.sections.get(item.section_key)
+        first_locale = next(iter(item.texts), "")
+        first_title = item.texts[first_locale]["title"] if first_locale else "?"
+        if section is None or not first_locale:
+            self.report.skipped.append(f"article '{first_title}': its section is not in the export")
+            return
+        # The source locale's text first; an export without it starts from another one.
+        source_locale = item.source_locale if item.source_locale in item.texts else first_locale
+        source = item.texts[source_locale]
+        fields = {
+            "section_id": section.pk,
+            "status": ArticleStatus.PUBLISHED if item.published else ArticleStatus.DRAFT,
+            "visibility": item.visibility,
+            "position": item.position,
+            "is_promoted": item.promoted,
+            "tags": item.tags,
+        }
+        existing = Article.objects.filter(imported_from=item.key).first()
+        try:
+            with transaction.atomic():
+                if existing is None:
+                    article = actions.create_article(
+                        actor=self.actor, changes={**fields, **source, "locale": source_locale}
+                    )
+                    Article.objects.filter(pk=article.pk).update(imported_from=item.key)
+                else:
+                    article = actions.update_article(
+                        actor=self.actor, article=existing, changes={**fields, **source},
+                        locale=source_locale,
+                    )  # fmt: skip
+                for locale, text in item.texts.items():
+                    if locale != source_locale:
+                        actions.update_article(
+                            actor=self.actor, article=article, changes=dict(text), locale=locale
+                        )
+                        self.report.translations += 1
+        except ConciergeError as error:  # one bad article (over a limit, no body) is reported
+            self.report.skipped.append(f"article '{first_title}': {error.message}")
+            return
+        self.report.articles["updated" if existing else "created"] += 1
+        self.report.external_images += sum(
+            _external_images(text["body"]) for text in item.texts.values()
+        )
+
+
+# --- Zendesk Guide ------------------------------------------------------------------------------
+
+
+def _zendesk_visibility(article: dict[str, Any], segments: dict[Any, dict[str, Any]]) -> str:
+    """The widest audience the article's segments allow, never wider than the source."""
+    ids = article.get("user_segment_ids") or (
+        [article["user_segment_id"]] if article.get("user_segment_id") is not None else []
+    )
+    if not ids:
+        return Visibility.PUBLIC
+    audiences = []
+    for segment_id in ids:
+        segment = segments.get(segment_id) or {}
+        narrowed = any(
+            segment.get(key)
+            for key in ("tags", "or_tags", "organization_ids", "group_ids", "added_user_ids")
+        )
+        if segment.get("user_type") == "signed_in_users" and not narrowed:
+            audiences.append(Visibility.SIGNED_IN)
+        else:  # staff, narrowed or unknown segments: agents only
+            audiences.append(Visibility.INTERNAL)
+    return Visibility.SIGNED_IN if Visibility.SIGNED_IN in audiences else Visibility.INTERNAL
+
+
+def _by_id(records: Iterable[dict[str, Any]]) -> dict[Any, list[dict[str, Any]]]:
+    grouped: dict[Any, list[dict[str, Any]]] = {}
+    for record in records:
+        if record.get("id") is not None:
+            grouped.setdefault(record["id"], []).append(record)
+    return grouped
+
+
+def _source_record(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """The record in the item's own locale (a list fetched per locale repeats items)."""
+    return next(
+        (r for r in records if r.get("locale") and r.get("locale") == r.get("source_locale")),
+        records[0],
+    )
+
+
+def import_zendesk(*, actor: Any, source: Any, dry_run: bool = False) -> ImportReport:
+    """Categories, sections (nested ones flattened into their category), articles with
+    their translations, labels as tags, promoted and draft state, from Zendesk Guide."""
+    policy.require(policy.can_manage_help_center(actor), "Only admins import a help center.")
+    report = ImportReport(source="Zendesk Guide", dry_run=dry_run)
+    categories = _by_id(source.collect("categories"))
+    sections = _by_id(source.collect("sections"))
+    articles = _by_id(source.collect("articles"))
+    if not articles and not categories:
+        raise ImportFailed("The export holds no Zendesk categories or articles.")
+    segments = {s.get("id"): s for s in source.collect("user_segments")}
+    translations: dict[Any, list[dict[str, Any]]] = {}
+    for translation in source.collect("translations"):
+        if translation.get("source_type", "Article") == "Article":
+            translations.setdefault(translation.get("source_id"), []).append(translation)
+    default = _default_locale()
+    article_ids = {str(article_id) for article_id in articles}
+
+    def locale_of(value: Any) -> str:
+        return _help_center_locale(_locale(value, default), default)
+
+    def text(record: dict[str, Any]) -> dict[str, str]:
+        body = ZENDESK_ARTICLE_LINK.sub(
+            lambda m: (
+                f"/hc/{m.group(1)}/articles/{m.group(2)}"
+                if m.group(2) in article_ids
+                else m.group(0)
+            ),
+            html_to_markdown(str(record.get("body") or "")),
+        )
+        return {"title": str(record.get("title") or record.get("name") or "").strip(), "body": body}
+
+    parsed: list[_Article] = []
+    for article_id, records in articles.items():
+        main = _source_record(records)
+        texts: dict[str, dict[str, str]] = {}
+        drafts: dict[str, bool] = {}
+        for record in [*records, *translations.get(article_id, []), *main.get("translations", [])]:
+            locale = locale_of(record.get("locale"))
+            if locale not in texts or record.get("locale") == main.get("locale"):
+                texts[locale] = text(record)
+                drafts[locale] = bool(record.get("draft"))
+        source_locale = locale_of(main.get("source_locale") or main.get("locale"))
+        # A translation still in draft in Zendesk is not published there: it stays behind
+        # (a Concierge article's languages share its one published state).
+        for locale in [loc for loc, draft in drafts.items() if draft and loc != source_locale]:
+            report.skipped.append(
+                f"the {locale} translation of '{texts[locale]['title']}': a draft in Zendesk"
+            )
+            del texts[locale]
+        visibility = _zendesk_visibility(main, segments)
+        if visibility == Visibility.INTERNAL and main.get("user_segment_id") is not None:
+            segment = segments.get(main.get("user_segment_id")) or {}
+            if segment.get("user_type") != "staff":
+                report.held_back.append(texts.get(source_locale, {}).get("title", str(article_id)))
+        parsed.append(
+            _Article(
+                key=f"zendesk:article:{article_id}",
+                section_key=f"zendesk:section:{main.get('section_id')}",
+                source_locale=source_locale,
+                texts=texts,
+                published=not drafts.get(source_locale, bool(main.get("draft"))),
+                visibility=visibility,
+                position=int(main.get("position") or 0),
+                promoted=bool(main.get("promoted")),
+                tags=[str(label) for label in main.get("label_names") or []],
+            )
+        )
+    section_records = {section_id: _source_record(rows) for section_id, rows in sections.items()}
+
+    def top_category(section: dict[str, Any]) -> Any:
+        seen = set()
+        while section.get("parent_section_id") in section_records and section["id"] not in seen:
+            seen.add(section["id"])
+            section = section_records[section["parent_section_id"]]
+        return section.get("category_id")
+
+    with transaction.atomic():
+        writer = _Writer(actor, report)
+        for category_id, rows in categories.items():
+            main = _source_record(rows)
+            writer.category(
+                f"zendesk:category:{category_id}", str(main.get("name") or "Untitled"),
+                str(main.get("description") or ""), int(main.get("position") or 0),
+            )  # fmt: skip
+        for section_id, main in section_records.items():
+            writer.section(
+                f"zendesk:section:{section_id}", f"zendesk:category:{top_category(main)}",
+                str(main.get("name") or "Untitled"), str(main.get("description") or ""),
+                int(main.get("position") or 0),
+            )  # fmt: skip
+        for item in parsed:
+            writer.article(item)
+        if dry_run:
+            transaction.set_rollback(True)
+    return report
+
+
+# --- Help Scout Docs ----------------------------------------------------------------------------
+
+
+def import_helpscout(*, actor: Any, source: Any, dry_run: bool = False) -> ImportReport:
+    """Collections become categories, categories sections, articles articles (in their
+    first category), keywords tags; a private collection's articles are agents-only."""
+    policy.require(policy.can_manage_help_center(actor), "Only admins import a help center.")
+    report = ImportReport(source="Help Scout Docs", dry_run=dry_run)
+    collections = {c["id"]: c for c in source.collect("collections") if c.get("id")}
+    categories = {c["id"]: c for c in source.collect("categories") if c.get("id")}
+    # One record per article; a saved list's references (no text) give way to full answers.
+    by_id: dict[Any, dict[str, Any]] = {}
+    for record in source.collect("articles", "article"):
+        if record.get("id") and ("text" in record or record["id"] not in by_id):
+            by_id[record["id"]] = record
+    articles = list(by_id.values())
+    if not articles and not collections:
+        raise ImportFailed("The export holds no Help Scout collections or articles.")
+    numbers = {str(a["number"]) for a in articles if a.get("number") is not None}
+    default = _default_locale()
+
+    with transaction.atomic():
+        writer = _Writer(actor, report)
+        for collection in collections.values():
+            writer.category(
+                f"helpscout:collection:{collection['id']}",
+                str(collection.get("name") or "Untitled"),
+                str(collection.get("description") or ""), int(collection.get("order") or 0),
+            )  # fmt: skip
+        for category in categories.values():
+            writer.section(
+                f"helpscout:category:{category['id']}",
+                f"helpscout:collection:{category.get('collectionId')}",
+                str(category.get("name") or "Untitled"), str(category.get("description") or ""),
+                int(category.get("order") or 0),
+            )  # fmt: skip
+        for article in articles:
+            in_categories = [c for c in article.get("categories") or [] if c in categories]
+            if in_categories:  # in several: the first one (Concierge files it once)
+                section_key = f"helpscout:category:{in_categories[0]}"
+            else:  # uncategorized: Help Scout lists it under its collection alone
+                section_key = f"helpscout:uncategorized:{article.get('collectionId')}"
+                if section_key not in writer.sections:
+                    writer.section(
+                        section_key, f"helpscout:collection:{article.get('collectionId')}",
+                        "General", "",
+                    )  # fmt: skip
+            collection = collections.get(article.get("collectionId")) or {}
+            body = HELPSCOUT_ARTICLE_LINK.sub(
+                lambda m: f"/article/{m.group(1)}" if m.group(1) in numbers else m.group(0),
+                html_to_markdown(str(article.get("text") or "")),
+            )
+            writer.article(
+                _Article(
+                    key=f"helpscout:article:{article.get('number') or article['id']}",
+                    section_key=section_key,
+                    source_locale=default,
+                    texts={
+                        default: {"title": str(article.get("name") or "").strip(), "body": body}
+                    },
+                    published=article.get("status") == "published",
+                    visibility=Visibility.INTERNAL
+                    if collection.get("visibility") == "private"
+                    else Visibility.PUBLIC,
+                    tags=[str(keyword) for keyword in article.get("keywords") or []],
+                )
+            )
+        if dry_run:
+            transaction.set_rollback(True)
+    return report
+
+
+def _name(value: str) -> str:
+    return " ".join(value.split())[: actions.NAME_MAX_CHARS] or "Untitled"
+
+
+def _description(value: str) -> str:
+    return " ".join(value.split())[: actions.DESCRIPTION_MAX_CHARS]
+
+
+def _default_locale() -> str:
+    from concierge.knowledge.services import help_center_settings
+
+    return help_center_settings().default_locale
+
+
+def _help_center_locale(locale: str, default: str) -> str:
+    """Zendesk's "en-us" is the help center's "en" when that is its language (the reader's
+    "en" then finds it); other regional locales stay as they are."""
+    base = locale.split("-")[0]
+    return default if base == default else locale

@@ -1,0 +1,360 @@
+"""Importing a help center from Zendesk Guide or Help Scout Docs (payloads in their API formats)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from io import StringIO
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.test import Client
+
+from concierge.core.errors import PermissionDenied, ValidationFailed
+from concierge.knowledge import imports
+from concierge.knowledge.models import Article, ArticleVersion, Category, Section
+
+pytestmark = pytest.mark.django_db
+
+ZENDESK = "https://acme.zendesk.com"
+SEGMENT_FIELDS = {"tags": [], "or_tags": [], "group_ids": [], "organization_ids": [],
+                  "added_user_ids": []}  # fmt: skip
+
+
+def _zendesk_article(article_id: int, title: str, body: str, **fields: Any) -> dict[str, Any]:
+    """An article as GET /api/v2/help_center/articles.json lists it."""
+    return {
+        "id": article_id,
+        "url": f"{ZENDESK}/api/v2/help_center/en-us/articles/{article_id}.json",
+        "html_url": f"{ZENDESK}/hc/en-us/articles/{article_id}",
+        "author_id": 7, "comments_disabled": False, "draft": False, "promoted": False,
+        "position": 0, "vote_sum": 0, "vote_count": 0, "section_id": 300,
+        "created_at": "2024-04-17T17:18:10Z", "updated_at": "2024-04-17T17:18:10Z",
+        "name": title, "title": title, "source_locale": "en-us", "locale": "en-us",
+        "outdated": False, "outdated_locales": [], "edited_at": "2024-04-17T17:18:10Z",
+        "user_segment_id": None, "permission_group_id": 5, "content_tag_ids": [],
+        "label_names": [], "body": body, **fields,
+    }  # fmt: skip
+
+
+def zendesk_payloads() -> dict[str, Any]:
+    articles = [
+        _zendesk_article(
+            400, "Download an invoice",
+            "<h2>From your account</h2><ul><li>Open <strong>My orders</strong></li>"
+            "<li>Click <em>Invoice</em></li></ul>"
+            f'<p>Money back? See <a href="{ZENDESK}/hc/en-us/articles/401-Refunds">refunds</a>.</p>'
+            f'<p><img src="{ZENDESK}/hc/article_attachments/9/invoice.png" alt="Invoice"></p>',
+            promoted=True, label_names=["invoice", "pdf"], position=2,
+        ),
+        _zendesk_article(401, "Refunds", "<p>Refunds take 5 days.</p>", section_id=301,
+                         user_segment_id=10),
+        _zendesk_article(402, "Agent macros", "<p>Use the refund macro.</p>", user_segment_id=11),
+        _zendesk_article(403, "VIP pricing", "<p>VIP discounts.</p>", user_segment_id=12),
+        _zendesk_article(404, "Coming soon", "<p>Not yet.</p>", draft=True),
+        _zendesk_article(405, "Lost section", "<p>Nowhere.</p>", section_id=999),
+        _zendesk_article(406, "Scripted", "<p>Hi</p><script>alert(1)</script>"),
+    ]  # fmt: skip
+    return {
+        "categories.json": {
+            "categories": [{
+                "id": 200, "name": "Billing", "description": "Money matters", "locale": "en-us",
+                "source_locale": "en-us", "position": 1, "outdated": False,
+                "html_url": f"{ZENDESK}/hc/en-us/categories/200-Billing",
+            }],
+            "page": 1, "per_page": 30, "page_count": 1, "count": 1, "next_page": None,
+        },
+        "sections.json": {
+            "sections": [
+                {"id": 300, "category_id": 200, "name": "Invoices", "description": "",
+                 "locale": "en-us", "source_locale": "en-us", "position": 0,
+                 "parent_section_id": None},
+                {"id": 301, "category_id": 200, "name": "Old invoices", "description": "Archive",
+                 "locale": "en-us", "source_locale": "en-us", "position": 1,
+                 "parent_section_id": 300},
+            ],
+            "next_page": None,
+        },
+        "articles.json": {"articles": articles, "next_page": None, "count": len(articles)},
+        "user_segments.json": {"user_segments": [
+            {"id": 10, "user_type": "signed_in_users", "name": "Signed-in users",
+             "built_in": True, **SEGMENT_FIELDS},
+            {"id": 11, "user_type": "staff", "name": "Agents and admins", "built_in": True,
+             **SEGMENT_FIELDS},
+            {"id": 12, "user_type": "signed_in_users", "name": "VIP", "built_in": False,
+             **{**SEGMENT_FIELDS, "tags": ["vip"]}},
+        ]},
+        "translations-400.json": {"translations": [
+            {"id": 9000, "source_id": 400, "source_type": "Article", "locale": "fr",
+             "title": "Télécharger une facture",
+             "body": "<p>Ouvrez <strong>Mes commandes</strong>.</p>", "draft": False},
+            {"id": 9001, "source_id": 400, "source_type": "Article", "locale": "es",
+             "title": "Descargar una factura", "body": "<p>Borrador.</p>", "draft": True},
+        ]},
+    }  # fmt: skip
+
+
+def _write(folder: Path, payloads: dict[str, Any]) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, payload in payloads.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_text(json.dumps(payload), encoding="utf-8")
+    return folder
+
+
+def _imported(key: str) -> Article:
+    return Article.objects.get(imported_from=key)
+
+
+def test_a_zendesk_guide_export_becomes_the_help_center(admin_user: Any, tmp_path: Path) -> None:
+    folder = _write(tmp_path / "zendesk", zendesk_payloads())
+
+    report = imports.import_zendesk(actor=admin_user, source=imports.FolderSource(folder))
+
+    assert report.categories == {"created": 1, "updated": 0}
+    assert report.sections == {"created": 2, "updated": 0}
+    assert report.articles == {"created": 6, "updated": 0}
+    assert report.translations == 1
+    assert report.skipped == [
+        "the es translation of 'Descargar una factura': a draft in Zendesk",
+        "article 'Lost section': its section is not in the export",
+    ]
+    assert report.held_back == ["VIP pricing"]
+    assert report.external_images == 1
+    invoice = _imported("zendesk:article:400")
+    source = invoice.translations.get(locale="en")  # Zendesk's en-us is the help center's en
+    assert source.title == "Download an invoice"
+    # Editable markdown: headings, bullets, and the link to another imported article
+    # pointing at its old address, which redirects here.
+    assert "## From your account" in source.body_source
+    assert "- Open **My orders**" in source.body_source
+    assert "[refunds](/hc/en-us/articles/401)" in source.body_source
+    assert (invoice.status, invoice.visibility, invoice.is_promoted) == (
+        "published",
+        "public",
+        True,
+    )
+    assert sorted(invoice.tags.values_list("name", flat=True)) == ["invoice", "pdf"]
+    assert invoice.translations.get(locale="fr").title == "Télécharger une facture"
+    assert not invoice.translations.filter(locale="es").exists()  # a draft there
+    assert invoice.versions.count() == 2  # one first version per language
+    refunds = _imported("zendesk:article:401")
+    assert refunds.visibility == "signed_in"
+    # The nested section is filed under its parent's category.
+    assert (refunds.section.name, refunds.section.category.name) == ("Old invoices", "Billing")
+    assert _imported("zendesk:article:402").visibility == "internal"
+    assert _imported("zendesk:article:403").visibility == "internal"  # narrowed to a tag
+    assert _imported("zendesk:article:404").status == "draft"
+    assert "<script" not in _imported("zendesk:article:406").translations.get().body_html
+
+
+def test_importing_again_updates_instead_of_copying(admin_user: Any, tmp_path: Path) -> None:
+    payloads = zendesk_payloads()
+    folder = _write(tmp_path / "zendesk", payloads)
+    imports.import_zendesk(actor=admin_user, source=imports.FolderSource(folder))
+    versions = ArticleVersion.objects.count()
+    payloads["articles.json"]["articles"][1]["body"] = "<p>Refunds take 3 days now.</p>"
+    _write(folder, payloads)
+
+    report = imports.import_zendesk(actor=admin_user, source=imports.FolderSource(folder))
+
+    assert report.articles == {"created": 0, "updated": 6}
+    assert (Article.objects.count(), Section.objects.count(), Category.objects.count()) == (6, 2, 1)
+    # Only the changed article has a new version.
+    assert ArticleVersion.objects.count() == versions + 1
+    refunds = _imported("zendesk:article:401").translations.get()
+    assert refunds.body_source == "Refunds take 3 days now."
+
+
+def test_a_dry_run_writes_nothing_and_bad_exports_are_refused(
+    admin_user: Any, agent_user: Any, tmp_path: Path
+) -> None:
+    folder = _write(tmp_path / "zendesk", zendesk_payloads())
+
+    report = imports.import_zendesk(
+        actor=admin_user, source=imports.FolderSource(folder), dry_run=True
+    )
+
+    assert report.articles["created"] == 6 and report.lines()[0].startswith("Would import")
+    assert not Article.objects.exists() and not Category.objects.exists()
+    with pytest.raises(PermissionDenied):
+        imports.import_zendesk(actor=agent_user, source=imports.FolderSource(folder))
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "articles.json").write_text('{"articles": [', encoding="utf-8")
+    with pytest.raises(imports.ImportFailed, match="articles.json is not JSON"):
+        imports.FolderSource(tmp_path / "broken")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(imports.ImportFailed, match="No .json file"):
+        imports.FolderSource(tmp_path / "empty")
+    other = _write(tmp_path / "other", {"tickets.json": {"tickets": [{"id": 1}]}})
+    with pytest.raises(imports.ImportFailed, match="no Zendesk categories or articles"):
+        imports.import_zendesk(actor=admin_user, source=imports.FolderSource(other))
+
+
+def test_old_zendesk_addresses_redirect_to_the_imported_pages(
+    admin_user: Any, tmp_path: Path
+) -> None:
+    imports.import_zendesk(
+        actor=admin_user, source=imports.FolderSource(_write(tmp_path, zendesk_payloads()))
+    )
+    visitor = Client()
+    invoice = _imported("zendesk:article:400")
+
+    moved = visitor.get("/hc/en-us/articles/400-Download-an-invoice")
+    landed = visitor.get("/hc/en-us/articles/400-Download-an-invoice", follow=True)
+    section = visitor.get("/hc/en-us/sections/300-Invoices", follow=True)
+    category = visitor.get("/hc/categories/200", follow=True)
+
+    assert moved.status_code == 301
+    assert moved["Location"] == f"/portal/help/articles/{invoice.pk}/"
+    assert landed.status_code == 200 and b"Download an invoice" in landed.content
+    assert section.status_code == 200 and b"Invoices" in section.content
+    assert category.status_code == 200 and b"Billing" in category.content
+    # Access is the page's: an agents-only article stays hidden, its title too.
+    hidden = visitor.get("/hc/en-us/articles/402-Agent-macros", follow=True)
+    assert hidden.status_code == 404 and b"Agent macros" not in hidden.content
+    assert visitor.get("/hc/en-us/articles/999999").status_code == 404
+    # Its section holds only an article for signed-in customers: hidden from visitors too.
+    assert visitor.get("/hc/en-us/sections/301-Old-invoices").status_code == 404
+
+
+def helpscout_payloads() -> dict[str, Any]:
+    def page(key: str, items: list[dict[str, Any]]) -> dict[str, Any]:
+        return {key: {"page": 1, "pages": 1, "count": len(items), "items": items}}
+
+    def article(number: int, name: str, text: str, **fields: Any) -> dict[str, Any]:
+        return {"article": {
+            "id": f"a{number}", "number": number, "collectionId": "c1", "status": "published",
+            "hasDraft": False, "name": name, "text": text, "categories": ["k1"], "related": [],
+            "publicUrl": f"https://docs.acme.com/article/{number}", "keywords": [],
+            "slug": name.lower().replace(" ", "-"), "popularity": 0.0, "viewCount": 0,
+            "createdBy": 1, "updatedBy": 1, "createdAt": "2024-01-01T00:00:00Z",
+            "updatedAt": "2024-01-02T00:00:00Z", **fields,
+        }}  # fmt: skip
+
+    return {
+        "collections.json": page("collections", [
+            {"id": "c1", "siteId": "s1", "number": 1, "slug": "getting-started",
+             "visibility": "public", "order": 1, "name": "Getting started",
+             "description": "First steps"},
+            {"id": "c2", "siteId": "s1", "number": 2, "slug": "internal", "visibility": "private",
+             "order": 2, "name": "Internal", "description": ""},
+        ]),
+        "categories.json": page("categories", [
+            {"id": "k1", "number": 10, "slug": "account", "collectionId": "c1", "order": 1,
+             "name": "Account", "articleCount": 2, "visibility": "public"},
+        ]),
+        "articles/101.json": article(
+            101, "Reset your password",
+            '<p>Turn on <a href="https://docs.acme.com/article/102-two-factor">two-factor</a>.</p>',
+            keywords=["password"],
+        ),
+        "articles/102.json": article(102, "Two-factor for agents", "<p>Agents only.</p>",
+                                     collectionId="c2", categories=[]),
+        "articles/103.json": article(103, "Coming soon", "<p>Draft.</p>", status="notpublished"),
+    }  # fmt: skip
+
+
+def test_a_help_scout_docs_export_becomes_the_help_center(admin_user: Any, tmp_path: Path) -> None:
+    folder = _write(tmp_path / "helpscout", helpscout_payloads())
+    out = StringIO()
+
+    call_command("import_help_center", "helpscout", "--folder", str(folder), stdout=out)
+
+    assert "Imported from Help Scout Docs: 2 new / 0 updated categories" in out.getvalue()
+    reset = _imported("helpscout:article:101")
+    assert (reset.section.name, reset.section.category.name) == ("Account", "Getting started")
+    assert reset.visibility == "public" and reset.status == "published"
+    assert "[two-factor](/article/102)" in reset.translations.get().body_source
+    assert list(reset.tags.values_list("name", flat=True)) == ["password"]
+    private = _imported("helpscout:article:102")
+    # Uncategorized in a private collection: a "General" section, agents only.
+    assert (private.section.name, private.section.category.name) == ("General", "Internal")
+    assert private.visibility == "internal"
+    assert _imported("helpscout:article:103").status == "draft"
+    moved = Client().get("/article/101-reset-your-password")
+    assert moved.status_code == 301 and moved["Location"] == f"/portal/help/articles/{reset.pk}/"
+
+
+def test_the_command_explains_what_it_needs(admin_user: Any, monkeypatch: Any) -> None:
+    monkeypatch.delenv("ZENDESK_API_TOKEN", raising=False)
+    with pytest.raises(CommandError, match="set ZENDESK_API_TOKEN"):
+        call_command("import_help_center", "zendesk")
+    monkeypatch.setenv("ZENDESK_API_TOKEN", "secret")
+    with pytest.raises(CommandError, match="--url"):
+        call_command("import_help_center", "zendesk")
+    with pytest.raises(CommandError, match="No such active admin"):
+        call_command("import_help_center", "zendesk", "--folder", ".", "--as", "x@example.com")
+    # Credentials never go to a plain-http address other than this machine.
+    with pytest.raises(ValidationFailed, match="https://"):
+        imports.ZendeskApi("http://acme.zendesk.com", "me@acme.com", "secret")
+
+
+# --- the live APIs, served on loopback in their documented formats -----------------------------
+
+
+class _Api(BaseHTTPRequestHandler):
+    """Answers like Zendesk's Help Center API: two pages of articles (offset pagination)."""
+
+    answers: dict[str, Any] = {}
+    authorizations: list[str] = []
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        self.authorizations.append(self.headers.get("Authorization", ""))
+        parts = urlsplit(self.path)
+        key = parts.path + ("?page=" + parse_qs(parts.query)["page"][0] if parts.query else "")
+        payload = self.answers.get(key)
+        body = json.dumps(payload).encode()
+        self.send_response(200 if payload is not None else 404)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def zendesk_server() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Api)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_importing_live_from_the_zendesk_api_follows_every_page(
+    admin_user: Any, zendesk_server: str
+) -> None:
+    payloads = zendesk_payloads()
+    articles = payloads["articles.json"]["articles"]
+    prefix = "/api/v2/help_center"
+    _Api.authorizations = []
+    _Api.answers = {
+        f"{prefix}/categories.json": payloads["categories.json"],
+        f"{prefix}/sections.json": payloads["sections.json"],
+        f"{prefix}/user_segments.json": payloads["user_segments.json"],
+        f"{prefix}/articles.json": {
+            "articles": articles[:3], "next_page": f"{zendesk_server}{prefix}/articles.json?page=2",
+        },
+        f"{prefix}/articles.json?page=2": {"articles": articles[3:], "next_page": None},
+        **{f"{prefix}/articles/{a['id']}/translations.json": {"translations": []}
+           for a in articles},
+        f"{prefix}/articles/400/translations.json": payloads["translations-400.json"],
+    }  # fmt: skip
+
+    source = imports.ZendeskApi(zendesk_server, "admin@acme.com", "s3cret")
+    report = imports.import_zendesk(actor=admin_user, source=source)
+
+    assert report.articles["created"] == 6 and report.translations == 1
+    expected = "Basic " + base64.b64encode(b"admin@acme.com/token:s3cret").decode()
+    assert set(_Api.authorizations) == {expected}
+    assert _imported("zendesk:article:404").status == "draft"  # from the second page
