@@ -443,49 +443,38 @@ def agent_avatar(request: HttpRequest, agent_id: int) -> HttpResponseBase:
     return _image(agent.avatar)
 
 
-def download(request: HttpRequest, signed: str) -> HttpResponseBase:
-    """A file of a visitor's chat, by the signed link the widget got with the message."""
+def _signed_file(find: Callable[[], Any], *, inline: bool = False) -> HttpResponseBase:
+    """The file a signed link names (``find`` checks the link): private, sandboxed, and
+    readable from the host site's page. ``inline``: a safe image shows in place."""
     try:
-        attachment = chat_services.attachment_for_link(signed)
+        attachment = find()
         handle = attachment.file.open("rb")
     except NotFound as error:
         return _error(error)
     except FileNotFoundError:
         return _error(NotFound("The file is missing from storage."))
+    shown_inline = inline and attachment.content_type in SAFE_IMAGE_TYPES
     response = FileResponse(
         handle,
-        as_attachment=True,
+        as_attachment=not shown_inline,
         filename=attachment.filename,
-        content_type=attachment.content_type or "application/octet-stream",
+        content_type=attachment.content_type if shown_inline else "application/octet-stream",
     )
     response["X-Content-Type-Options"] = "nosniff"
     response["Content-Security-Policy"] = "default-src 'none'; sandbox"
     response["Cache-Control"] = "private, no-store"
     response["Cross-Origin-Resource-Policy"] = "cross-origin"
     return response
+
+
+def download(request: HttpRequest, signed: str) -> HttpResponseBase:
+    """A file of a visitor's chat, by the signed link the widget got with the message."""
+    return _signed_file(lambda: chat_services.attachment_for_link(signed))
 
 
 def help_file(request: HttpRequest, signed: str) -> HttpResponseBase:
     """An image or file of an article for signed-in customers, by its signed link."""
-    try:
-        attachment = chat_services.help_file_for_link(signed)
-        handle = attachment.file.open("rb")
-    except NotFound as error:
-        return _error(error)
-    except FileNotFoundError:
-        return _error(NotFound("The file is missing from storage."))
-    inline = attachment.is_image and attachment.content_type in SAFE_IMAGE_TYPES
-    response = FileResponse(
-        handle,
-        as_attachment=not inline,
-        filename=attachment.filename,
-        content_type=attachment.content_type if inline else "application/octet-stream",
-    )
-    response["X-Content-Type-Options"] = "nosniff"
-    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
-    response["Cache-Control"] = "private, no-store"
-    response["Cross-Origin-Resource-Policy"] = "cross-origin"
-    return response
+    return _signed_file(lambda: chat_services.help_file_for_link(signed), inline=True)
 
 
 urlpatterns = [

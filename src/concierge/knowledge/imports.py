@@ -306,17 +306,19 @@ class _Writer:
         self.categories: dict[str, Category] = {}
         self.sections: dict[str, Section] = {}
 
+    def _save(self, key: str, existing: Any, saved: Any, counts: dict[str, int]) -> None:
+        """Marks a new object with its source key; counts it as new or updated."""
+        if existing is None:
+            type(saved).objects.filter(pk=saved.pk).update(imported_from=key)
+        counts["updated" if existing else "created"] += 1
+
     def category(self, key: str, name: str, description: str, position: int) -> None:
         existing = Category.objects.filter(imported_from=key).first()
-        changes = {
-            "name": _name(name),
-            "description": _description(description),
-            "position": position,
-        }
-        category = actions.save_category(actor=self.actor, category=existing, changes=changes)
-        if existing is None:
-            Category.objects.filter(pk=category.pk).update(imported_from=key)
-        self.report.categories["updated" if existing else "created"] += 1
+        changes = {"name": _name(name), "description": _description(description)}
+        category = actions.save_category(
+            actor=self.actor, category=existing, changes={**changes, "position": position}
+        )
+        self._save(key, existing, category, self.report.categories)
         self.categories[key] = category
 
     def section(
@@ -327,16 +329,13 @@ class _Writer:
             self.report.skipped.append(f"section '{name}': its category is not in the export")
             return
         existing = Section.objects.filter(imported_from=key).first()
-        changes = {
-            "category_id": category.pk,
-            "name": _name(name),
-            "description": _description(description),
-            "position": position,
-        }
-        section = actions.save_section(actor=self.actor, section=existing, changes=changes)
-        if existing is None:
-            Section.objects.filter(pk=section.pk).update(imported_from=key)
-        self.report.sections["updated" if existing else "created"] += 1
+        changes = {"name": _name(name), "description": _description(description)}
+        section = actions.save_section(
+            actor=self.actor,
+            section=existing,
+            changes={**changes, "category_id": category.pk, "position": position},
+        )
+        self._save(key, existing, section, self.report.sections)
         self.sections[key] = section
 
     def article(self, item: _Article) -> None:
@@ -364,7 +363,6 @@ class _Writer:
                     article = actions.create_article(
                         actor=self.actor, changes={**fields, **source, "locale": source_locale}
                     )
-                    Article.objects.filter(pk=article.pk).update(imported_from=item.key)
                 else:
                     article = actions.update_article(
                         actor=self.actor, article=existing, changes={**fields, **source},
@@ -375,11 +373,11 @@ class _Writer:
                         actions.update_article(
                             actor=self.actor, article=article, changes=dict(text), locale=locale
                         )
-                        self.report.translations += 1
         except ConciergeError as error:  # one bad article (over a limit, no body) is reported
             self.report.skipped.append(f"article '{first_title}': {error.message}")
             return
-        self.report.articles["updated" if existing else "created"] += 1
+        self._save(item.key, existing, article, self.report.articles)
+        self.report.translations += len(item.texts) - 1
         self.report.external_images += sum(
             _external_images(text["body"]) for text in item.texts.values()
         )
