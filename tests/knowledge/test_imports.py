@@ -24,6 +24,10 @@ from concierge.knowledge.models import Article, ArticleVersion, Category, Sectio
 pytestmark = pytest.mark.django_db
 
 ZENDESK = "https://acme.zendesk.com"
+PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c489"
+    "0000000d49444154789c6300010000000500010d0a2db40000000049454e44ae426082"
+)
 SEGMENT_FIELDS = {"tags": [], "or_tags": [], "group_ids": [], "organization_ids": [],
                   "added_user_ids": []}  # fmt: skip
 
@@ -311,7 +315,7 @@ class _Api(BaseHTTPRequestHandler):
         parts = urlsplit(self.path)
         key = parts.path + ("?page=" + parse_qs(parts.query)["page"][0] if parts.query else "")
         payload = self.answers.get(key)
-        body = json.dumps(payload).encode()
+        body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
         self.send_response(200 if payload is not None else 404)
         self.send_header("Content-Type", "application/json")
         self.end_headers()
@@ -349,6 +353,18 @@ def test_importing_live_from_the_zendesk_api_follows_every_page(
         **{f"{prefix}/articles/{a['id']}/translations.json": {"translations": []}
            for a in articles},
         f"{prefix}/articles/400/translations.json": payloads["translations-400.json"],
+        **{f"{prefix}/articles/{a['id']}/attachments.json": {"article_attachments": []}
+           for a in articles},
+        # The body names its image on the help center's own domain, the API on its host;
+        # a second file lives elsewhere: credentials never go there, it stays external.
+        f"{prefix}/articles/400/attachments.json": {"article_attachments": [
+            {"id": 9, "article_id": 400, "file_name": "invoice.png", "content_type": "image/png",
+             "size": len(PNG), "inline": True,
+             "content_url": f"{zendesk_server}/hc/article_attachments/9/invoice.png"},
+            {"id": 10, "article_id": 400, "file_name": "cdn.png", "content_type": "image/png",
+             "size": 1, "inline": True, "content_url": "https://cdn.example.com/cdn.png"},
+        ]},
+        "/hc/article_attachments/9/invoice.png": PNG,
     }  # fmt: skip
 
     source = imports.ZendeskApi(zendesk_server, "admin@acme.com", "s3cret")
@@ -358,3 +374,23 @@ def test_importing_live_from_the_zendesk_api_follows_every_page(
     expected = "Basic " + base64.b64encode(b"admin@acme.com/token:s3cret").decode()
     assert set(_Api.authorizations) == {expected}
     assert _imported("zendesk:article:404").status == "draft"  # from the second page
+    # The image now lives here and the article shows it from here.
+    invoice = _imported("zendesk:article:400")
+    (image,) = invoice.attachments.all()
+    assert (image.filename, image.content_type, image.file.read()) == (
+        "invoice.png",
+        "image/png",
+        PNG,
+    )
+    text = invoice.translations.get(locale="en")
+    assert f"](/portal/help/files/{image.pk}/invoice.png)" in text.body_source
+    assert "acme.zendesk.com/hc/article_attachments" not in text.body_source
+    assert (report.files, report.external_images) == (1, 0)
+    # The imported text stays in the history; the moved images are the next version.
+    assert invoice.versions.filter(locale="en").count() == 2
+    assert Client().get(f"/portal/help/files/{image.pk}/invoice.png").status_code == 200
+
+    again = imports.import_zendesk(actor=admin_user, source=source)
+
+    assert again.files == 0 and invoice.attachments.count() == 1  # not copied twice
+    assert invoice.versions.filter(locale="en").count() == 2

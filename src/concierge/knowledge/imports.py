@@ -31,7 +31,7 @@ import base64
 import ipaddress
 import json
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -78,13 +78,15 @@ class ImportReport:
     held_back: list[str] = field(default_factory=list)  # titles made agents-only
     skipped: list[str] = field(default_factory=list)  # what could not be imported, and why
     external_images: int = 0  # images still served by the old help center
+    files: int = 0  # images and files copied here (live Zendesk imports)
 
     def lines(self) -> list[str]:
         verb = "Would import" if self.dry_run else "Imported"
         rows = [
             f"{verb} from {self.source}: "
             f"{self._pair(self.categories)} categories, {self._pair(self.sections)} sections, "
-            f"{self._pair(self.articles)} articles, {self.translations} translations.",
+            f"{self._pair(self.articles)} articles, {self.translations} translations, "
+            f"{self.files} files.",
         ]
         if self.held_back:
             rows.append(
@@ -167,9 +169,13 @@ class ApiSource:
         self.base_url = _check_address(base_url)
         self.authorization = authorization
 
-    def get(self, path_or_url: str, params: dict[str, Any] | None = None) -> Any:
+    def is_own(self, url: str) -> bool:
+        """Whether ``url`` is on the API's own address (the only one given credentials)."""
+        return url == self.base_url or url.startswith(self.base_url + "/")
+
+    def read(self, path_or_url: str, params: dict[str, Any] | None = None) -> bytes:
         url = path_or_url if "://" in path_or_url else urljoin(self.base_url + "/", path_or_url)
-        if not url.startswith(self.base_url):
+        if not self.is_own(url):
             raise ImportFailed(f"The API pointed outside {self.base_url}: {url}")
         if params:
             url += ("&" if "?" in url else "?") + urlencode(params)
@@ -178,15 +184,19 @@ class ApiSource:
         )
         try:
             with urlopen(request, timeout=FETCH_TIMEOUT_SECONDS) as response:  # noqa: S310
-                body = response.read(MAX_FILE_BYTES + 1)
+                body: bytes = response.read(MAX_FILE_BYTES + 1)
         except OSError as error:  # URLError, HTTPError, timeouts
             raise ImportFailed(f"Could not read {url}: {error}") from error
         if len(body) > MAX_FILE_BYTES:
             raise ImportFailed(f"The answer of {url} is over {MAX_FILE_BYTES // 1024 // 1024} MB.")
+        return body
+
+    def get(self, path_or_url: str, params: dict[str, Any] | None = None) -> Any:
+        body = self.read(path_or_url, params)
         try:
             return json.loads(body)
         except json.JSONDecodeError as error:
-            raise ImportFailed(f"{url} did not answer JSON.") from error
+            raise ImportFailed(f"{path_or_url} did not answer JSON.") from error
 
 
 def _basic(user: str, password: str) -> str:
@@ -198,6 +208,7 @@ class ZendeskApi:
 
     def __init__(self, base_url: str, email: str, token: str) -> None:
         self.api = ApiSource(base_url, _basic(f"{email}/token", token))
+        self._lists: dict[str, list[dict[str, Any]]] = {}
 
     def _pages(self, path: str, key: str) -> Iterator[dict[str, Any]]:
         url: str | None = path
@@ -216,17 +227,28 @@ class ZendeskApi:
     def collect(self, *keys: str) -> list[dict[str, Any]]:
         found: list[dict[str, Any]] = []
         for key in keys:
-            if key == "translations":
-                for article in self.collect("articles"):
-                    found.extend(
-                        self._pages(
+            if key not in self._lists:
+                if key == "translations":  # one list per article
+                    self._lists[key] = [
+                        record
+                        for article in self.collect("articles")
+                        for record in self._pages(
                             f"api/v2/help_center/articles/{article['id']}/translations.json",
                             "translations",
                         )
-                    )
-            else:
-                found.extend(self._pages(f"api/v2/help_center/{key}.json", key))
+                    ]
+                else:
+                    self._lists[key] = list(self._pages(f"api/v2/help_center/{key}.json", key))
+            found.extend(self._lists[key])
         return found
+
+    def article_files(self, article_id: Any) -> Iterator[tuple[dict[str, Any], bytes | None]]:
+        """Each file of an article with its content; None where Zendesk serves it from
+        another address (credentials never go there)."""
+        path = f"api/v2/help_center/articles/{article_id}/attachments.json"
+        for record in self._pages(path, "article_attachments"):
+            url = str(record.get("content_url") or "")
+            yield record, self.api.read(url) if url and self.api.is_own(url) else None
 
 
 class HelpScoutApi:
@@ -282,6 +304,10 @@ def _external_images(markdown: str, own_host: str = "") -> int:
     return sum(1 for url in images if not own_host or urlsplit(url).hostname != own_host)
 
 
+# An article's files by the source's article id: (record, content or None).
+FileFetcher = Callable[[Any], Iterable[tuple[dict[str, Any], bytes | None]]]
+
+
 @dataclass
 class _Article:
     """One source article with its texts by locale, ready to write."""
@@ -295,14 +321,17 @@ class _Article:
     position: int = 0
     promoted: bool = False
     tags: list[str] = field(default_factory=list)
+    source_id: Any = None  # the id the source's API knows it by
 
 
 class _Writer:
     """Writes parsed categories, sections and articles through the actions."""
 
-    def __init__(self, actor: Any, report: ImportReport) -> None:
+    def __init__(self, actor: Any, report: ImportReport, source: Any = None) -> None:
         self.actor = actor
         self.report = report
+        # A live source that can hand over an article's files (ZendeskApi.article_files).
+        self.files: FileFetcher | None = getattr(source, "article_files", None)
         self.categories: dict[str, Category] = {}
         self.sections: dict[str, Section] = {}
 
@@ -347,7 +376,6 @@ class _Writer:
             return
         # The source locale's text first; an export without it starts from another one.
         source_locale = item.source_locale if item.source_locale in item.texts else first_locale
-        source = item.texts[source_locale]
         fields = {
             "section_id": section.pk,
             "status": ArticleStatus.PUBLISHED if item.published else ArticleStatus.DRAFT,
@@ -357,30 +385,92 @@ class _Writer:
             "tags": item.tags,
         }
         existing = Article.objects.filter(imported_from=item.key).first()
+        texts = item.texts
         try:
             with transaction.atomic():
+                if existing is not None and self.files is not None:
+                    # Files an earlier run brought: the texts point at them before writing,
+                    # so an unchanged article gets no new version.
+                    texts = self._move_files(existing, item, self.files)
                 if existing is None:
                     article = actions.create_article(
-                        actor=self.actor, changes={**fields, **source, "locale": source_locale}
+                        actor=self.actor,
+                        changes={**fields, **texts[source_locale], "locale": source_locale},
                     )
                 else:
                     article = actions.update_article(
-                        actor=self.actor, article=existing, changes={**fields, **source},
-                        locale=source_locale,
+                        actor=self.actor, article=existing,
+                        changes={**fields, **texts[source_locale]}, locale=source_locale,
                     )  # fmt: skip
-                for locale, text in item.texts.items():
+                for locale, text in texts.items():
                     if locale != source_locale:
                         actions.update_article(
                             actor=self.actor, article=article, changes=dict(text), locale=locale
                         )
+                if existing is None and self.files is not None:
+                    # A new article: its files can only be stored once it exists; the
+                    # imported text stays in the history and the moved images follow it.
+                    texts = self._move_files(article, item, self.files)
+                    for locale, text in texts.items():
+                        if text["body"] != item.texts[locale]["body"]:
+                            actions.update_article(
+                                actor=self.actor, article=article,
+                                changes={"body": text["body"]}, locale=locale,
+                            )  # fmt: skip
         except ConciergeError as error:  # one bad article (over a limit, no body) is reported
             self.report.skipped.append(f"article '{first_title}': {error.message}")
             return
         self._save(item.key, existing, article, self.report.articles)
-        self.report.translations += len(item.texts) - 1
+        self.report.translations += len(texts) - 1
         self.report.external_images += sum(
-            _external_images(text["body"]) for text in item.texts.values()
+            _external_images(text["body"]) for text in texts.values()
         )
+
+    def _move_files(
+        self, article: Article, item: _Article, files: FileFetcher
+    ) -> dict[str, dict[str, str]]:
+        """Copies the article's files here (those an earlier run brought are kept) and
+        returns its texts pointing at them."""
+        from django.urls import reverse
+
+        from concierge.tickets.actions import NewAttachment
+
+        kept = {(a.filename, a.size): a for a in article.attachments.all()}
+        addresses: dict[str, str] = {}
+        for record, content in files(item.source_id):
+            name, url = str(record.get("file_name") or "file"), str(record.get("content_url"))
+            if content is None:
+                continue  # served from elsewhere: counted with the external images
+            stored = kept.get((name, len(content)))  # brought by an earlier run
+            if stored is None:
+                try:
+                    new = NewAttachment(name, content, str(record.get("content_type") or ""))
+                    (stored,) = actions.add_attachments(
+                        actor=self.actor, article=article, attachments=[new]
+                    )
+                except ConciergeError as error:  # over the size limit, an executable...
+                    title = next(iter(item.texts.values()))["title"]
+                    self.report.skipped.append(f"file '{name}' of '{title}': {error.message}")
+                    continue
+                self.report.files += 1
+            own = reverse(
+                "portal:help_file", kwargs={"file_id": stored.pk, "filename": stored.filename}
+            )
+            addresses[urlsplit(url).path] = own
+        # By path, on any host: a body names its images relative to the help center, on
+        # its own domain (support.acme.com) or on the API's (acme.zendesk.com).
+        pattern = re.compile(
+            r"\]\((?:https?://[^/\s)]+)?("
+            + "|".join(re.escape(path) for path in addresses)
+            + r")(?=[\s)])"
+        )
+        texts = {}
+        for locale, text in item.texts.items():
+            body = text["body"]
+            if addresses:
+                body = pattern.sub(lambda match: f"]({addresses[match.group(1)]}", body)
+            texts[locale] = {**text, "body": body}
+        return texts
 
 
 # --- Zendesk Guide ------------------------------------------------------------------------------
@@ -489,6 +579,7 @@ def import_zendesk(*, actor: Any, source: Any, dry_run: bool = False) -> ImportR
                 position=int(main.get("position") or 0),
                 promoted=bool(main.get("promoted")),
                 tags=[str(label) for label in main.get("label_names") or []],
+                source_id=article_id,
             )
         )
     section_records = {section_id: _source_record(rows) for section_id, rows in sections.items()}
@@ -501,7 +592,7 @@ def import_zendesk(*, actor: Any, source: Any, dry_run: bool = False) -> ImportR
         return section.get("category_id")
 
     with transaction.atomic():
-        writer = _Writer(actor, report)
+        writer = _Writer(actor, report, source)
         for category_id, rows in categories.items():
             main = _source_record(rows)
             writer.category(
