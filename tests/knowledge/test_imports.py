@@ -305,7 +305,7 @@ def test_the_command_explains_what_it_needs(admin_user: Any, monkeypatch: Any) -
 
 
 class _Api(BaseHTTPRequestHandler):
-    """Answers like Zendesk's Help Center API: two pages of articles (offset pagination)."""
+    """Answers what a test sets in ``answers`` (by path and page), in the APIs' formats."""
 
     answers: dict[str, Any] = {}
     authorizations: list[str] = []
@@ -326,7 +326,7 @@ class _Api(BaseHTTPRequestHandler):
 
 
 @pytest.fixture
-def zendesk_server() -> Iterator[str]:
+def api_server() -> Iterator[str]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Api)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -336,7 +336,7 @@ def zendesk_server() -> Iterator[str]:
 
 
 def test_importing_live_from_the_zendesk_api_follows_every_page(
-    admin_user: Any, zendesk_server: str
+    admin_user: Any, api_server: str
 ) -> None:
     payloads = zendesk_payloads()
     articles = payloads["articles.json"]["articles"]
@@ -347,7 +347,7 @@ def test_importing_live_from_the_zendesk_api_follows_every_page(
         f"{prefix}/sections.json": payloads["sections.json"],
         f"{prefix}/user_segments.json": payloads["user_segments.json"],
         f"{prefix}/articles.json": {
-            "articles": articles[:3], "next_page": f"{zendesk_server}{prefix}/articles.json?page=2",
+            "articles": articles[:3], "next_page": f"{api_server}{prefix}/articles.json?page=2",
         },
         f"{prefix}/articles.json?page=2": {"articles": articles[3:], "next_page": None},
         **{f"{prefix}/articles/{a['id']}/translations.json": {"translations": []}
@@ -360,14 +360,14 @@ def test_importing_live_from_the_zendesk_api_follows_every_page(
         f"{prefix}/articles/400/attachments.json": {"article_attachments": [
             {"id": 9, "article_id": 400, "file_name": "invoice.png", "content_type": "image/png",
              "size": len(PNG), "inline": True,
-             "content_url": f"{zendesk_server}/hc/article_attachments/9/invoice.png"},
+             "content_url": f"{api_server}/hc/article_attachments/9/invoice.png"},
             {"id": 10, "article_id": 400, "file_name": "cdn.png", "content_type": "image/png",
              "size": 1, "inline": True, "content_url": "https://cdn.example.com/cdn.png"},
         ]},
         "/hc/article_attachments/9/invoice.png": PNG,
     }  # fmt: skip
 
-    source = imports.ZendeskApi(zendesk_server, "admin@acme.com", "s3cret")
+    source = imports.ZendeskApi(api_server, "admin@acme.com", "s3cret")
     report = imports.import_zendesk(actor=admin_user, source=source)
 
     assert report.articles["created"] == 6 and report.translations == 1
@@ -394,3 +394,35 @@ def test_importing_live_from_the_zendesk_api_follows_every_page(
 
     assert again.files == 0 and invoice.attachments.count() == 1  # not copied twice
     assert invoice.versions.filter(locale="en").count() == 2
+
+
+def test_importing_live_from_the_help_scout_docs_api_reads_every_page(
+    admin_user: Any, api_server: str
+) -> None:
+    """The Docs API: collections, each collection's categories, its article references
+    page by page (?page=N of "pages"), then each article's own answer with its text."""
+    payloads = helpscout_payloads()
+    full = {p["article"]["id"]: p for name, p in payloads.items() if name.startswith("articles/")}
+
+    def refs(*ids: str, page: int, pages: int) -> dict[str, Any]:
+        items = [{"id": i, "number": full[i]["article"]["number"], "name": "ref"} for i in ids]
+        return {"articles": {"page": page, "pages": pages, "count": 3, "items": items}}
+
+    _Api.authorizations = []
+    _Api.answers = {
+        "/v1/collections?page=1": payloads["collections.json"],
+        "/v1/collections/c1/categories?page=1": payloads["categories.json"],
+        "/v1/collections/c2/categories?page=1": {"categories": {"pages": 1, "items": []}},
+        "/v1/collections/c1/articles?page=1": refs("a101", page=1, pages=2),
+        "/v1/collections/c1/articles?page=2": refs("a103", page=2, pages=2),
+        "/v1/collections/c2/articles?page=1": refs("a102", page=1, pages=1),
+        **{f"/v1/articles/{article_id}": answer for article_id, answer in full.items()},
+    }
+
+    source = imports.HelpScoutApi("k3y", api_server)
+    report = imports.import_helpscout(actor=admin_user, source=source)
+
+    assert report.articles == {"created": 3, "updated": 0}
+    assert _imported("helpscout:article:103").status == "draft"  # the second page
+    assert _imported("helpscout:article:102").visibility == "internal"
+    assert set(_Api.authorizations) == {"Basic " + base64.b64encode(b"k3y:X").decode()}
