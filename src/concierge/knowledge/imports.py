@@ -77,7 +77,7 @@ class ImportReport:
     translations: int = 0
     held_back: list[str] = field(default_factory=list)  # titles made agents-only
     skipped: list[str] = field(default_factory=list)  # what could not be imported, and why
-    external_images: int = 0  # images still served by the old help center
+    external_images: int = 0  # images left on another address (the pages' CSP blocks them)
     files: int = 0  # images and files copied here (live Zendesk imports)
 
     def lines(self) -> list[str]:
@@ -95,8 +95,9 @@ class ImportReport:
             )
         if self.external_images:
             rows.append(
-                f"{self.external_images} image(s) still load from the old help center: "
-                "upload them to the articles before closing that account."
+                f"{self.external_images} image(s) are still on another address, which help "
+                "center pages do not load images from (their security policy): upload them to "
+                "the articles (a live Zendesk import copies its own)."
             )
         rows.extend(f"Skipped: {reason}" for reason in self.skipped)
         return rows
