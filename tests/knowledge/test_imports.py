@@ -24,6 +24,7 @@ from concierge.knowledge.models import Article, ArticleVersion, Category, Sectio
 pytestmark = pytest.mark.django_db
 
 ZENDESK = "https://acme.zendesk.com"
+HELPSCOUT_IMAGE = "https://d33v4339jhl8k0.cloudfront.net/docs/assets/s1/images/reset.png"
 PNG = bytes.fromhex(
     "89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c489"
     "0000000d49444154789c6300010000000500010d0a2db40000000049454e44ae426082"
@@ -257,7 +258,8 @@ def helpscout_payloads() -> dict[str, Any]:
         ]),
         "articles/101.json": article(
             101, "Reset your password",
-            '<p>Turn on <a href="https://docs.acme.com/article/102-two-factor">two-factor</a>.</p>',
+            '<p>Turn on <a href="https://docs.acme.com/article/102-two-factor">two-factor</a>.</p>'
+            f'<p><img src="{HELPSCOUT_IMAGE}" alt="Reset"></p>',
             keywords=["password"],
         ),
         "articles/102.json": article(102, "Two-factor for agents", "<p>Agents only.</p>",
@@ -273,6 +275,8 @@ def test_a_help_scout_docs_export_becomes_the_help_center(admin_user: Any, tmp_p
     call_command("import_help_center", "helpscout", "--folder", str(folder), stdout=out)
 
     assert "Imported from Help Scout Docs: 2 new / 0 updated categories" in out.getvalue()
+    # From a folder nothing is fetched: the image stays on Help Scout's file host.
+    assert "1 image(s) are still on another address" in out.getvalue()
     reset = _imported("helpscout:article:101")
     assert (reset.section.name, reset.section.category.name) == ("Account", "Getting started")
     assert reset.visibility == "public" and reset.status == "published"
@@ -419,10 +423,88 @@ def test_importing_live_from_the_help_scout_docs_api_reads_every_page(
         **{f"/v1/articles/{article_id}": answer for article_id, answer in full.items()},
     }
 
-    source = imports.HelpScoutApi("k3y", api_server)
+    fetched: list[str] = []
+
+    def fetch_image(url: str) -> bytes | None:  # stands for Help Scout's public file host
+        fetched.append(url)
+        return PNG
+
+    source = imports.HelpScoutApi("k3y", api_server, fetch_image=fetch_image)
     report = imports.import_helpscout(actor=admin_user, source=source)
 
     assert report.articles == {"created": 3, "updated": 0}
+    assert fetched == [HELPSCOUT_IMAGE] and (report.files, report.external_images) == (1, 0)
+    reset = _imported("helpscout:article:101")
+    (image,) = reset.attachments.all()
+    assert f"](/portal/help/files/{image.pk}/reset.png)" in reset.translations.get().body_source
     assert _imported("helpscout:article:103").status == "draft"  # the second page
     assert _imported("helpscout:article:102").visibility == "internal"
     assert set(_Api.authorizations) == {"Basic " + base64.b64encode(b"k3y:X").decode()}
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://cdn.example.com/a.png",  # not HTTPS
+        "https://127.0.0.1/a.png",  # this machine
+        "https://localhost/a.png",
+        "https://[::1]/a.png",
+        "https://10.1.2.3/a.png",  # a private network
+        "https://169.254.169.254/latest/meta-data",  # a cloud's metadata address
+        "file:///etc/passwd",
+    ],
+)
+def test_an_articles_images_are_never_fetched_from_this_machine_or_a_private_network(
+    url: str,
+) -> None:
+    """Article text chooses these addresses: refused before any connection is made."""
+    assert imports.fetch_public_image(url) is None
+
+
+class _Answer:
+    """What urllib's opener answers, as far as fetch_public_image reads it."""
+
+    def __init__(self, content_type: str, body: bytes) -> None:
+        from email.message import Message
+
+        self.headers = Message()
+        self.headers["Content-Type"] = content_type
+        self.body = body
+
+    def __enter__(self) -> _Answer:
+        return self
+
+    def __exit__(self, *args: Any) -> None:
+        pass
+
+    def read(self, limit: int) -> bytes:
+        return self.body[:limit]
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body", "expected"),
+    [("image/png", PNG, PNG), ("text/html", b"<html>", None), ("image/png", None, None)],
+    ids=["an-image", "not-an-image", "a-redirect-refused"],
+)
+def test_a_public_image_is_fetched_and_nothing_else(
+    monkeypatch: pytest.MonkeyPatch, content_type: str, body: bytes | None, expected: Any
+) -> None:
+    import socket
+    from urllib.error import HTTPError
+
+    public = [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("93.184.215.14", 443))]
+    monkeypatch.setattr(imports.socket, "getaddrinfo", lambda *args, **kwargs: public)
+    opened: list[str] = []
+
+    class Opener:
+        def open(self, request: Any, timeout: float) -> _Answer:
+            opened.append(request.full_url)
+            assert "Authorization" not in request.headers  # never credentials
+            if body is None:  # what urllib raises for a redirect nobody follows
+                raise HTTPError(request.full_url, 302, "Found", None, None)  # type: ignore[arg-type]
+            return _Answer(content_type, body)
+
+    monkeypatch.setattr(imports, "build_opener", lambda *handlers: Opener())
+
+    assert imports.fetch_public_image(HELPSCOUT_IMAGE) == expected
+    assert opened == [HELPSCOUT_IMAGE]

@@ -1,8 +1,10 @@
 """Bringing a help center over from Zendesk Guide or Help Scout Docs.
 
 The importer reads what those products' APIs answer, either saved as JSON
-files in a folder or fetched with the admin's own API credentials (the only
-addresses contacted are the ones the admin gives), and writes everything
+files in a folder or fetched with the admin's own API credentials (sent to the
+address the admin gives and nowhere else; a live import also copies the
+articles' images: Zendesk's from that address, Help Scout's from its public
+file host, see ``fetch_public_image``), and writes everything
 through the knowledge actions, so each article gets its first version, its
 sanitized HTML and its search entry exactly as if it were written here. HTML
 bodies become markdown (markdownify), which editors can then change. Running
@@ -21,7 +23,7 @@ Who may read an article is never wider than in the source:
 
 Old addresses keep working: ``/hc/<locale>/articles/<id>-...`` (Zendesk) and
 ``/article/<number>-...`` (Help Scout) redirect to the imported article
-(``portal.help_views.imported_redirect``), and links between imported
+(``portal.help_views.imported_address``), and links between imported
 articles are rewritten to those addresses.
 """
 
@@ -30,13 +32,15 @@ from __future__ import annotations
 import base64
 import ipaddress
 import json
+import mimetypes
 import re
+import socket
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urljoin, urlsplit
-from urllib.request import Request, urlopen
+from urllib.request import HTTPRedirectHandler, Request, build_opener, urlopen
 
 from django.db import transaction
 from markdownify import markdownify
@@ -97,7 +101,7 @@ class ImportReport:
             rows.append(
                 f"{self.external_images} image(s) are still on another address, which help "
                 "center pages do not load images from (their security policy): upload them to "
-                "the articles (a live Zendesk import copies its own)."
+                "the articles (a live import copies them)."
             )
         rows.extend(f"Skipped: {reason}" for reason in self.skipped)
         return rows
@@ -243,9 +247,11 @@ class ZendeskApi:
             found.extend(self._lists[key])
         return found
 
-    def article_files(self, article_id: Any) -> Iterator[tuple[dict[str, Any], bytes | None]]:
-        """Each file of an article with its content; None where Zendesk serves it from
-        another address (credentials never go there)."""
+    def article_files(
+        self, article_id: Any, texts: dict[str, dict[str, str]]
+    ) -> Iterator[tuple[dict[str, Any], bytes | None]]:
+        """Each file of an article (its attachments list) with its content; None where
+        Zendesk serves it from another address (credentials never go there)."""
         path = f"api/v2/help_center/articles/{article_id}/attachments.json"
         for record in self._pages(path, "article_attachments"):
             url = str(record.get("content_url") or "")
@@ -255,9 +261,25 @@ class ZendeskApi:
 class HelpScoutApi:
     """Help Scout's Docs API (the API key as the user name, any password)."""
 
-    def __init__(self, api_key: str, base_url: str = "https://docsapi.helpscout.net") -> None:
+    def __init__(
+        self,
+        api_key: str,
+        base_url: str = "https://docsapi.helpscout.net",
+        fetch_image: Callable[[str], bytes | None] | None = None,
+    ) -> None:
         self.api = ApiSource(base_url, _basic(api_key, "X"))
         self._collections: list[dict[str, Any]] | None = None
+        self.fetch_image = fetch_image or fetch_public_image
+
+    def article_files(
+        self, article_id: Any, texts: dict[str, dict[str, str]]
+    ) -> Iterator[tuple[dict[str, Any], bytes | None]]:
+        """The images an article shows: Help Scout keeps them on its public file host,
+        so they are fetched from there without credentials (fetch_public_image)."""
+        urls = {url for text in texts.values() for url in MARKDOWN_IMAGE.findall(text["body"])}
+        for url in sorted(urls):
+            name = Path(urlsplit(url).path).name or "image"
+            yield {"file_name": name, "content_url": url}, self.fetch_image(url)
 
     def _pages(self, path: str, key: str, **params: Any) -> Iterator[dict[str, Any]]:
         page, pages = 1, 1
@@ -287,6 +309,46 @@ class HelpScoutApi:
         return found
 
 
+class _NoRedirects(HTTPRedirectHandler):
+    """A redirect could lead to an address the checks refused: none is followed."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+def _public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    return address.is_global
+
+
+def fetch_public_image(
+    url: str, *, address_allowed: Callable[[Any], bool] = _public
+) -> bytes | None:
+    """An image a live import found in an article, fetched without credentials; None
+    when it cannot or may not be: HTTPS only, from public addresses only (never this
+    machine or a private network, which an article's text must not make the server
+    reach), no redirects, image content only, at most MAX_FILE_BYTES."""
+    parts = urlsplit(url)
+    if parts.scheme != "https" or not parts.hostname:
+        return None
+    try:
+        found = socket.getaddrinfo(parts.hostname, parts.port or 443, proto=socket.IPPROTO_TCP)
+        addresses = [ipaddress.ip_address(info[4][0]) for info in found]
+    except (OSError, ValueError):
+        return None
+    if not addresses or not all(address_allowed(address) for address in addresses):
+        return None
+    opener = build_opener(_NoRedirects)
+    try:
+        request = Request(url, headers={"Accept": "image/*"})  # noqa: S310 - https, checked
+        with opener.open(request, timeout=FETCH_TIMEOUT_SECONDS) as response:
+            if not response.headers.get_content_type().startswith("image/"):
+                return None
+            body: bytes = response.read(MAX_FILE_BYTES + 1)
+    except OSError:
+        return None
+    return body if len(body) <= MAX_FILE_BYTES else None
+
+
 # --- converting ---------------------------------------------------------------------------------
 
 
@@ -300,13 +362,17 @@ def _locale(value: Any, default: str) -> str:
     return normalize_locale(str(value or "")) or default
 
 
-def _external_images(markdown: str, own_host: str = "") -> int:
-    images = re.findall(r"!\[[^\]]*\]\((https?://[^)\s]+)", markdown)
-    return sum(1 for url in images if not own_host or urlsplit(url).hostname != own_host)
+MARKDOWN_IMAGE = re.compile(r"!\[[^\]]*\]\((https?://[^)\s]+)")
 
 
-# An article's files by the source's article id: (record, content or None).
-FileFetcher = Callable[[Any], Iterable[tuple[dict[str, Any], bytes | None]]]
+def _external_images(markdown: str) -> int:
+    return len(MARKDOWN_IMAGE.findall(markdown))
+
+
+# An article's files, by the source's article id and its texts: (record, content or None).
+FileFetcher = Callable[
+    [Any, dict[str, dict[str, str]]], Iterable[tuple[dict[str, Any], bytes | None]]
+]
 
 
 @dataclass
@@ -438,14 +504,15 @@ class _Writer:
 
         kept = {(a.filename, a.size): a for a in article.attachments.all()}
         addresses: dict[str, str] = {}
-        for record, content in files(item.source_id):
+        for record, content in files(item.source_id, item.texts):
             name, url = str(record.get("file_name") or "file"), str(record.get("content_url"))
+            content_type = str(record.get("content_type") or mimetypes.guess_type(name)[0] or "")
             if content is None:
                 continue  # served from elsewhere: counted with the external images
             stored = kept.get((name, len(content)))  # brought by an earlier run
             if stored is None:
                 try:
-                    new = NewAttachment(name, content, str(record.get("content_type") or ""))
+                    new = NewAttachment(name, content, content_type)
                     (stored,) = actions.add_attachments(
                         actor=self.actor, article=article, attachments=[new]
                     )
@@ -635,7 +702,7 @@ def import_helpscout(*, actor: Any, source: Any, dry_run: bool = False) -> Impor
     default = _default_locale()
 
     with transaction.atomic():
-        writer = _Writer(actor, report)
+        writer = _Writer(actor, report, source)
         for collection in collections.values():
             writer.category(
                 f"helpscout:collection:{collection['id']}",
@@ -678,6 +745,7 @@ def import_helpscout(*, actor: Any, source: Any, dry_run: bool = False) -> Impor
                     if collection.get("visibility") == "private"
                     else Visibility.PUBLIC,
                     tags=[str(keyword) for keyword in article.get("keywords") or []],
+                    source_id=article["id"],
                 )
             )
         if dry_run:
