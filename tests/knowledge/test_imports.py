@@ -58,6 +58,7 @@ def zendesk_payloads() -> dict[str, Any]:
             f'<p>Money back? See <a href="{ZENDESK}/hc/en-us/articles/401-Refunds">refunds</a>.</p>'
             f'<p><img src="{ZENDESK}/hc/article_attachments/9/invoice.png" alt="Invoice"></p>',
             promoted=True, label_names=["invoice", "pdf"], position=2,
+            vote_count=10, vote_sum=-4,  # 3 said helpful, 7 did not
         ),
         _zendesk_article(401, "Refunds", "<p>Refunds take 5 days.</p>", section_id=301,
                          user_segment_id=10),
@@ -147,6 +148,7 @@ def test_a_zendesk_guide_export_becomes_the_help_center(admin_user: Any, tmp_pat
         True,
     )
     assert sorted(invoice.tags.values_list("name", flat=True)) == ["invoice", "pdf"]
+    assert (invoice.helpful_count, invoice.unhelpful_count) == (3, 7)
     assert invoice.translations.get(locale="fr").title == "Télécharger une facture"
     assert not invoice.translations.filter(locale="es").exists()  # a draft there
     assert invoice.versions.count() == 2  # one first version per language
@@ -237,9 +239,10 @@ def helpscout_payloads() -> dict[str, Any]:
     def article(number: int, name: str, text: str, **fields: Any) -> dict[str, Any]:
         return {"article": {
             "id": f"a{number}", "number": number, "collectionId": "c1", "status": "published",
+            "viewCount": 40 + number,
             "hasDraft": False, "name": name, "text": text, "categories": ["k1"], "related": [],
             "publicUrl": f"https://docs.acme.com/article/{number}", "keywords": [],
-            "slug": name.lower().replace(" ", "-"), "popularity": 0.0, "viewCount": 0,
+            "slug": name.lower().replace(" ", "-"), "popularity": 0.0,
             "createdBy": 1, "updatedBy": 1, "createdAt": "2024-01-01T00:00:00Z",
             "updatedAt": "2024-01-02T00:00:00Z", **fields,
         }}  # fmt: skip
@@ -280,6 +283,7 @@ def test_a_help_scout_docs_export_becomes_the_help_center(admin_user: Any, tmp_p
     reset = _imported("helpscout:article:101")
     assert (reset.section.name, reset.section.category.name) == ("Account", "Getting started")
     assert reset.visibility == "public" and reset.status == "published"
+    assert reset.view_count == 141
     assert "[two-factor](/article/102)" in reset.translations.get().body_source
     assert list(reset.tags.values_list("name", flat=True)) == ["password"]
     private = _imported("helpscout:article:102")

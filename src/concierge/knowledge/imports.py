@@ -389,6 +389,9 @@ class _Article:
     promoted: bool = False
     tags: list[str] = field(default_factory=list)
     source_id: Any = None  # the id the source's API knows it by
+    # Readers' history the source kept (votes, views): carried over once, when the
+    # article is created, so "least helpful" and "popular" do not start from zero.
+    history: dict[str, int] = field(default_factory=dict)
 
 
 class _Writer:
@@ -488,6 +491,8 @@ class _Writer:
             self.report.skipped.append(f"article '{first_title}': {error.message}")
             return
         self._save(item.key, existing, article, self.report.articles)
+        if existing is None and item.history:
+            Article.objects.filter(pk=article.pk).update(**item.history)
         self.report.translations += len(texts) - 1
         self.report.external_images += sum(
             _external_images(text["body"]) for text in texts.values()
@@ -563,6 +568,14 @@ def _zendesk_visibility(article: dict[str, Any], segments: dict[Any, dict[str, A
         else:  # staff, narrowed or unknown segments: agents only
             audiences.append(Visibility.INTERNAL)
     return Visibility.SIGNED_IN if Visibility.SIGNED_IN in audiences else Visibility.INTERNAL
+
+
+def _zendesk_votes(article: dict[str, Any]) -> dict[str, int]:
+    """Zendesk keeps votes as a count and a sum of +1 / -1: the helpful and unhelpful ones."""
+    count, total = int(article.get("vote_count") or 0), int(article.get("vote_sum") or 0)
+    if count <= 0 or abs(total) > count:
+        return {}
+    return {"helpful_count": (count + total) // 2, "unhelpful_count": (count - total) // 2}
 
 
 def _by_id(records: Iterable[dict[str, Any]]) -> dict[Any, list[dict[str, Any]]]:
@@ -646,6 +659,7 @@ def import_zendesk(*, actor: Any, source: Any, dry_run: bool = False) -> ImportR
                 visibility=visibility,
                 position=int(main.get("position") or 0),
                 promoted=bool(main.get("promoted")),
+                history=_zendesk_votes(main),
                 tags=[str(label) for label in main.get("label_names") or []],
                 source_id=article_id,
             )
@@ -746,6 +760,7 @@ def import_helpscout(*, actor: Any, source: Any, dry_run: bool = False) -> Impor
                     else Visibility.PUBLIC,
                     tags=[str(keyword) for keyword in article.get("keywords") or []],
                     source_id=article["id"],
+                    history={"view_count": max(0, int(article.get("viewCount") or 0))},
                 )
             )
         if dry_run:
