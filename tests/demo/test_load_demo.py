@@ -197,6 +197,18 @@ def test_demo_triage_learns_from_solved_requests_and_classifies_open_ones(enable
     ]
     agree = sum(p.label == category_of_team[p.ticket.team.name] for p in with_team)
     assert agree >= 0.8 * len(with_team)
+    # Their agents reviewed some through the real correction (the triage report's reviews),
+    # fewer than a retrain batch, so the demo starts with no retrain queued.
+    from concierge.ai.services import triage_report
+
+    reviewed = open_intents.exclude(corrected_label="")
+    assert 0 < reviewed.count() < 25
+    for prediction in reviewed:
+        assert prediction.corrected_label == category_of_team[prediction.ticket.team.name]
+        assert prediction.corrected_by_id == prediction.ticket.assignee_id
+    report = triage_report(user=User.objects.get(email=generator.ADMIN_EMAIL))
+    assert report.reviewed == reviewed.count()
+    assert "reviewed by their agent" in output.getvalue()
 
     # A shared view lists the unhappy ones with the AI columns.
     from concierge.demo.routing import TRIAGE_VIEW_NAME

@@ -278,6 +278,7 @@ HISTORY_VERSION = LABELLED_HISTORY  # labels, not predictions (ai.models)
 HISTORY_LABELS = 450
 # How many of the newest unsolved requests are triaged when the demo loads.
 TRIAGED_REQUESTS = 200
+REVIEWED_REQUESTS = 24
 # A shared inbox view built on triage: unsolved requests whose customer sounds unhappy,
 # with the AI columns, so the demo shows predictions in a list as well as on a ticket.
 TRIAGE_VIEW_NAME = "Unhappy customers"
@@ -343,9 +344,11 @@ def ensure_demo_triage() -> str:
     unsolved = Ticket.objects.filter(
         ~Q(status__in=[Status.SOLVED, Status.CLOSED]), predictions__isnull=True
     ).order_by("-pk")[:TRIAGED_REQUESTS]
+    triaged_ids = list(unsolved.values_list("pk", flat=True))
     triaged = 0
-    for ticket_id in unsolved.values_list("pk", flat=True):
+    for ticket_id in triaged_ids:
         triaged += bool(ai_actions.triage_ticket(ticket_id=ticket_id))
+    reviewed = _review_some(triaged_ids, category_of_team)
     _triage_view()
     model = (
         f"model {outcome.get('version')} trained"
@@ -354,8 +357,40 @@ def ensure_demo_triage() -> str:
     )
     return (
         f"Triage: {len(labels)} solved requests labelled, {model}, "
-        f"{triaged} open requests classified."
+        f"{triaged} open requests classified, {reviewed} of them reviewed by their agent."
     )
+
+
+def _review_some(ticket_ids: list[int], category_of_team: dict[int, str]) -> int:
+    """The agents working some of the newly triaged requests confirm or correct the
+    category from the ticket page (the real action), with their team's category as the
+    right one, so the triage report has reviews to show. Fewer than the retrain batch
+    (TRIAGE_RETRAIN_EVERY_LABELS, 25): the demo starts without a retrain queued."""
+    from concierge.ai import actions as ai_actions
+    from concierge.ai.models import Prediction, PredictionKind
+    from concierge.core import policy
+
+    reviewed = 0
+    tickets = (
+        Ticket.objects.filter(pk__in=ticket_ids, team_id__in=category_of_team)
+        .exclude(assignee=None)
+        .select_related("assignee")
+        .order_by("-pk")
+    )
+    for ticket in tickets:
+        if reviewed >= REVIEWED_REQUESTS:
+            break
+        prediction = (
+            Prediction.objects.filter(ticket=ticket, kind=PredictionKind.INTENT)
+            .order_by("-created_at", "-id")
+            .first()
+        )
+        if prediction is None or not policy.is_full_agent(ticket.assignee):
+            continue
+        label = category_of_team[ticket.team_id or 0]
+        ai_actions.correct_prediction(actor=ticket.assignee, prediction=prediction, label=label)
+        reviewed += 1
+    return reviewed
 
 
 def _triage_view() -> None:
