@@ -512,3 +512,27 @@ def test_a_public_image_is_fetched_and_nothing_else(
 
     assert imports.fetch_public_image(HELPSCOUT_IMAGE) == expected
     assert opened == [HELPSCOUT_IMAGE]
+
+
+def test_a_public_image_is_fetched_from_the_very_address_that_was_checked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A name that resolves to a public address for the check and to this machine a moment
+    later (DNS rebinding) must not reach this machine: the connection uses the checked one."""
+    import socket
+
+    answers = iter([
+        [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("93.184.215.14", 443))],
+        [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", 443))],
+    ])  # fmt: skip
+    monkeypatch.setattr(imports.socket, "getaddrinfo", lambda *args, **kwargs: next(answers))
+    connected: list[tuple[str, int]] = []
+
+    def create_connection(address: tuple[str, int], *args: Any, **kwargs: Any) -> Any:
+        connected.append(address)
+        raise ConnectionRefusedError("not on the network in tests")
+
+    monkeypatch.setattr(imports.socket, "create_connection", create_connection)
+
+    assert imports.fetch_public_image(HELPSCOUT_IMAGE) is None
+    assert connected == [("93.184.215.14", 443)]

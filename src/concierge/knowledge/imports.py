@@ -30,17 +30,26 @@ articles are rewritten to those addresses.
 from __future__ import annotations
 
 import base64
+import http.client
 import ipaddress
 import json
 import mimetypes
 import re
 import socket
+import ssl
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urljoin, urlsplit
-from urllib.request import HTTPRedirectHandler, Request, build_opener, urlopen
+from urllib.request import (
+    HTTPRedirectHandler,
+    HTTPSHandler,
+    ProxyHandler,
+    Request,
+    build_opener,
+    urlopen,
+)
 
 from django.db import transaction
 from markdownify import markdownify
@@ -320,13 +329,39 @@ def _public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
     return address.is_global
 
 
+class _PinnedHTTPSConnection(http.client.HTTPSConnection):
+    """Connects to the address that was checked, not to whatever the name resolves to a
+    moment later (DNS rebinding); TLS still verifies the certificate for the name."""
+
+    pinned_address = ""
+
+    def connect(self) -> None:
+        sock = socket.create_connection((self.pinned_address, self.port or 443), self.timeout)
+        self.sock = ssl.create_default_context().wrap_socket(sock, server_hostname=self.host)
+
+
+class _PinnedHTTPSHandler(HTTPSHandler):
+    def __init__(self, address: str) -> None:
+        super().__init__()
+        self.address = address
+
+    def https_open(self, req: Any) -> Any:
+        def connection(host: str, /, **kwargs: Any) -> http.client.HTTPConnection:
+            made = _PinnedHTTPSConnection(host, **kwargs)
+            made.pinned_address = self.address
+            return made
+
+        return self.do_open(connection, req)
+
+
 def fetch_public_image(
     url: str, *, address_allowed: Callable[[Any], bool] = _public
 ) -> bytes | None:
     """An image a live import found in an article, fetched without credentials; None
     when it cannot or may not be: HTTPS only, from public addresses only (never this
     machine or a private network, which an article's text must not make the server
-    reach), no redirects, image content only, at most MAX_FILE_BYTES."""
+    reach) and connecting to the very address checked, no proxy, no redirects, image
+    content only, at most MAX_FILE_BYTES."""
     parts = urlsplit(url)
     if parts.scheme != "https" or not parts.hostname:
         return None
@@ -337,7 +372,7 @@ def fetch_public_image(
         return None
     if not addresses or not all(address_allowed(address) for address in addresses):
         return None
-    opener = build_opener(_NoRedirects)
+    opener = build_opener(ProxyHandler({}), _NoRedirects, _PinnedHTTPSHandler(str(addresses[0])))
     try:
         request = Request(url, headers={"Accept": "image/*"})  # noqa: S310 - https, checked
         with opener.open(request, timeout=FETCH_TIMEOUT_SECONDS) as response:
