@@ -31,5 +31,18 @@ urlpatterns = [
         {"source": "helpscout", "kind": "articles"},
         name="imported_helpscout",
     ),
+    # Help Scout's collections are categories here, its categories sections.
+    re_path(
+        r"^collection/(?P<external_id>\d+)",
+        imported_address,
+        {"source": "helpscout", "kind": "categories"},
+        name="imported_helpscout_collection",
+    ),
+    re_path(
+        r"^category/(?P<external_id>\d+)",
+        imported_address,
+        {"source": "helpscout", "kind": "sections"},
+        name="imported_helpscout_category",
+    ),
     path("", include("concierge.workspace.urls")),
 ]

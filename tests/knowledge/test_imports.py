@@ -293,6 +293,11 @@ def test_a_help_scout_docs_export_becomes_the_help_center(admin_user: Any, tmp_p
     assert _imported("helpscout:article:103").status == "draft"
     moved = Client().get("/article/101-reset-your-password")
     assert moved.status_code == 301 and moved["Location"] == f"/portal/help/articles/{reset.pk}/"
+    collection = Client().get("/collection/1-getting-started", follow=True)
+    category = Client().get("/category/10-account", follow=True)
+    assert collection.status_code == 200 and b"Getting started" in collection.content
+    assert category.status_code == 200 and b"Account" in category.content
+    assert Client().get("/collection/2-internal").status_code == 404  # agents only inside
 
 
 def test_the_command_explains_what_it_needs(admin_user: Any, monkeypatch: Any) -> None:

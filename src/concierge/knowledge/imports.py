@@ -21,8 +21,9 @@ Who may read an article is never wider than in the source:
 * Help Scout Docs: a public collection's articles -> Everyone; a private
   collection's -> Agents only.
 
-Old addresses keep working: ``/hc/<locale>/articles/<id>-...`` (Zendesk) and
-``/article/<number>-...`` (Help Scout) redirect to the imported article
+Old addresses keep working: ``/hc/<locale>/articles/<id>-...`` (and sections,
+categories: Zendesk) and ``/article/<number>-...`` (and ``/category/``,
+``/collection/``: Help Scout) redirect to the imported page
 (``portal.help_views.imported_address``), and links between imported
 articles are rewritten to those addresses.
 """
@@ -750,32 +751,42 @@ def import_helpscout(*, actor: Any, source: Any, dry_run: bool = False) -> Impor
     numbers = {str(a["number"]) for a in articles if a.get("number") is not None}
     default = _default_locale()
 
+    # Keyed by the number in their public addresses (/collection/1-..., /category/10-...),
+    # as our kinds: a collection is a category here, a category a section.
+    collection_key = {
+        cid: f"helpscout:category:{c.get('number') or cid}" for cid, c in collections.items()
+    }
+    category_key = {
+        cid: f"helpscout:section:{c.get('number') or cid}" for cid, c in categories.items()
+    }
+    general_key = {  # a collection's uncategorized articles
+        cid: f"helpscout:section:general-{c.get('number') or cid}" for cid, c in collections.items()
+    }
+
     with transaction.atomic():
         writer = _Writer(actor, report, source)
         for collection in collections.values():
             writer.category(
-                f"helpscout:collection:{collection['id']}",
+                collection_key[collection["id"]],
                 str(collection.get("name") or "Untitled"),
                 str(collection.get("description") or ""), int(collection.get("order") or 0),
             )  # fmt: skip
         for category in categories.values():
             writer.section(
-                f"helpscout:category:{category['id']}",
-                f"helpscout:collection:{category.get('collectionId')}",
+                category_key[category["id"]],
+                collection_key.get(category.get("collectionId"), ""),
                 str(category.get("name") or "Untitled"), str(category.get("description") or ""),
                 int(category.get("order") or 0),
             )  # fmt: skip
         for article in articles:
             in_categories = [c for c in article.get("categories") or [] if c in categories]
             if in_categories:  # in several: the first one (Concierge files it once)
-                section_key = f"helpscout:category:{in_categories[0]}"
+                section_key = category_key[in_categories[0]]
             else:  # uncategorized: Help Scout lists it under its collection alone
-                section_key = f"helpscout:uncategorized:{article.get('collectionId')}"
-                if section_key not in writer.sections:
-                    writer.section(
-                        section_key, f"helpscout:collection:{article.get('collectionId')}",
-                        "General", "",
-                    )  # fmt: skip
+                in_collection = article.get("collectionId")
+                section_key = general_key.get(in_collection, "")
+                if section_key and section_key not in writer.sections:
+                    writer.section(section_key, collection_key[in_collection], "General", "")
             collection = collections.get(article.get("collectionId")) or {}
             body = HELPSCOUT_ARTICLE_LINK.sub(
                 lambda m: f"/article/{m.group(1)}" if m.group(1) in numbers else m.group(0),
