@@ -18,7 +18,8 @@ urlpatterns = [
     path("portal/", include("concierge.portal.urls")),
     path("widget/", include("concierge.api.widget")),
     # Old addresses of an imported help center (knowledge.imports): Zendesk Guide's
-    # /hc/<locale>/articles/<id>-<title> and Help Scout Docs' /article/<number>-<title>.
+    # /hc/<locale>/articles/<id>-<title> and Help Scout Docs' /article/<number>-<title>
+    # (and their sections, categories, collections).
     re_path(
         r"^hc/(?:[A-Za-z-]+/)?(?P<kind>articles|sections|categories)/(?P<external_id>\d+)",
         imported_address,
@@ -26,23 +27,10 @@ urlpatterns = [
         name="imported_zendesk",
     ),
     re_path(
-        r"^article/(?P<external_id>\d+)",
+        r"^(?P<kind>article|category|collection)/(?P<external_id>\d+)",
         imported_address,
-        {"source": "helpscout", "kind": "articles"},
+        {"source": "helpscout"},
         name="imported_helpscout",
-    ),
-    # Help Scout's collections are categories here, its categories sections.
-    re_path(
-        r"^collection/(?P<external_id>\d+)",
-        imported_address,
-        {"source": "helpscout", "kind": "categories"},
-        name="imported_helpscout_collection",
-    ),
-    re_path(
-        r"^category/(?P<external_id>\d+)",
-        imported_address,
-        {"source": "helpscout", "kind": "sections"},
-        name="imported_helpscout_category",
     ),
     path("", include("concierge.workspace.urls")),
 ]

@@ -1205,8 +1205,10 @@ RULES.extend([
     # (tests/knowledge/test_imports.py follows them); the matrix world imported nothing.
     Rule("imported_zendesk", "GET", NOBODY_FINDS, url="/hc/en-us/articles/360001-Refunds"),
     Rule("imported_helpscout", "GET", NOBODY_FINDS, url="/article/101-reset-your-password"),
-    Rule("imported_helpscout_collection", "GET", NOBODY_FINDS, url="/collection/1-getting-started"),
-    Rule("imported_helpscout_category", "GET", NOBODY_FINDS, url="/category/10-account"),
+    Rule("imported_helpscout", "GET", NOBODY_FINDS, url="/collection/1-getting-started",
+         variant="collection"),
+    Rule("imported_helpscout", "GET", NOBODY_FINDS, url="/category/10-account",
+         variant="category"),
     _kb("portal:help_article_by_id", "GET", EVERYONE),
     _kb("portal:help_article_by_id", "GET", STAFF_FIND, variant="agents-only",
         params=KB_INTERNAL_ARTICLE),

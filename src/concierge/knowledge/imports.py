@@ -141,12 +141,12 @@ class FolderSource:
         self.folder = Path(folder)
         if not self.folder.is_dir():
             raise ImportFailed(f"No such folder: {self.folder}")
-        self._payloads: list[tuple[Path, Any]] = []
+        self._payloads: list[Any] = []
         for path in sorted(self.folder.rglob("*.json")):
             if path.stat().st_size > MAX_FILE_BYTES:
                 raise ImportFailed(f"{path.name} is over {MAX_FILE_BYTES // 1024 // 1024} MB.")
             try:
-                self._payloads.append((path, json.loads(path.read_text(encoding="utf-8"))))
+                self._payloads.append(json.loads(path.read_text(encoding="utf-8")))
             except (UnicodeDecodeError, json.JSONDecodeError) as error:
                 raise ImportFailed(f"{path.name} is not JSON: {error}") from error
         if not self._payloads:
@@ -155,7 +155,7 @@ class FolderSource:
     def collect(self, *keys: str) -> list[dict[str, Any]]:
         return [
             record
-            for _, payload in self._payloads
+            for payload in self._payloads
             for key in keys
             for record in _records(payload, key)
         ]

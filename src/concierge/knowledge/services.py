@@ -146,9 +146,19 @@ def needs_sign_in(*, user: Any, article_id: int) -> bool:
     return visibility is not None and policy.article_needs_sign_in(user, visibility)
 
 
-def imported_object_id(*, source: str, kind: str, external_id: str) -> int | None:
-    """The id of the article, section or category an import brought from ``source``
-    ("zendesk", "helpscout") under ``external_id``; None when nothing was (knowledge.imports)."""
+# The word of an old address (``/hc/en-us/sections/1``, ``/collection/1``) -> what it
+# names here: Help Scout's collections are categories here, its categories sections.
+OLD_ADDRESS_KINDS = {
+    "zendesk": {"articles": "article", "sections": "section", "categories": "category"},
+    "helpscout": {"article": "article", "category": "section", "collection": "category"},
+}
+
+
+def imported_object_id(*, source: str, address_kind: str, external_id: str) -> int | None:
+    """The id of what an import brought from ``source`` ("zendesk", "helpscout") and its
+    old address names (``address_kind``: "articles", "collection"...) under
+    ``external_id``; None when nothing was (knowledge.imports)."""
+    kind = OLD_ADDRESS_KINDS.get(source, {}).get(address_kind, "")
     models: dict[str, QuerySet[Any]] = {
         "article": Article.objects.all(),
         "section": Section.objects.all(),

@@ -186,10 +186,6 @@ def translation_address(article_id: int, translation: Any) -> str:
     return f"{settings.SITE_URL}{path}?lang={translation.locale}"
 
 
-# The kind of page an old address names, as knowledge.imports keys it.
-IMPORTED_KINDS = {"articles": "article", "sections": "section", "categories": "category"}
-
-
 @require_GET
 def imported_address(
     request: HttpRequest, source: str, kind: str, external_id: str
@@ -197,12 +193,12 @@ def imported_address(
     """An address of a help center imported from Zendesk Guide (``/hc/en-us/articles/1-...``)
     or Help Scout Docs (``/article/12-...``), moved here for good: links, bookmarks and search
     engines land on the same page. Who may read it is decided by the page it leads to."""
-    kind = IMPORTED_KINDS.get(kind, "")
     object_id = knowledge_services.imported_object_id(
-        source=source, kind=kind, external_id=external_id
+        source=source, address_kind=kind, external_id=external_id
     )
     if object_id is None:
         return _not_found(request, NotFound("No such page: it was not imported."))
+    kind = knowledge_services.OLD_ADDRESS_KINDS[source][kind]
     try:
         if kind == "article":
             # The short address: it checks access before it names the article's title.
