@@ -415,6 +415,13 @@ STORAGES = {
     },
 }
 WHITENOISE_USE_FINDERS = TESTING or DEBUG
+# Where an import started from the workspace reads a help center's API. The
+# page asks only for a Zendesk subdomain, so the server calls Zendesk and
+# Help Scout and nothing else; tests point these at a loopback server.
+HELP_CENTER_IMPORT_ADDRESSES = {
+    "zendesk": os.environ.get("ZENDESK_API_ADDRESS", "https://{subdomain}.zendesk.com"),
+    "helpscout": os.environ.get("HELPSCOUT_DOCS_API_ADDRESS", "https://docsapi.helpscout.net"),
+}
 # Attachments: bounded size and a deny-list of types that browsers execute.
 ATTACHMENT_MAX_BYTES = int(os.environ.get("ATTACHMENT_MAX_BYTES", str(20 * 1024 * 1024)))
 ATTACHMENT_MAX_PER_ENTRY = int(os.environ.get("ATTACHMENT_MAX_PER_ENTRY", "10"))

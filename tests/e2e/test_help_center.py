@@ -104,3 +104,34 @@ def test_agent_inserts_an_article_link_from_the_reply_composer(
     link = r"^\[Track your parcel\]\(http://[^)]+/portal/help/articles/\d+-track-your-parcel/\)$"
     expect(body).to_have_value(re.compile(link))
     assert_clean(watch)
+
+
+def test_an_admin_checks_then_imports_a_zendesk_export_and_the_old_address_leads_there(
+    page: Any, watch: PageWatch, admin_user: Any, password: str, tmp_path: Any
+) -> None:
+    from tests.knowledge.test_import_page import _zip
+    from tests.knowledge.test_imports import zendesk_payloads
+
+    export = tmp_path / "zendesk-export.zip"
+    export.write_bytes(_zip(zendesk_payloads()))
+    sign_in_agent(page, admin_user.email, password)
+    page.goto("/knowledge/structure/")
+    page.get_by_role("navigation", name="Knowledge base").get_by_role("link", name="Import").click()
+
+    page.get_by_label("From", exact=True).select_option("zendesk")
+    page.get_by_label("Export (a ZIP").set_input_files(str(export))
+    expect(page.get_by_label("Check only")).to_be_checked()
+    page.get_by_role("button", name="Start").click()
+
+    runs = page.locator("#import-runs")
+    expect(runs).to_contain_text("Check of zendesk-export.zip")
+    expect(runs).to_contain_text("Would import from Zendesk Guide: 1 new / 0 updated categories")
+    expect(runs).to_contain_text("VIP pricing")  # held back: for some customers only
+    expect(runs).to_contain_text("1 image(s) are still on another address")
+    page.get_by_role("button", name="Import this export").click()
+
+    expect(runs.locator("article").first).to_contain_text("Imported from Zendesk Guide")
+    expect(page.get_by_role("button", name="Import this export")).to_have_count(0)
+    page.goto("/hc/en-us/articles/406-Scripted")  # an article without the external image
+    expect(page.get_by_role("heading", name="Scripted", level=1)).to_be_visible()
+    assert_clean(watch)

@@ -1121,6 +1121,31 @@ def _article_upload(world: World, actor: str) -> dict[str, Any]:
     return {"uploads": SimpleUploadedFile("route.png", PNG, content_type="image/png")}
 
 
+ZENDESK_EXPORT = b'{"categories": [{"id": 1, "name": "Billing"}], "articles": []}'
+
+
+def _import_upload(world: World, actor: str) -> dict[str, Any]:
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    export = SimpleUploadedFile("export.json", ZENDESK_EXPORT, content_type="application/json")
+    return {"source": "zendesk", "dry_run": "on", "export": export}
+
+
+def _checked_import(world: World, actor: str) -> int:
+    """A checked (dry-run) upload an admin may import without uploading it again."""
+    from django.core.files.base import ContentFile
+
+    from concierge.knowledge.models import HelpCenterImport, ImportStatus
+
+    run = HelpCenterImport(
+        source="zendesk", dry_run=True, status=ImportStatus.DONE, export_name="export.json",
+        created_by=world.users[ADMIN], report=["Would import from Zendesk Guide: ..."],
+    )  # fmt: skip
+    run.export.save("export.json", ContentFile(ZENDESK_EXPORT), save=False)
+    run.save()
+    return run.pk
+
+
 def _new_section_api(world: World, actor: str) -> dict[str, Any]:
     category_id = knowledge(world).category.pk if actor == ADMIN else 0
     return {"name": "Returns", "category_id": category_id}
@@ -1257,6 +1282,11 @@ RULES.extend([
         "accent_color": "#445566", "text_color": "#000000", "background_color": "#ffffff",
         "default_locale": "en", "locales": "fr"}),
     _kb("workspace:knowledge_reports", "GET", ADMINS),
+    _kb("workspace:knowledge_import", "GET", ADMINS),
+    _kb("workspace:knowledge_import", "POST", ADMINS, body=_import_upload),
+    _kb("workspace:knowledge_import_runs", "GET", ADMINS),
+    _kb("workspace:knowledge_import_again", "POST", ADMINS, params={
+        **KB_PARAMS, "import_id": _checked_import}),
     _kb("workspace:knowledge_composer_search", "GET", STAFF_ONLY, query="?kb_q=parcel"),
     _kb("workspace:knowledge_from_entry", "POST", FULL_AGENTS),
     # --- API -------------------------------------------------------------------------------------

@@ -34,14 +34,17 @@ import base64
 import http.client
 import ipaddress
 import json
+import logging
 import mimetypes
 import re
 import socket
 import ssl
+import zipfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 from urllib.parse import urlencode, urljoin, urlsplit
 from urllib.request import (
     HTTPRedirectHandler,
@@ -52,18 +55,35 @@ from urllib.request import (
     urlopen,
 )
 
+from django.conf import settings
+from django.core.files import File
 from django.db import transaction
+from django.utils import timezone
 from markdownify import markdownify
 
 from concierge.core import policy
-from concierge.core.errors import ConciergeError, ValidationFailed
+from concierge.core.errors import ConciergeError, Conflict, ValidationFailed
+from concierge.core.events import enqueue_after_commit
 from concierge.knowledge import actions
 from concierge.knowledge.locales import normalize_locale
-from concierge.knowledge.models import Article, ArticleStatus, Category, Section, Visibility
+from concierge.knowledge.models import (
+    Article,
+    ArticleStatus,
+    Category,
+    HelpCenterImport,
+    ImportStatus,
+    Section,
+    Visibility,
+)
+
+logger = logging.getLogger(__name__)
 
 SOURCES = ("zendesk", "helpscout")
 # A folder export or an API answer larger than this is refused, not half-read.
 MAX_FILE_BYTES = 50 * 1024 * 1024
+# An uploaded ZIP archive: at most this many JSON files, this much JSON unpacked.
+MAX_ARCHIVE_FILES = 20_000
+MAX_ARCHIVE_BYTES = 500 * 1024 * 1024
 MAX_PAGES = 2_000  # of one API list: a runaway "next page" chain stops here
 FETCH_TIMEOUT_SECONDS = 30
 
@@ -133,24 +153,21 @@ def _records(payload: Any, key: str) -> list[dict[str, Any]]:
     return [item for item in value or [] if isinstance(item, dict)]
 
 
-class FolderSource:
-    """JSON files saved from the API, any names, any number of pages: each file's
-    top-level keys say what it holds ("articles", "sections", "collections"...)."""
+class _SavedAnswers:
+    """API answers saved as JSON files, any names, any number of pages: each
+    file's top-level keys say what it holds ("articles", "sections",
+    "collections"...)."""
 
-    def __init__(self, folder: str | Path) -> None:
-        self.folder = Path(folder)
-        if not self.folder.is_dir():
-            raise ImportFailed(f"No such folder: {self.folder}")
+    def __init__(self) -> None:
         self._payloads: list[Any] = []
-        for path in sorted(self.folder.rglob("*.json")):
-            if path.stat().st_size > MAX_FILE_BYTES:
-                raise ImportFailed(f"{path.name} is over {MAX_FILE_BYTES // 1024 // 1024} MB.")
-            try:
-                self._payloads.append(json.loads(path.read_text(encoding="utf-8")))
-            except (UnicodeDecodeError, json.JSONDecodeError) as error:
-                raise ImportFailed(f"{path.name} is not JSON: {error}") from error
-        if not self._payloads:
-            raise ImportFailed(f"No .json file in {self.folder}.")
+
+    def _add(self, name: str, data: bytes) -> None:
+        if len(data) > MAX_FILE_BYTES:
+            raise ImportFailed(f"{name} is over {MAX_FILE_BYTES // 1024 // 1024} MB.")
+        try:
+            self._payloads.append(json.loads(data.decode("utf-8")))
+        except (UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise ImportFailed(f"{name} is not JSON: {error}") from error
 
     def collect(self, *keys: str) -> list[dict[str, Any]]:
         return [
@@ -159,6 +176,69 @@ class FolderSource:
             for key in keys
             for record in _records(payload, key)
         ]
+
+
+class FolderSource(_SavedAnswers):
+    """The JSON files of a folder (and its subfolders)."""
+
+    def __init__(self, folder: str | Path) -> None:
+        super().__init__()
+        self.folder = Path(folder)
+        if not self.folder.is_dir():
+            raise ImportFailed(f"No such folder: {self.folder}")
+        for path in sorted(self.folder.rglob("*.json")):
+            if path.stat().st_size > MAX_FILE_BYTES:
+                raise ImportFailed(f"{path.name} is over {MAX_FILE_BYTES // 1024 // 1024} MB.")
+            self._add(path.name, path.read_bytes())
+        if not self._payloads:
+            raise ImportFailed(f"No .json file in {self.folder}.")
+
+
+class ArchiveSource(_SavedAnswers):
+    """An uploaded export: one JSON file, or a ZIP archive of them (the folder,
+    zipped). Read in memory and never unpacked to disk, so names inside the
+    archive ("../../etc") mean nothing; sizes are checked on what is actually
+    read, not on what the archive claims (a ZIP bomb stops at the limit)."""
+
+    def __init__(self, name: str, stream: IO[bytes]) -> None:
+        super().__init__()
+        head = stream.read(4)
+        stream.seek(0)
+        if head.startswith(b"PK"):
+            self._read_zip(name, stream)
+        else:
+            self._add(name, stream.read(MAX_FILE_BYTES + 1))
+        if not self._payloads:
+            raise ImportFailed(f"No .json file in {name}.")
+
+    def _read_zip(self, name: str, stream: IO[bytes]) -> None:
+        try:
+            archive = zipfile.ZipFile(stream)
+        except zipfile.BadZipFile as error:
+            raise ImportFailed(f"{name} is not a ZIP archive that can be read: {error}") from error
+        entries = [
+            entry
+            for entry in archive.infolist()
+            if not entry.is_dir()
+            and entry.filename.lower().endswith(".json")
+            and not entry.filename.startswith("__MACOSX/")  # Finder's resource forks
+        ]
+        if len(entries) > MAX_ARCHIVE_FILES:
+            raise ImportFailed(f"{name} holds over {MAX_ARCHIVE_FILES} JSON files.")
+        total = 0
+        for entry in sorted(entries, key=lambda entry: entry.filename):
+            try:
+                with archive.open(entry) as member:
+                    data = member.read(MAX_FILE_BYTES + 1)
+            except (zipfile.BadZipFile, RuntimeError, NotImplementedError) as error:
+                # RuntimeError: encrypted; NotImplementedError: an unknown compression.
+                raise ImportFailed(f"{entry.filename} in {name} cannot be read: {error}") from error
+            total += len(data)
+            if total > MAX_ARCHIVE_BYTES:
+                raise ImportFailed(
+                    f"{name} unpacks to over {MAX_ARCHIVE_BYTES // 1024 // 1024} MB of JSON."
+                )
+            self._add(entry.filename, data)
 
 
 def _check_address(url: str) -> str:
@@ -833,3 +913,193 @@ def _help_center_locale(locale: str, default: str) -> str:
     "en" then finds it); other regional locales stay as they are."""
     base = locale.split("-")[0]
     return default if base == default else locale
+
+
+# --- imports started from the workspace: queued, run by a background task ---------------------
+
+# An uploaded export larger than this is refused with this figure in the message.
+MAX_UPLOAD_BYTES = 200 * 1024 * 1024
+# A run marked running this long ago ended without saying so (its worker stopped):
+# it no longer blocks the next import.
+STALE_RUN = timedelta(hours=2)
+# An uploaded export not imported (only checked, or the run failed) is deleted after this long.
+EXPORT_KEPT_FOR = timedelta(days=7)
+# "acme", "acme.zendesk.com" or "https://acme.zendesk.com/hc/en-us": the subdomain.
+ZENDESK_SUBDOMAIN = re.compile(
+    r"^(?:https?://)?([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)(?:\.zendesk\.com)?(?:/.*)?$"
+)
+
+
+@dataclass
+class ImportRequest:
+    """What an admin asked for on the import page (the form's cleaned data)."""
+
+    source: str
+    dry_run: bool = True
+    export_name: str = ""
+    export: IO[bytes] | None = None  # the uploaded file
+    subdomain: str = ""
+    email: str = ""
+    secret: str = ""
+
+
+def zendesk_subdomain(value: str) -> str:
+    found = ZENDESK_SUBDOMAIN.match(value.strip().lower())
+    if not found:
+        raise ValidationFailed(
+            "Give the Zendesk subdomain: acme for https://acme.zendesk.com.",
+            field_errors={"subdomain": ["Letters, digits and hyphens, as in acme.zendesk.com."]},
+        )
+    return found.group(1)
+
+
+def start_import(*, actor: Any, request: ImportRequest) -> HelpCenterImport:
+    """Queues an import (one at a time: a second would race the first's updates)."""
+    policy.require(policy.can_manage_help_center(actor), "Only admins import a help center.")
+    if request.source not in SOURCES:
+        raise ValidationFailed("Choose Zendesk Guide or Help Scout Docs.")
+    job = HelpCenterImport(source=request.source, dry_run=request.dry_run, created_by=actor)
+    if request.export is not None:
+        job.export_name = Path(request.export_name or "export.zip").name[:255]
+    elif not request.secret:
+        raise ValidationFailed(
+            "Upload an export, or give the API token for a live import.",
+            field_errors={"export": ["Upload the JSON files saved from the API, zipped."]},
+        )
+    elif request.source == "zendesk":
+        job.subdomain = zendesk_subdomain(request.subdomain)
+        if "@" not in request.email:
+            raise ValidationFailed(
+                "Give the email of the Zendesk agent the API token belongs to.",
+                field_errors={"email": ["The agent's email address."]},
+            )
+        job.api_email = request.email.strip()
+    job.api_secret = request.secret
+    with transaction.atomic():
+        _forget_old_runs()
+        busy = HelpCenterImport.objects.select_for_update().filter(
+            status__in=[ImportStatus.QUEUED, ImportStatus.RUNNING]
+        )
+        if busy.exists():
+            raise Conflict("An import is already waiting or running; start the next when it ends.")
+        if request.export is not None:
+            job.export.save(job.export_name, File(request.export), save=False)
+        job.save()
+        enqueue_after_commit(_run_task(), job.pk)
+    return job
+
+
+def can_import_again(job: HelpCenterImport) -> bool:
+    """An uploaded export that was checked, or whose import failed, can be imported
+    without uploading it again (while it is kept, ``EXPORT_KEPT_FOR``)."""
+    if not job.export:
+        return False
+    checked = job.dry_run and job.status == ImportStatus.DONE
+    return checked or (not job.dry_run and job.status == ImportStatus.FAILED)
+
+
+def import_again(*, actor: Any, previous: HelpCenterImport) -> HelpCenterImport:
+    """Imports the export of a checked (or failed) run."""
+    policy.require(policy.can_manage_help_center(actor), "Only admins import a help center.")
+    if not can_import_again(previous):
+        raise ValidationFailed(
+            "Only an uploaded export that was checked, or whose import failed, is imported "
+            "from here: upload it again."
+        )
+    with transaction.atomic():
+        busy = HelpCenterImport.objects.select_for_update().filter(
+            status__in=[ImportStatus.QUEUED, ImportStatus.RUNNING]
+        )
+        if busy.exists():
+            raise Conflict("An import is already waiting or running; start the next when it ends.")
+        job = HelpCenterImport.objects.create(
+            source=previous.source,
+            dry_run=False,
+            export=previous.export.name,  # the same stored file
+            export_name=previous.export_name,
+            created_by=actor,
+        )
+        enqueue_after_commit(_run_task(), job.pk)
+    return job
+
+
+def _run_task() -> Any:
+    from concierge.knowledge.tasks import run_help_center_import
+
+    return run_help_center_import
+
+
+def _forget_old_runs() -> None:
+    """Marks runs whose worker stopped as failed; deletes exports checked and left."""
+    now = timezone.now()
+    HelpCenterImport.objects.filter(
+        status=ImportStatus.RUNNING, started_at__lt=now - STALE_RUN
+    ).update(
+        status=ImportStatus.FAILED,
+        api_secret="",
+        finished_at=now,
+        error="The run stopped without finishing (its worker restarted); nothing was written.",
+    )
+    for job in HelpCenterImport.objects.filter(finished_at__lt=now - EXPORT_KEPT_FOR).exclude(
+        export=""
+    ):
+        _delete_export(job)
+
+
+def _delete_export(job: HelpCenterImport) -> None:
+    """Deletes the stored file (and every run's reference to it) unless an
+    unfinished run still reads it."""
+    name = job.export.name
+    unfinished = HelpCenterImport.objects.filter(
+        export=name, status__in=[ImportStatus.QUEUED, ImportStatus.RUNNING]
+    )
+    if not name or unfinished.exclude(pk=job.pk).exists():
+        return
+    HelpCenterImport.objects.filter(export=name).update(export="")
+    job.export.storage.delete(name)
+
+
+def run_import(import_id: int) -> None:
+    """Runs a queued import; a second call for the same one does nothing."""
+    claimed = HelpCenterImport.objects.filter(pk=import_id, status=ImportStatus.QUEUED).update(
+        status=ImportStatus.RUNNING, started_at=timezone.now()
+    )
+    if not claimed:
+        return
+    job = HelpCenterImport.objects.select_related("created_by").get(pk=import_id)
+    status, report, error = ImportStatus.FAILED, [], ""
+    try:
+        if job.created_by is None:
+            raise ImportFailed("The admin who started this import no longer exists.")
+        run = import_zendesk if job.source == "zendesk" else import_helpscout
+        if job.export:
+            with job.export.open("rb") as stream:
+                source: Any = ArchiveSource(job.export_name, stream)
+                result = run(actor=job.created_by, source=source, dry_run=job.dry_run)
+        else:
+            result = run(actor=job.created_by, source=_api_source(job), dry_run=job.dry_run)
+        status, report = ImportStatus.DONE, result.lines()
+    except ConciergeError as failure:
+        error = failure.message
+    except Exception:  # the run must end as failed, whatever stopped it
+        logger.exception("Help center import %s failed", import_id)
+        error = (
+            "The import stopped on an unexpected error; nothing was written "
+            "(the server log has the details)."
+        )
+    HelpCenterImport.objects.filter(pk=import_id).update(
+        status=status,
+        report=report,
+        error=error,
+        api_secret="",  # the token is needed only while the run reads the API
+        finished_at=timezone.now(),
+    )
+    if job.export and status == ImportStatus.DONE and not job.dry_run:
+        _delete_export(job)  # imported; a failed run keeps it for another try
+
+
+def _api_source(job: HelpCenterImport) -> Any:
+    address = settings.HELP_CENTER_IMPORT_ADDRESSES[job.source]
+    if job.source == "zendesk":
+        return ZendeskApi(address.format(subdomain=job.subdomain), job.api_email, job.api_secret)
+    return HelpScoutApi(job.api_secret, address)

@@ -331,3 +331,59 @@ class ArticleVote(models.Model):
 
     def __str__(self) -> str:
         return f"{'+' if self.is_helpful else '-'} article {self.article_id}"
+
+
+class ImportStatus(models.TextChoices):
+    QUEUED = "queued", "Waiting"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
+def import_export_path(instance: HelpCenterImport, filename: str) -> str:
+    return f"knowledge-imports/{secrets.token_hex(8)}/{filename}"
+
+
+class HelpCenterImport(models.Model):
+    """One import from Zendesk Guide or Help Scout Docs started in the workspace.
+
+    It runs as a background task (a large help center takes minutes). Its
+    source is an uploaded export (``export``: JSON files saved from the API,
+    zipped) or the API itself; the API token is kept here only until the run
+    ends and is then erased. ``report`` holds the lines the importer reports.
+    """
+
+    source = models.CharField(max_length=20)  # "zendesk" or "helpscout"
+    dry_run = models.BooleanField(default=False)
+    export = models.FileField(upload_to=import_export_path, max_length=500, blank=True)
+    export_name = models.CharField(max_length=255, blank=True)
+    # Live imports: the Zendesk subdomain (the address is built from it, never
+    # typed in full, so the server only calls Zendesk) and the agent's email.
+    subdomain = models.CharField(max_length=63, blank=True)
+    api_email = models.CharField(max_length=254, blank=True)
+    api_secret = models.CharField(max_length=255, blank=True)
+    status = models.CharField(
+        max_length=10, choices=ImportStatus.choices, default=ImportStatus.QUEUED
+    )
+    report = models.JSONField(default=list, blank=True)
+    error = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.source} import {self.pk} ({self.status})"
+
+    @property
+    def is_live(self) -> bool:
+        return not self.export_name
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in (ImportStatus.DONE, ImportStatus.FAILED)

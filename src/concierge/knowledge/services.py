@@ -32,6 +32,7 @@ from concierge.knowledge.models import (
     ArticleVote,
     Category,
     EventKind,
+    HelpCenterImport,
     HelpCenterSettings,
     HelpEvent,
     HelpSession,
@@ -642,3 +643,24 @@ def sitemap_entries() -> list[SitemapEntry]:
 def translations_of(*, user: Any, article: Article) -> Sequence[ArticleTranslation]:
     get_article(user=user, article_id=article.pk)
     return list(article.translations.all())
+
+
+# --- imports started from the workspace --------------------------------------------------------
+
+RECENT_IMPORTS = 20
+
+
+def recent_imports(*, user: Any) -> list[HelpCenterImport]:
+    """The last runs, newest first (admins only: they name the source's account)."""
+    policy.require(policy.can_manage_help_center(user), "Only admins import a help center.")
+    return list(
+        HelpCenterImport.objects.select_related("created_by").defer("api_secret")[:RECENT_IMPORTS]
+    )
+
+
+def get_import(*, user: Any, import_id: int) -> HelpCenterImport:
+    policy.require(policy.can_manage_help_center(user), "Only admins import a help center.")
+    found = HelpCenterImport.objects.defer("api_secret").filter(pk=import_id).first()
+    if found is None:
+        raise NotFound("No such import.")
+    return found

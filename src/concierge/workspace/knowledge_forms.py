@@ -125,3 +125,47 @@ class BrandingForm(WorkspaceForm):
 
 class ComposerSearchForm(forms.Form):
     q = forms.CharField(max_length=200, required=False)
+
+
+class HelpCenterImportForm(WorkspaceForm):
+    """Bring a help center over: an uploaded export, or the source's API with a token."""
+
+    source = forms.ChoiceField(
+        label="From", choices=[("zendesk", "Zendesk Guide"), ("helpscout", "Help Scout Docs")]
+    )
+    export = forms.FileField(
+        label="Export (a ZIP of the JSON files saved from the API, or one JSON file)",
+        required=False,
+    )
+    subdomain = forms.CharField(
+        label="Zendesk subdomain",
+        max_length=200,
+        required=False,
+        help_text="acme for https://acme.zendesk.com",
+    )
+    email = forms.EmailField(label="Zendesk agent's email", required=False)
+    secret = forms.CharField(
+        label="API token (Zendesk) or Docs API key (Help Scout)",
+        max_length=255,
+        required=False,
+        strip=True,
+        # Never sent back to the browser, not even when the form shows errors.
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
+        help_text="Used for this import only, then erased. Leave empty to use the export.",
+    )
+    dry_run = forms.BooleanField(
+        label="Check only: read everything and report, write nothing",
+        required=False,
+        initial=True,
+    )
+
+    def clean_export(self) -> Any:
+        from concierge.knowledge.imports import MAX_UPLOAD_BYTES
+
+        upload = self.cleaned_data.get("export")
+        if upload is not None and upload.size > MAX_UPLOAD_BYTES:
+            raise forms.ValidationError(
+                f"The export is over the {MAX_UPLOAD_BYTES // 1024 // 1024} MB upload limit: "
+                "split it, or import live from the API."
+            )
+        return upload

@@ -20,6 +20,7 @@ from concierge.accounts import services as account_services
 from concierge.core import policy
 from concierge.core.errors import ConciergeError, NotFound
 from concierge.knowledge import actions as knowledge_actions
+from concierge.knowledge import imports as knowledge_imports
 from concierge.knowledge import services as knowledge_services
 from concierge.knowledge.locales import normalize_locale
 from concierge.knowledge.models import Article, ArticleStatus, Visibility
@@ -32,6 +33,7 @@ from concierge.workspace.knowledge_forms import (
     AttachmentsForm,
     BrandingForm,
     CategoryForm,
+    HelpCenterImportForm,
     SectionForm,
 )
 
@@ -541,6 +543,77 @@ def reports(request: HttpRequest) -> HttpResponse:
     return page(request, "workspace/knowledge/reports.html", context)
 
 
+# --- import from Zendesk Guide or Help Scout Docs ----------------------------------------------
+
+
+def _import_runs_context(user: Any) -> dict[str, Any]:
+    runs = knowledge_services.recent_imports(user=user)
+    for run in runs:
+        run.can_import_again = knowledge_imports.can_import_again(run)  # type: ignore[attr-defined]
+    return {"runs": runs, "running": any(not run.is_finished for run in runs)}
+
+
+@staff_required
+@require_http_methods(["GET", "POST"])
+def help_center_import(request: HttpRequest) -> HttpResponse:
+    """Start an import (checked first by default) and follow the runs (a background task)."""
+    user = request.user
+    policy.require(policy.can_manage_help_center(user), "Only admins import a help center.")
+    form = HelpCenterImportForm(request.POST or None, request.FILES or None)
+    status = 200
+    if request.method == "POST":
+        status = 400
+        if form.is_valid():
+            data = form.cleaned_data
+            upload = data["export"]
+            try:
+                knowledge_imports.start_import(
+                    actor=user,
+                    request=knowledge_imports.ImportRequest(
+                        source=data["source"],
+                        dry_run=data["dry_run"],
+                        export_name=upload.name if upload else "",
+                        export=upload,
+                        subdomain=data["subdomain"],
+                        email=data["email"],
+                        secret=data["secret"],
+                    ),
+                )
+            except ConciergeError as error:
+                forms.apply_error(form, error)
+                status = error.status
+            else:
+                verb = "check" if data["dry_run"] else "import"
+                messages.success(request, f"The {verb} started; its report appears below.")
+                return redirect("workspace:knowledge_import")
+    context = {"form": form, **_import_runs_context(user)}
+    return page(request, "workspace/knowledge/import.html", context, status=status)
+
+
+@staff_required
+@require_GET
+def help_center_import_runs(request: HttpRequest) -> HttpResponse:
+    """The runs' list, polled by the import page while one is unfinished."""
+    user = request.user
+    policy.require(policy.can_manage_help_center(user), "Only admins import a help center.")
+    return render(request, "workspace/knowledge/_import_runs.html", _import_runs_context(user))
+
+
+@staff_required
+@require_POST
+def help_center_import_again(request: HttpRequest, import_id: int) -> HttpResponse:
+    """Imports a checked (or failed) run's export without uploading it again."""
+    user = request.user
+    previous = knowledge_services.get_import(user=user, import_id=import_id)
+    try:
+        knowledge_imports.import_again(actor=user, previous=previous)
+    except ConciergeError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(request, f"Importing {previous.export_name}; its report appears below.")
+    return redirect("workspace:knowledge_import")
+
+
 # --- from the ticket page: search articles for a reply, turn an answer into a draft -----------
 
 
@@ -635,6 +708,13 @@ urlpatterns: list[URLPattern] = [
     ),
     path("knowledge/branding/", branding, name="knowledge_branding"),
     path("knowledge/reports/", reports, name="knowledge_reports"),
+    path("knowledge/import/", help_center_import, name="knowledge_import"),
+    path("knowledge/import/runs/", help_center_import_runs, name="knowledge_import_runs"),
+    path(
+        "knowledge/import/<int:import_id>/again/",
+        help_center_import_again,
+        name="knowledge_import_again",
+    ),
     path("knowledge/composer-search/", composer_search, name="knowledge_composer_search"),
     path(
         "tickets/<int:ticket_id>/entries/<int:entry_id>/article/",

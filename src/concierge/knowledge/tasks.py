@@ -1,0 +1,13 @@
+"""Background work of the knowledge base. Takes IDs; safe to run twice."""
+
+from __future__ import annotations
+
+from django_tasks import task
+
+
+@task()
+def run_help_center_import(import_id: int) -> None:
+    """Runs an import an admin started on the workspace's import page."""
+    from concierge.knowledge.imports import run_import
+
+    run_import(import_id)
