@@ -234,6 +234,13 @@ def test_a_visitor_who_reads_and_leaves_counts_as_self_served(
 
     day = knowledge_services.self_service_rate_by_day(user=admin_user, days=1)[0]
     assert (day.sessions, day.self_served) == (1, 1)
+    # Counted as the widget's, apart from the help center's pages.
+    (chat,) = knowledge_services.self_service_by_channel(user=admin_user, days=1)
+    assert (chat.channel, chat.sessions, chat.self_served) == ("chat", 1, 1)
+    assert (
+        knowledge_services.self_service_rate_by_day(user=admin_user, days=1, channel="help_center")
+        == []
+    )
 
 
 def test_an_offline_message_after_reading_is_linked_to_the_help_session(

@@ -151,9 +151,14 @@ def test_vote_comment_limit_is_named(article):
 
 
 def _session(
-    key: str, first_content_at: datetime | None, ticket_after: timedelta | None = None
+    key: str,
+    first_content_at: datetime | None,
+    ticket_after: timedelta | None = None,
+    channel: str = "help_center",
 ) -> None:
-    session = HelpSession.objects.create(key=key, first_content_at=first_content_at)
+    session = HelpSession.objects.create(
+        key=key, first_content_at=first_content_at, channel=channel
+    )
     if ticket_after is not None and first_content_at is not None:
         ticket = TicketFactory()
         session.ticket = ticket
@@ -181,6 +186,47 @@ def test_self_service_rate_per_day_on_crafted_sessions(admin_user):
         ("2026-03-03", 2, 1),
     ]
     assert rates[0].rate == 0.75 and rates[0].is_complete and not rates[1].is_complete
+
+
+def test_self_service_rate_per_channel(admin_user, client):
+    now = datetime(2026, 3, 4, 12, 0, tzinfo=UTC)
+    read = datetime(2026, 3, 3, 9, 0, tzinfo=UTC)
+    _session("portal-1", read)
+    _session("portal-2", read, timedelta(hours=1))
+    _session("chat-1", read, channel="chat")
+    _session("chat-2", read, timedelta(hours=1), channel="chat")
+    _session("chat-3", read, channel="chat")
+    _session("chat-old", read - timedelta(days=40), channel="chat")  # before the period
+
+    by_channel = services.self_service_by_channel(user=admin_user, days=5, now=now)
+
+    assert [(r.channel, r.sessions, r.self_served) for r in by_channel] == [
+        ("help_center", 2, 1),
+        ("chat", 3, 2),
+    ]
+    chat_days = services.self_service_rate_by_day(user=admin_user, days=5, now=now, channel="chat")
+    assert [(r.sessions, r.self_served) for r in chat_days] == [(3, 2)]
+
+
+def test_the_reports_page_splits_the_rate_by_channel(admin_user):
+    from django.utils import timezone
+
+    from tests.conftest import signed_in_client
+
+    read = timezone.now() - timedelta(hours=1)
+    _session("portal-1", read)
+    _session("chat-1", read, timedelta(minutes=5), channel="chat")
+    client = signed_in_client(admin_user)
+
+    page = client.get("/knowledge/reports/").content.decode()
+    chat_only = client.get("/knowledge/reports/?channel=chat").content.decode()
+    bogus = client.get("/knowledge/reports/?channel=<script>").status_code
+
+    chat_row = '<tr data-channel="chat"><td>Chat widget</td><td>1</td><td>0</td><td>0%</td></tr>'
+    assert chat_row in page
+    assert "50%" in page and "of 2 visits" in page
+    assert "of 1 visit (chat widget)" in chat_only and "0%" in chat_only
+    assert bogus == 200  # an unknown channel shows every channel
 
 
 def test_reports_are_for_admins_only(agent_user):

@@ -72,7 +72,12 @@ def test_demo_help_center_activity_fills_the_reports_once(django_capture_on_comm
     assert "visits over 30 days" in first and "already" in again
     days = services.self_service_rate_by_day(user=admin)
     assert len(days) >= 28
-    assert sum(day.sessions for day in days) == HelpSession.objects.count()
+    # Every visit that read help counts (a chat visit only shown suggestions does not).
+    read = HelpSession.objects.filter(first_content_at__isnull=False).count()
+    assert sum(day.sessions for day in days) == read
+    by_channel = {row.channel: row for row in services.self_service_by_channel(user=admin)}
+    assert set(by_channel) == {"help_center", "chat"}
+    assert 0 < by_channel["chat"].sessions < by_channel["help_center"].sessions
     rates = [day.rate for day in days if day.rate is not None]
     # Some visits went on to open a request, most did not.
     assert 0.5 < sum(day.self_served for day in days) / sum(day.sessions for day in days) < 0.95

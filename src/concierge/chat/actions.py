@@ -42,7 +42,7 @@ from concierge.core.events import enqueue_after_commit, publish
 from concierge.customers import actions as customer_actions
 from concierge.customers.models import CustomerIdentity, IdentityKind
 from concierge.knowledge import actions as knowledge_actions
-from concierge.knowledge.models import EventKind, HelpSession
+from concierge.knowledge.models import EventKind, HelpChannel, HelpSession
 from concierge.knowledge.services import SELF_SERVICE_WINDOW
 from concierge.tickets import actions as ticket_actions
 from concierge.tickets.actions import NewAttachment
@@ -809,6 +809,7 @@ def record_help_event(
                     locale=locale,
                     customer=visitor.customer,
                     client_address=client_address,
+                    channel=HelpChannel.CHAT,
                 )
                 stored += event is not None
     except LimitExceeded:

@@ -23,6 +23,7 @@ from concierge.knowledge.models import (
     ArticleVote,
     Category,
     EventKind,
+    HelpChannel,
     HelpSession,
     Visibility,
 )
@@ -316,6 +317,9 @@ def ensure_demo_help_center_activity(days: int = 30) -> str:
         Ticket.objects.filter(created_at__gte=now - timedelta(days=days + 1)).order_by("created_at")
     )
     visits = escalated = 0
+    # About one visit in five reads its help in the chat widget (its own generator, so
+    # the visits themselves are the same as before the widget's were told apart).
+    channels = random.Random(20261125)  # noqa: S311 - repeatable invented data
     today = now.replace(hour=0, minute=0, second=0, microsecond=0)
     for day in range(days - 1, -1, -1):  # the days the reports show, today included
         midnight = today - timedelta(days=day)
@@ -323,7 +327,8 @@ def ensure_demo_help_center_activity(days: int = 30) -> str:
         for _ in range(rng.randint(6, 16) if minutes > 60 else 0):
             started = midnight + timedelta(minutes=rng.randint(0, minutes - 30))
             visits += 1
-            escalated += _demo_visit(rng, started, public, found, tickets)
+            channel = HelpChannel.CHAT if channels.random() < 0.2 else HelpChannel.HELP_CENTER
+            escalated += _demo_visit(rng, started, public, found, tickets, channel)
     return (
         f"Help center activity: {visits} visits over {days} days recorded "
         f"({escalated} went on to open a request)."
@@ -336,27 +341,46 @@ def _demo_visit(
     public: list[Article],
     found: dict[str, list[int]],
     tickets: list[Ticket],
+    channel: str = HelpChannel.HELP_CENTER,
 ) -> int:
-    """One visitor's searches, views and vote; 1 when it opened a request afterwards."""
+    """One visitor's searches, views and vote; 1 when it opened a request afterwards.
+
+    In the chat widget the typed question is not a search: the widget shows the
+    articles it would find, and a click on one is a view."""
     key = actions.new_session_key()
+    chat = channel == HelpChannel.CHAT
     clock = started
     read: list[int] = []
     if rng.random() < 0.65:
         no_result = rng.random() < DEMO_NO_RESULT_SHARE
         pool = [q for q in DEMO_SEARCHES if (not found[q]) == no_result] or list(DEMO_SEARCHES)
         query = rng.choice(pool)
-        actions.record_event(
-            session_key=key, kind=EventKind.SEARCH, query=query,
-            result_count=len(found[query]), locale="en", now=clock,
-        )  # fmt: skip
+        if chat:
+            for article_id in found[query]:
+                actions.record_event(
+                    session_key=key, kind=EventKind.SUGGESTION_SHOWN, article_id=article_id,
+                    locale="en", now=clock, channel=channel,
+                )  # fmt: skip
+        else:
+            actions.record_event(
+                session_key=key, kind=EventKind.SEARCH, query=query,
+                result_count=len(found[query]), locale="en", now=clock,
+            )  # fmt: skip
         read = found[query][: rng.randint(0, 2)]
     else:
         read = [rng.choice(public).pk]
+        if chat:
+            actions.record_event(
+                session_key=key, kind=EventKind.SUGGESTION_SHOWN, article_id=read[0],
+                locale="en", now=clock, channel=channel,
+            )  # fmt: skip
     for article_id in read:
         clock += timedelta(seconds=rng.randint(20, 240))
-        actions.record_event(
-            session_key=key, kind=EventKind.VIEW, article_id=article_id, locale="en", now=clock
-        )
+        for kind in [EventKind.SUGGESTION_CLICK, EventKind.VIEW] if chat else [EventKind.VIEW]:
+            actions.record_event(
+                session_key=key, kind=kind, article_id=article_id, locale="en", now=clock,
+                channel=channel,
+            )  # fmt: skip
     if read and rng.random() < 0.3:
         helpful = rng.random() < 0.7
         article = next(a for a in public if a.pk == read[-1])

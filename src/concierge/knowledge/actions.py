@@ -43,6 +43,7 @@ from concierge.knowledge.models import (
     Category,
     EventKind,
     HelpCenterSettings,
+    HelpChannel,
     HelpEvent,
     HelpSession,
     Section,
@@ -580,8 +581,8 @@ def new_session_key() -> str:
     return secrets.token_urlsafe(24)
 
 
-def _session(key: str, customer: Any = None) -> HelpSession:
-    session, _ = HelpSession.objects.get_or_create(key=key)
+def _session(key: str, customer: Any = None, channel: str = HelpChannel.HELP_CENTER) -> HelpSession:
+    session, _ = HelpSession.objects.get_or_create(key=key, defaults={"channel": channel})
     if customer is not None and session.customer_id is None:
         session.customer = customer
         session.save(update_fields=["customer"])
@@ -612,8 +613,12 @@ def record_event(
     customer: Any = None,
     client_address: str = "",
     now: datetime | None = None,
+    channel: str = HelpChannel.HELP_CENTER,
 ) -> HelpEvent | None:
-    """Records a view, search or suggestion shown / clicked; repeats in one session count once."""
+    """Records a view, search or suggestion shown / clicked; repeats in one session count once.
+
+    ``channel`` is where the visit happens (the help center's pages or the chat
+    widget); a session keeps the channel of its first event."""
     if kind not in EventKind.values:
         raise ValidationFailed("Unknown event.", field_errors={"kind": ["Unknown value."]})
     if client_address:
@@ -628,7 +633,7 @@ def record_event(
         EVENTS_PER_HOUR_PER_SESSION,
         f"Too many help center events: at most {EVENTS_PER_HOUR_PER_SESSION} an hour.",
     )
-    session = _session(session_key, customer)
+    session = _session(session_key, customer, channel)
     backdated = now is not None  # tests and imports replay events at their own time
     now = now or timezone.now()
     article = None

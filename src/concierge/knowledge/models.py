@@ -264,10 +264,21 @@ class ArticleAttachment(models.Model):
 INLINE_IMAGE_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
 
 
+class HelpChannel(models.TextChoices):
+    """Where a visit read help content: the help center's pages or the chat widget's
+    suggestions (before the visitor asked for a person)."""
+
+    HELP_CENTER = "help_center", "Help center"
+    CHAT = "chat", "Chat widget"
+
+
 class HelpSession(models.Model):
     """One visitor's visit to the help center, from their first event on."""
 
     key = models.CharField(max_length=64, unique=True)
+    channel = models.CharField(
+        max_length=20, choices=HelpChannel.choices, default=HelpChannel.HELP_CENTER
+    )
     customer = models.ForeignKey(
         "customers.Customer", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

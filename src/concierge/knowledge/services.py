@@ -34,6 +34,7 @@ from concierge.knowledge.models import (
     EventKind,
     HelpCenterImport,
     HelpCenterSettings,
+    HelpChannel,
     HelpEvent,
     HelpSession,
     Section,
@@ -508,28 +509,43 @@ class DayRate:
         return self.self_served / self.sessions if self.sessions else None
 
 
+def _content_sessions(start: datetime, now: datetime) -> QuerySet[HelpSession]:
+    """Sessions whose first help content (an article view or a search) fell in the period."""
+    return HelpSession.objects.filter(first_content_at__gte=start, first_content_at__lte=now)
+
+
+# A session still counts as self-served when its request came before the content
+# (it never counted) or more than 24 h after it.
+OPENED_IN_WINDOW = Q(
+    ticket_created_at__isnull=False,
+    ticket_created_at__gte=F("first_content_at"),
+    ticket_created_at__lte=F("first_content_at") + SELF_SERVICE_WINDOW,
+)
+
+
+def _period_start(now: datetime, days: int) -> datetime:
+    return (now - timedelta(days=days - 1)).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
 def self_service_rate_by_day(
-    *, user: Any, days: int = 30, now: datetime | None = None
+    *, user: Any, days: int = 30, now: datetime | None = None, channel: str = ""
 ) -> list[DayRate]:
     """Per day: sessions that viewed help content, and those that opened no request within 24 h.
 
     A session belongs to the day of its first content event (an article view
     or a search). A request opened more than 24 h later does not undo the
     self-service; one opened before the content was seen never counted.
+    ``channel`` keeps the help center's or the chat widget's sessions only.
     """
     policy.require(policy.can_view_knowledge_reports(user), "Only admins see help center reports.")
     now = now or timezone.now()
-    start = (now - timedelta(days=days - 1)).replace(hour=0, minute=0, second=0, microsecond=0)
-    opened_in_window = Q(
-        ticket_created_at__isnull=False,
-        ticket_created_at__gte=F("first_content_at"),
-        ticket_created_at__lte=F("first_content_at") + SELF_SERVICE_WINDOW,
-    )
+    sessions = _content_sessions(_period_start(now, days), now)
+    if channel:
+        sessions = sessions.filter(channel=channel)
     rows = (
-        HelpSession.objects.filter(first_content_at__gte=start, first_content_at__lte=now)
-        .annotate(day=TruncDate("first_content_at"))
+        sessions.annotate(day=TruncDate("first_content_at"))
         .values("day")
-        .annotate(sessions=Count("pk"), escalated=Count("pk", filter=opened_in_window))
+        .annotate(sessions=Count("pk"), escalated=Count("pk", filter=OPENED_IN_WINDOW))
         .order_by("day")
     )
     return [
@@ -543,6 +559,43 @@ def self_service_rate_by_day(
             <= now,
         )
         for row in rows
+    ]
+
+
+@dataclass(frozen=True)
+class ChannelRate:
+    channel: str
+    label: str
+    sessions: int
+    self_served: int
+
+    @property
+    def rate(self) -> float | None:
+        return self.self_served / self.sessions if self.sessions else None
+
+
+def self_service_by_channel(
+    *, user: Any, days: int = 30, now: datetime | None = None
+) -> list[ChannelRate]:
+    """The period's self-service rate where the visit read its help: the help center's
+    pages, or articles the chat widget suggested before the visitor asked for a person."""
+    policy.require(policy.can_view_knowledge_reports(user), "Only admins see help center reports.")
+    now = now or timezone.now()
+    rows = {
+        row["channel"]: row
+        for row in _content_sessions(_period_start(now, days), now)
+        .values("channel")
+        .annotate(sessions=Count("pk"), escalated=Count("pk", filter=OPENED_IN_WINDOW))
+    }
+    return [
+        ChannelRate(
+            channel=str(channel),
+            label=str(label),
+            sessions=rows[channel]["sessions"],
+            self_served=rows[channel]["sessions"] - rows[channel]["escalated"],
+        )
+        for channel, label in HelpChannel.choices
+        if channel in rows
     ]
 
 

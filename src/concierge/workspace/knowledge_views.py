@@ -23,7 +23,7 @@ from concierge.knowledge import actions as knowledge_actions
 from concierge.knowledge import imports as knowledge_imports
 from concierge.knowledge import services as knowledge_services
 from concierge.knowledge.locales import normalize_locale
-from concierge.knowledge.models import Article, ArticleStatus, Visibility
+from concierge.knowledge.models import Article, ArticleStatus, HelpChannel, Visibility
 from concierge.tickets import services as ticket_services
 from concierge.tickets.models import EntryKind
 from concierge.workspace import forms
@@ -526,7 +526,10 @@ def branding(request: HttpRequest) -> HttpResponse:
 def reports(request: HttpRequest) -> HttpResponse:
     user = request.user
     days = 30
-    rates = knowledge_services.self_service_rate_by_day(user=user, days=days)
+    channel = request.GET.get("channel", "")
+    if channel not in HelpChannel.values:
+        channel = ""
+    rates = knowledge_services.self_service_rate_by_day(user=user, days=days, channel=channel)
     total_sessions = sum(rate.sessions for rate in rates)
     total_self_served = sum(rate.self_served for rate in rates)
     context = {
@@ -534,6 +537,9 @@ def reports(request: HttpRequest) -> HttpResponse:
         "rates": rates,
         "total_sessions": total_sessions,
         "overall_rate": total_self_served / total_sessions if total_sessions else None,
+        "channel": channel,
+        "channels": HelpChannel.choices,
+        "by_channel": knowledge_services.self_service_by_channel(user=user, days=days),
         "top_searches": knowledge_services.top_searches(user=user, days=days),
         "empty_searches": knowledge_services.searches_without_results(user=user, days=days),
         "least_helpful": knowledge_services.least_helpful_articles(user=user),
