@@ -322,9 +322,11 @@ class _Api(BaseHTTPRequestHandler):
 
     answers: dict[str, Any] = {}
     authorizations: list[str] = []
+    paths: list[str] = []
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's name
         self.authorizations.append(self.headers.get("Authorization", ""))
+        self.paths.append(self.path)
         parts = urlsplit(self.path)
         key = parts.path + ("?page=" + parse_qs(parts.query)["page"][0] if parts.query else "")
         payload = self.answers.get(key)
@@ -541,3 +543,81 @@ def test_a_public_image_is_fetched_from_the_very_address_that_was_checked(
 
     assert imports.fetch_public_image(HELPSCOUT_IMAGE) is None
     assert connected == [("93.184.215.14", 443)]
+
+
+def _zendesk_api_answers(api_server: str, attachment_answer: Any = None) -> None:
+    """The loopback API answering the Zendesk payloads in one page, article 400 with a file."""
+    payloads = zendesk_payloads()
+    prefix = "/api/v2/help_center"
+    articles = payloads["articles.json"]["articles"]
+    _Api.authorizations, _Api.paths = [], []
+    _Api.answers = {
+        f"{prefix}/categories.json": payloads["categories.json"],
+        f"{prefix}/sections.json": payloads["sections.json"],
+        f"{prefix}/user_segments.json": payloads["user_segments.json"],
+        f"{prefix}/articles.json": payloads["articles.json"],
+        **{f"{prefix}/articles/{a['id']}/translations.json": {"translations": []}
+           for a in articles},
+        **{f"{prefix}/articles/{a['id']}/attachments.json": {"article_attachments": []}
+           for a in articles},
+        f"{prefix}/articles/400/attachments.json": {"article_attachments": [
+            {"id": 9, "article_id": 400, "file_name": "invoice.png", "content_type": "image/png",
+             "size": len(PNG), "inline": True,
+             "content_url": f"{api_server}/hc/article_attachments/9/invoice.png"},
+        ]},
+        "/hc/article_attachments/9/invoice.png": attachment_answer,
+    }  # fmt: skip
+
+
+def test_a_check_of_a_live_source_downloads_no_file(admin_user: Any, api_server: str) -> None:
+    from concierge.knowledge.models import ArticleAttachment
+
+    _zendesk_api_answers(api_server, attachment_answer=PNG)
+    source = imports.ZendeskApi(api_server, "admin@acme.com", "s3cret")
+
+    report = imports.import_zendesk(actor=admin_user, source=source, dry_run=True)
+
+    assert report.articles["created"] == 6 and not Article.objects.exists()
+    assert "/hc/article_attachments/9/invoice.png" not in _Api.paths
+    assert "files: copied by the import." in report.lines()[0]
+    assert not ArticleAttachment.objects.exists()
+
+
+def test_a_file_that_cannot_be_read_leaves_its_image_where_it_is(
+    admin_user: Any, api_server: str
+) -> None:
+    _zendesk_api_answers(api_server, attachment_answer=None)  # the file host answers 404
+    source = imports.ZendeskApi(api_server, "admin@acme.com", "s3cret")
+
+    report = imports.import_zendesk(actor=admin_user, source=source)
+
+    assert report.articles["created"] == 6  # every article, the one with the file too
+    invoice = _imported("zendesk:article:400")
+    assert not invoice.attachments.exists()
+    assert any(line.startswith("the files of 'Download an invoice': Could not read")
+               for line in report.skipped)  # fmt: skip
+
+
+def test_an_import_stopped_midway_keeps_what_it_wrote_and_the_next_run_carries_on(
+    admin_user: Any, tmp_path: Path, monkeypatch: Any
+) -> None:
+    """Article by article, not one transaction: a large import never holds the database."""
+    folder = _write(tmp_path / "export", zendesk_payloads())
+    written = imports._Writer.article
+    calls: list[str] = []
+
+    def stop_at_the_third(self: Any, item: Any) -> None:
+        calls.append(item.key)
+        if len(calls) == 3:
+            raise RuntimeError("the worker stopped")
+        written(self, item)
+
+    monkeypatch.setattr(imports._Writer, "article", stop_at_the_third)
+    with pytest.raises(RuntimeError):
+        imports.import_zendesk(actor=admin_user, source=imports.FolderSource(folder))
+
+    assert Article.objects.count() == 2
+    monkeypatch.setattr(imports._Writer, "article", written)
+    again = imports.import_zendesk(actor=admin_user, source=imports.FolderSource(folder))
+    assert again.articles == {"created": 4, "updated": 2}
+    assert Article.objects.count() == 6

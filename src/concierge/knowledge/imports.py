@@ -41,6 +41,7 @@ import socket
 import ssl
 import zipfile
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -95,7 +96,8 @@ HELPSCOUT_ARTICLE_LINK = re.compile(r"(?:https?://[^/\s\"')]+)?/article/(\d+)[^\
 
 
 class ImportFailed(ConciergeError):
-    """The export or the API answer cannot be read; nothing was written."""
+    """The export or the API answer cannot be read (while reading, before anything is
+    written)."""
 
     code = "import_failed"
     status = 400
@@ -113,6 +115,7 @@ class ImportReport:
     skipped: list[str] = field(default_factory=list)  # what could not be imported, and why
     external_images: int = 0  # images left on another address (the pages' CSP blocks them)
     files: int = 0  # images and files copied here (live Zendesk imports)
+    files_checked: bool = True  # False: a check of a live source, which downloads no file
 
     def lines(self) -> list[str]:
         verb = "Would import" if self.dry_run else "Imported"
@@ -120,7 +123,7 @@ class ImportReport:
             f"{verb} from {self.source}: "
             f"{self._pair(self.categories)} categories, {self._pair(self.sections)} sections, "
             f"{self._pair(self.articles)} articles, {self.translations} translations, "
-            f"{self.files} files.",
+            + (f"{self.files} files." if self.files_checked else "files: copied by the import."),
         ]
         if self.held_back:
             rows.append(
@@ -513,11 +516,17 @@ class _Article:
 class _Writer:
     """Writes parsed categories, sections and articles through the actions."""
 
-    def __init__(self, actor: Any, report: ImportReport, source: Any = None) -> None:
+    def __init__(
+        self, actor: Any, report: ImportReport, source: Any = None, *, dry_run: bool = False
+    ) -> None:
         self.actor = actor
         self.report = report
-        # A live source that can hand over an article's files (ZendeskApi.article_files).
+        # A live source that can hand over an article's files (ZendeskApi.article_files);
+        # a check does not download them (it would store files its rollback forgets).
         self.files: FileFetcher | None = getattr(source, "article_files", None)
+        if self.files is not None and dry_run:
+            self.files = None
+            report.files_checked = False
         self.categories: dict[str, Category] = {}
         self.sections: dict[str, Section] = {}
 
@@ -572,12 +581,15 @@ class _Writer:
         }
         existing = Article.objects.filter(imported_from=item.key).first()
         texts = item.texts
+        # Downloaded before the article's transaction: a slow file host never holds
+        # the database (SQLite has one writer at a time).
+        fetched = self._fetch_files(self.files, item, first_title) if self.files else None
         try:
             with transaction.atomic():
-                if existing is not None and self.files is not None:
+                if existing is not None and fetched is not None:
                     # Files an earlier run brought: the texts point at them before writing,
                     # so an unchanged article gets no new version.
-                    texts = self._move_files(existing, item, self.files)
+                    texts = self._move_files(existing, item, fetched)
                 if existing is None:
                     article = actions.create_article(
                         actor=self.actor,
@@ -593,10 +605,10 @@ class _Writer:
                         actions.update_article(
                             actor=self.actor, article=article, changes=dict(text), locale=locale
                         )
-                if existing is None and self.files is not None:
+                if existing is None and fetched is not None:
                     # A new article: its files can only be stored once it exists; the
                     # imported text stays in the history and the moved images follow it.
-                    texts = self._move_files(article, item, self.files)
+                    texts = self._move_files(article, item, fetched)
                     for locale, text in texts.items():
                         if text["body"] != item.texts[locale]["body"]:
                             actions.update_article(
@@ -614,8 +626,22 @@ class _Writer:
             _external_images(text["body"]) for text in texts.values()
         )
 
+    def _fetch_files(
+        self, files: FileFetcher, item: _Article, title: str
+    ) -> list[tuple[dict[str, Any], bytes | None]]:
+        """The article's files with their contents; none when the source cannot hand
+        them over (the article is still imported, its images left where they are)."""
+        try:
+            return list(files(item.source_id, item.texts))
+        except ImportFailed as error:
+            self.report.skipped.append(f"the files of '{title}': {error.message}")
+            return []
+
     def _move_files(
-        self, article: Article, item: _Article, files: FileFetcher
+        self,
+        article: Article,
+        item: _Article,
+        files: list[tuple[dict[str, Any], bytes | None]],
     ) -> dict[str, dict[str, str]]:
         """Copies the article's files here (those an earlier run brought are kept) and
         returns its texts pointing at them."""
@@ -625,7 +651,7 @@ class _Writer:
 
         kept = {(a.filename, a.size): a for a in article.attachments.all()}
         addresses: dict[str, str] = {}
-        for record, content in files(item.source_id, item.texts):
+        for record, content in files:
             name, url = str(record.get("file_name") or "file"), str(record.get("content_url"))
             content_type = str(record.get("content_type") or mimetypes.guess_type(name)[0] or "")
             if content is None:
@@ -663,6 +689,22 @@ class _Writer:
 
 
 # --- Zendesk Guide ------------------------------------------------------------------------------
+
+
+@contextmanager
+def _writing(dry_run: bool) -> Iterator[None]:
+    """A check writes everything in one transaction and rolls it back: the same
+    rules as the import, nothing kept. An import commits item by item (each
+    article in its own transaction), so a large import never holds the database
+    for its whole run (SQLite lets one writer in at a time: the help desk would
+    wait), and a run stopped midway keeps what it wrote: importing again
+    updates it and carries on."""
+    if not dry_run:
+        yield
+        return
+    with transaction.atomic():
+        yield
+        transaction.set_rollback(True)
 
 
 def _zendesk_visibility(article: dict[str, Any], segments: dict[Any, dict[str, Any]]) -> str:
@@ -789,8 +831,8 @@ def import_zendesk(*, actor: Any, source: Any, dry_run: bool = False) -> ImportR
             section = section_records[section["parent_section_id"]]
         return section.get("category_id")
 
-    with transaction.atomic():
-        writer = _Writer(actor, report, source)
+    with _writing(dry_run):
+        writer = _Writer(actor, report, source, dry_run=dry_run)
         for category_id, rows in categories.items():
             main = _source_record(rows)
             writer.category(
@@ -805,8 +847,6 @@ def import_zendesk(*, actor: Any, source: Any, dry_run: bool = False) -> ImportR
             )  # fmt: skip
         for item in parsed:
             writer.article(item)
-        if dry_run:
-            transaction.set_rollback(True)
     return report
 
 
@@ -843,8 +883,8 @@ def import_helpscout(*, actor: Any, source: Any, dry_run: bool = False) -> Impor
         cid: f"helpscout:section:general-{c.get('number') or cid}" for cid, c in collections.items()
     }
 
-    with transaction.atomic():
-        writer = _Writer(actor, report, source)
+    with _writing(dry_run):
+        writer = _Writer(actor, report, source, dry_run=dry_run)
         for collection in collections.values():
             writer.category(
                 collection_key[collection["id"]],
@@ -889,8 +929,6 @@ def import_helpscout(*, actor: Any, source: Any, dry_run: bool = False) -> Impor
                     history={"view_count": max(0, int(article.get("viewCount") or 0))},
                 )
             )
-        if dry_run:
-            transaction.set_rollback(True)
     return report
 
 
@@ -1038,7 +1076,8 @@ def _forget_old_runs() -> None:
         status=ImportStatus.FAILED,
         api_secret="",
         finished_at=now,
-        error="The run stopped without finishing (its worker restarted); nothing was written.",
+        error="The run stopped without finishing (its worker restarted); importing again "
+        "updates what it wrote and carries on.",
     )
     for job in HelpCenterImport.objects.filter(finished_at__lt=now - EXPORT_KEPT_FOR).exclude(
         export=""
@@ -1084,8 +1123,8 @@ def run_import(import_id: int) -> None:
     except Exception:  # the run must end as failed, whatever stopped it
         logger.exception("Help center import %s failed", import_id)
         error = (
-            "The import stopped on an unexpected error; nothing was written "
-            "(the server log has the details)."
+            "The import stopped on an unexpected error (the server log has the details); "
+            "what it wrote before stays, and importing again updates it."
         )
     HelpCenterImport.objects.filter(pk=import_id).update(
         status=status,
