@@ -1146,6 +1146,13 @@ def _checked_import(world: World, actor: str) -> int:
     return run.pk
 
 
+def _open_flag(world: World, actor: str) -> int:
+    from concierge.knowledge import actions as kb
+
+    article = knowledge(world).public_article
+    return kb.flag_article(actor=world.users[AGENT], article=article, note="Outdated.").pk
+
+
 def _new_section_api(world: World, actor: str) -> dict[str, Any]:
     category_id = knowledge(world).category.pk if actor == ADMIN else 0
     return {"name": "Returns", "category_id": category_id}
@@ -1264,6 +1271,9 @@ RULES.extend([
     _kb("workspace:knowledge_article_files", "POST", FULL_AGENTS, body=_article_upload),
     _kb("workspace:knowledge_article_file_delete", "POST", FULL_AGENTS),
     _kb("workspace:knowledge_versions", "GET", STAFF_ONLY),
+    _kb("workspace:knowledge_article_flag", "POST", STAFF_ONLY, body={"note": "Outdated."}),
+    _kb("workspace:knowledge_flag_resolve", "POST", FULL_AGENTS, params={
+        **KB_PARAMS, "flag_id": _open_flag}),
     _kb("workspace:knowledge_version_restore", "POST", FULL_AGENTS),
     _kb("workspace:knowledge_structure", "GET", STAFF_ONLY),
     _kb("workspace:knowledge_structure", "POST", ADMINS,

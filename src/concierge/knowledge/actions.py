@@ -35,6 +35,7 @@ from concierge.knowledge.locales import normalize_locale
 from concierge.knowledge.models import (
     Article,
     ArticleAttachment,
+    ArticleFlag,
     ArticleSlugHistory,
     ArticleStatus,
     ArticleTranslation,
@@ -523,6 +524,42 @@ def _signer_names(user: Any) -> list[str]:
     """How an agent may sign a reply: full name and first name."""
     name = " ".join(str(getattr(user, "name", "") or "").split())
     return [name, name.split(" ")[0]] if name else []
+
+
+# --- flags: "this article needs an update" -----------------------------------------------------
+
+FLAG_NOTE_MAX_CHARS = 2000
+OPEN_FLAGS_PER_ARTICLE = 50  # a runaway script cannot bury an article's page in flags
+
+
+@transaction.atomic
+def flag_article(*, actor: Any, article: Article, note: str, ticket: Any = None) -> ArticleFlag:
+    """Any staff member who can read the article flags it, light agents included:
+    they answer with articles they may not edit, and are often first to notice."""
+    policy.require(policy.is_staff(actor), "Only staff flag articles.")
+    note = note.strip()
+    if not note:
+        raise ValidationFailed(
+            "Say what needs changing.", field_errors={"note": ["What is wrong or missing?"]}
+        )
+    if len(note) > FLAG_NOTE_MAX_CHARS:
+        raise LimitExceeded(f"The note is too long: the limit is {FLAG_NOTE_MAX_CHARS} characters.")
+    if article.flags.filter(resolved_at__isnull=True).count() >= OPEN_FLAGS_PER_ARTICLE:
+        raise LimitExceeded(
+            f"This article has {OPEN_FLAGS_PER_ARTICLE} open flags, the limit: resolve some first."
+        )
+    return ArticleFlag.objects.create(article=article, note=note, flagged_by=actor, ticket=ticket)
+
+
+@transaction.atomic
+def resolve_flag(*, actor: Any, flag: ArticleFlag) -> ArticleFlag:
+    """Whoever writes articles marks a flag dealt with (resolving twice changes nothing)."""
+    policy.require(policy.can_edit_articles(actor), "Only agents who write articles resolve flags.")
+    if flag.resolved_at is None:
+        flag.resolved_at = timezone.now()
+        flag.resolved_by = actor
+        flag.save(update_fields=["resolved_at", "resolved_by"])
+    return flag
 
 
 # --- branding ---------------------------------------------------------------------------------

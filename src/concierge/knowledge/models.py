@@ -398,3 +398,36 @@ class HelpCenterImport(models.Model):
     @property
     def is_finished(self) -> bool:
         return self.status in (ImportStatus.DONE, ImportStatus.FAILED)
+
+
+class ArticleFlag(models.Model):
+    """An agent's note that an article needs an update ("the refund now takes 10 days"),
+    raised while answering (Zendesk's knowledge capture "flag article"). Open until
+    someone who writes articles resolves it; the article's owner finds it on the
+    article, in the list's "Flagged" filter and in the help center reports."""
+
+    article = models.ForeignKey(Article, on_delete=models.CASCADE, related_name="flags")
+    note = models.TextField()
+    flagged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # The request the agent was answering when they noticed, if any.
+    ticket = models.ForeignKey(
+        "tickets.Ticket", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["article", "resolved_at"], name="article_flag_open")]
+
+    def __str__(self) -> str:
+        return f"Flag on article {self.article_id}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.resolved_at is None

@@ -15,7 +15,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 import nh3
-from django.db.models import Count, F, Prefetch, Q, QuerySet
+from django.db.models import Count, F, Max, Prefetch, Q, QuerySet
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
@@ -26,6 +26,7 @@ from concierge.knowledge.locales import fallback_chain
 from concierge.knowledge.models import (
     Article,
     ArticleAttachment,
+    ArticleFlag,
     ArticleStatus,
     ArticleTranslation,
     ArticleVersion,
@@ -413,6 +414,7 @@ class ArticleFilters:
     section_id: int | None = None
     text: str = ""
     due_for_review: bool = False
+    flagged: bool = False  # with an open "needs an update" flag
 
 
 def list_articles(*, user: Any, filters: ArticleFilters | None = None) -> QuerySet[Article]:
@@ -431,6 +433,11 @@ def list_articles(*, user: Any, filters: ArticleFilters | None = None) -> QueryS
         articles = articles.filter(review_due_on__lte=timezone.now().date()).exclude(
             status=ArticleStatus.ARCHIVED
         )
+    if policy.is_staff(user):  # flags are agents' notes
+        open_flags = Count("flags", filter=Q(flags__resolved_at__isnull=True), distinct=True)
+        articles = articles.annotate(open_flags=open_flags)
+        if filters.flagged:
+            articles = articles.filter(open_flags__gt=0)
     return articles
 
 
@@ -696,6 +703,44 @@ def sitemap_entries() -> list[SitemapEntry]:
 def translations_of(*, user: Any, article: Article) -> Sequence[ArticleTranslation]:
     get_article(user=user, article_id=article.pk)
     return list(article.translations.all())
+
+
+# --- flags ------------------------------------------------------------------------------------
+
+RESOLVED_FLAGS_SHOWN = 10
+
+
+def article_flags(*, user: Any, article: Article) -> list[ArticleFlag]:
+    """The article's open flags, then the last few resolved (staff only: agents' notes)."""
+    policy.require(policy.is_staff(user), "Only staff read flags.")
+    flags = article.flags.select_related("flagged_by", "resolved_by", "ticket")
+    return [
+        *flags.filter(resolved_at__isnull=True),
+        *flags.filter(resolved_at__isnull=False).order_by("-resolved_at")[:RESOLVED_FLAGS_SHOWN],
+    ]
+
+
+def get_flag(*, user: Any, flag_id: int) -> ArticleFlag:
+    policy.require(policy.is_staff(user), "Only staff read flags.")
+    flag = ArticleFlag.objects.select_related("article").filter(pk=flag_id).first()
+    if flag is None:
+        raise NotFound("No such flag.")
+    return flag
+
+
+def flagged_articles(*, user: Any, limit: int = 20) -> list[Article]:
+    """Articles with open flags, the most recently flagged first, with their count."""
+    policy.require(policy.can_view_knowledge_reports(user), "Only admins see help center reports.")
+    open_flags = Q(flags__resolved_at__isnull=True)
+    articles = (
+        _with_text(Article.objects.filter(open_flags))
+        .annotate(
+            open_flags=Count("flags", filter=open_flags),
+            last_flagged=Max("flags__created_at", filter=open_flags),
+        )
+        .order_by("-last_flagged", "-id")[:limit]
+    )
+    return localize(articles, help_center_settings().default_locale)
 
 
 # --- imports started from the workspace --------------------------------------------------------

@@ -94,6 +94,7 @@ def article_list(request: HttpRequest) -> HttpResponse:
         visibility=visibility if visibility in Visibility.values else "",
         text=request.GET.get("q", "")[:200],
         due_for_review=request.GET.get("due") == "1",
+        flagged=request.GET.get("flagged") == "1",
     )
     articles = knowledge_services.list_articles(user=user, filters=filters)[:PAGE_SIZE]
     context = {
@@ -103,6 +104,7 @@ def article_list(request: HttpRequest) -> HttpResponse:
         "status": filters.status,
         "query": filters.text,
         "due": filters.due_for_review,
+        "flagged": filters.flagged,
         "statuses": ArticleStatus.choices,
         "visibility": filters.visibility,
         "visibilities": Visibility.choices,
@@ -211,8 +213,51 @@ def article_edit(request: HttpRequest, article_id: int) -> HttpResponse:
         "can_edit": policy.can_edit_articles(user),
         "help_center_url": _help_center_url(article, locale),
         "has_sections": True,
+        **_flags_context(request, article),
     }
     return page(request, "workspace/knowledge/article_form.html", context, status=status)
+
+
+def _flags_context(request: HttpRequest, article: Article) -> dict[str, Any]:
+    flags = knowledge_services.article_flags(user=request.user, article=article)
+    ticket_id = request.GET.get("ticket", "")
+    return {
+        "flags": flags,
+        "open_flags": sum(flag.is_open for flag in flags),
+        # Opened from a ticket's article picker: the flag remembers that ticket.
+        "flag_ticket_id": int(ticket_id) if ticket_id.isdigit() else None,
+    }
+
+
+@staff_required
+@require_POST
+def article_flag(request: HttpRequest, article_id: int) -> HttpResponse:
+    """Flags the article for an update (any staff member, light agents too)."""
+    user = request.user
+    article = knowledge_services.get_article(user=user, article_id=article_id)
+    ticket = None
+    ticket_id = request.POST.get("ticket_id", "")
+    if ticket_id.isdigit():
+        ticket = ticket_services.get_ticket(user=user, ticket_id=int(ticket_id))
+    try:
+        knowledge_actions.flag_article(
+            actor=user, article=article, note=request.POST.get("note", ""), ticket=ticket
+        )
+    except ConciergeError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(request, "Flagged: whoever keeps this article up to date sees it.")
+    return redirect(reverse("workspace:knowledge_article", args=[article.pk]) + "#flags")
+
+
+@staff_required
+@require_POST
+def flag_resolve(request: HttpRequest, flag_id: int) -> HttpResponse:
+    user = request.user
+    flag = knowledge_services.get_flag(user=user, flag_id=flag_id)
+    knowledge_actions.resolve_flag(actor=user, flag=flag)
+    messages.success(request, "Flag resolved.")
+    return redirect(reverse("workspace:knowledge_article", args=[flag.article_id]) + "#flags")
 
 
 def _help_center_url(article: Article, locale: str) -> str:
@@ -544,6 +589,7 @@ def reports(request: HttpRequest) -> HttpResponse:
         "empty_searches": knowledge_services.searches_without_results(user=user, days=days),
         "least_helpful": knowledge_services.least_helpful_articles(user=user),
         "due": knowledge_services.articles_due_for_review(user=user),
+        "flagged": knowledge_services.flagged_articles(user=user),
         "comments": knowledge_services.recent_comments(user=user),
     }
     return page(request, "workspace/knowledge/reports.html", context)
@@ -639,8 +685,12 @@ def composer_search(request: HttpRequest) -> HttpResponse:
         hit.url = request.build_absolute_uri(  # type: ignore[attr-defined]
             reverse("portal:help_article", args=[hit.article.pk, text.slug])
         )
+    ticket = request.GET.get("ticket", "")  # the ticket being answered: a flag names it
+    ticket_id = int(ticket) if ticket.isdigit() else None
     return render(
-        request, "workspace/knowledge/_composer_results.html", {"hits": hits, "query": query}
+        request,
+        "workspace/knowledge/_composer_results.html",
+        {"hits": hits, "query": query, "ticket_id": ticket_id},
     )
 
 
@@ -689,6 +739,8 @@ urlpatterns: list[URLPattern] = [
         article_attachment_delete,
         name="knowledge_article_file_delete",
     ),
+    path("knowledge/articles/<int:article_id>/flags/", article_flag, name="knowledge_article_flag"),
+    path("knowledge/flags/<int:flag_id>/resolve/", flag_resolve, name="knowledge_flag_resolve"),
     path(
         "knowledge/articles/<int:article_id>/versions/",
         article_versions,
