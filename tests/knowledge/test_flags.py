@@ -97,3 +97,30 @@ def test_the_composer_picker_offers_to_flag_with_the_ticket(
     assert f"/knowledge/articles/{article.pk}/?ticket={ticket.pk}#flags" in results.content.decode()
     form = client.get(f"/knowledge/articles/{article.pk}/?ticket={ticket.pk}").content.decode()
     assert f'name="ticket_id" value="{ticket.pk}"' in form
+
+
+def test_the_articles_owner_is_notified_and_the_notice_opens_the_flags(
+    admin_user: Any, agent_user: Any, light_agent_user: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    from concierge.automation.models import AgentNotification
+
+    _, section = make_structure(admin_user)
+    article = make_article(agent_user, section, title="Refunds", owner_id=agent_user.pk)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        actions.flag_article(actor=light_agent_user, article=article, note="Now 10 days.")
+        actions.flag_article(actor=agent_user, article=article, note="Own note.")  # no self-notice
+
+    (notice,) = AgentNotification.objects.all()
+    assert notice.user == agent_user and notice.ticket is None
+    assert "flagged “Refunds” for an update: Now 10 days." in notice.message
+    opened = signed_in_client(agent_user).post(f"/notifications/{notice.pk}/open/")
+    assert opened["Location"] == f"/knowledge/articles/{article.pk}/#flags"
+
+
+def test_a_notification_links_only_to_a_workspace_path(agent_user: Any) -> None:
+    from concierge.automation.actions import notify_in_app
+
+    for link in ("https://evil.example/", "//evil.example/", "javascript:alert(1)"):
+        with pytest.raises(ValueError):
+            notify_in_app(agent_ids=[agent_user.pk], message="x", link=link)

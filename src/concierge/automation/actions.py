@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Sequence
 from datetime import date
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -381,35 +382,58 @@ def _notify(ticket: Ticket, action: dict[str, Any], rule: RoutingRule) -> list[i
 
 
 def _publish_in_app(ticket: Ticket, agent_ids: list[int], message: str, rule: RoutingRule) -> None:
-    """Stores a notice per agent (the workspace bell and list), then tells open workspaces.
+    notify_in_app(agent_ids=agent_ids, message=message, ticket=ticket, rule_name=rule.name)
+
+
+def notify_in_app(
+    *,
+    agent_ids: Sequence[int],
+    message: str,
+    ticket: Ticket | None = None,
+    rule_name: str = "",
+    link: str = "",
+) -> list[int]:
+    """Stores a notice per active agent (the workspace bell and list), then tells open
+    workspaces; the agents notified.
 
     The event goes on the staff stream (every staff member may read every
     ticket today); ``user_ids`` names the recipients, and the agent socket
-    sends it to them alone (``policy.can_receive_ticket_event``).
+    sends it to them alone (``policy.can_receive_ticket_event``). ``link`` is a
+    workspace path the server built (never one a user typed): opening the
+    notice goes there when it is about something other than a ticket.
     """
+    if link and (not link.startswith("/") or link.startswith("//")):
+        raise ValueError(f"A notification links to a workspace path, not {link!r}.")
+    recipients = list(
+        User.objects.filter(pk__in=agent_ids, is_active=True).values_list("pk", flat=True)
+    )
     AgentNotification.objects.bulk_create(
         AgentNotification(
-            user_id=agent_id, ticket=ticket, message=message[:1000], rule_name=rule.name[:200]
-        )
-        for agent_id in User.objects.filter(pk__in=agent_ids, is_active=True).values_list(
-            "pk", flat=True
-        )
+            user_id=agent_id,
+            ticket=ticket,
+            message=message[:1000],
+            rule_name=rule_name[:200],
+            link=link[:300],
+        )  # fmt: skip
+        for agent_id in recipients
     )
     publish = getattr(events, "publish", None)
-    if publish is None:  # the real-time layer is not there yet
-        return
+    if publish is None or not recipients:  # the real-time layer is not there yet
+        return recipients
     publish(
         stream="staff",
         kind="automation.notification",
         data={
-            "ticket_id": ticket.pk,
-            "team_id": ticket.team_id,
-            "assignee_id": ticket.assignee_id,
-            "user_ids": agent_ids,
+            "ticket_id": ticket.pk if ticket else None,
+            "team_id": ticket.team_id if ticket else None,
+            "assignee_id": ticket.assignee_id if ticket else None,
+            "user_ids": recipients,
             "message": message[:1000],
-            "rule": rule.name,
+            "rule": rule_name,
+            "link": link,
         },
     )
+    return recipients
 
 
 def hide_entry_content(*, entry: Entry, reason: str, via: str) -> bool:

@@ -186,6 +186,9 @@ class AgentNotification(models.Model):
     )
     message = models.CharField(max_length=1000)
     rule_name = models.CharField(max_length=200, blank=True)
+    # A workspace page the notice is about when that is not a ticket (an article's
+    # flags): a path the server built, opened instead of the list.
+    link = models.CharField(max_length=300, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     read_at = models.DateTimeField(null=True, blank=True)
 

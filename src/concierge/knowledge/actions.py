@@ -548,7 +548,29 @@ def flag_article(*, actor: Any, article: Article, note: str, ticket: Any = None)
         raise LimitExceeded(
             f"This article has {OPEN_FLAGS_PER_ARTICLE} open flags, the limit: resolve some first."
         )
-    return ArticleFlag.objects.create(article=article, note=note, flagged_by=actor, ticket=ticket)
+    flag = ArticleFlag.objects.create(article=article, note=note, flagged_by=actor, ticket=ticket)
+    if article.owner_id and article.owner_id != actor.pk:
+        transaction.on_commit(lambda: _tell_the_owner(flag))
+    return flag
+
+
+def _tell_the_owner(flag: ArticleFlag) -> None:
+    """The article's owner is who keeps it up to date: a notice in their workspace."""
+    from django.urls import reverse
+
+    from concierge.automation.actions import notify_in_app
+
+    article = flag.article
+    if article.owner_id is None:
+        return
+    text = article.translations.filter(locale=article.source_locale).first()
+    title = text.title if text else f"article {article.pk}"
+    who = getattr(flag.flagged_by, "name", "") or "An agent"
+    notify_in_app(
+        agent_ids=[article.owner_id],
+        message=f"{who} flagged “{title}” for an update: {flag.note}"[:1000],
+        link=reverse("workspace:knowledge_article", args=[article.pk]) + "#flags",
+    )
 
 
 @transaction.atomic

@@ -387,11 +387,14 @@ def notification_list(request: HttpRequest) -> HttpResponse:
 @staff_required
 @require_POST
 def notification_open(request: HttpRequest, notification_id: int) -> HttpResponse:
-    """Marks the notification read and opens its ticket (the list when it has none)."""
+    """Marks the notification read and opens its ticket, or the page it links to (an
+    article's flags), or the list when it has neither."""
     item = services.get_notification(user=request.user, notification_id=notification_id)
     actions.mark_notifications_read(actor=request.user, notification_id=notification_id)
     if item is not None and item.ticket_id:
         return redirect(reverse("workspace:ticket", args=[item.ticket_id]))
+    if item is not None and item.link.startswith("/") and not item.link.startswith("//"):
+        return redirect(item.link)  # a path the server built (notify_in_app checks it)
     return redirect("workspace:notifications")
 
 

@@ -257,7 +257,9 @@
     toast.setAttribute("data-notification-toast", "");
     if (data.ticket_id) { toast.setAttribute("data-ticket-id", String(data.ticket_id)); }
     var link = document.createElement("a");
-    link.href = data.ticket_id ? "/tickets/" + encodeURIComponent(data.ticket_id) + "/" : "/notifications/";
+    // data.link: a workspace path the server built (an article's flags); never a full URL.
+    var local = typeof data.link === "string" && data.link.charAt(0) === "/" && data.link.charAt(1) !== "/";
+    link.href = data.ticket_id ? "/tickets/" + encodeURIComponent(data.ticket_id) + "/" : (local ? data.link : "/notifications/");
     link.textContent = data.message || "New notification";
     var close = document.createElement("button");
     close.type = "button";
