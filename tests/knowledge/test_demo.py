@@ -107,3 +107,22 @@ def test_demo_activity_indexes_every_published_article_before_the_worker_does():
     indexed = SearchDocument.objects.filter(kind="article")
     assert set(indexed.values_list("object_id", flat=True)) == published
     assert set(indexed.values_list("audience", flat=True)) == {"public", "signed_in", "staff"}
+
+
+def test_demo_flags_reach_the_articles_owner_once(django_capture_on_commit_callbacks):
+    from concierge.automation.models import AgentNotification
+    from concierge.demo.knowledge import ensure_demo_article_flags
+    from concierge.knowledge.models import ArticleFlag
+    from tests.factories import make_agent
+
+    admin = make_admin(email=generator.ADMIN_EMAIL)
+    make_agent(email="agent1@demo.test")
+    ensure_demo_help_center()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        first = ensure_demo_article_flags()
+    again = ensure_demo_article_flags()
+
+    assert "2 raised" in first and "already" in again
+    assert ArticleFlag.objects.filter(resolved_at__isnull=True).count() == 2
+    assert AgentNotification.objects.filter(user=admin).count() == 2

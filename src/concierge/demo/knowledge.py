@@ -19,6 +19,7 @@ from concierge.demo import generator
 from concierge.knowledge import actions, services
 from concierge.knowledge.models import (
     Article,
+    ArticleFlag,
     ArticleStatus,
     ArticleVote,
     Category,
@@ -397,3 +398,32 @@ def _demo_visit(
             actions.note_request_opened(session_key=key, ticket=rng.choice(later))
             return 1
     return 0
+
+
+# Agents' notes that an article needs an update, raised while answering: (title, note).
+DEMO_FLAGS = (
+    ("Where is my order?", "Customers ask about parcels stuck in customs: say what to do."),
+    ("How do I get a refund?", "Refunds to PayPal arrive within 3 days: say so apart from cards."),
+)
+
+
+def ensure_demo_article_flags() -> str:
+    """Two open flags by demo agents, so the article page, the list's filter, the reports
+    and the owner's notifications show what knowledge capture looks like."""
+    if ArticleFlag.objects.exists():
+        return "Article flags: already raised."
+    admin = User.objects.filter(email=generator.ADMIN_EMAIL).first()
+    agents = list(User.objects.filter(role="agent", is_active=True).order_by("pk")[:2])
+    if admin is None or not agents:
+        return "Article flags: no demo agents."
+    raised = 0
+    for (title, note), agent in zip(DEMO_FLAGS, agents * 2, strict=False):
+        article = Article.objects.filter(translations__title=title).first()
+        if article is None:
+            continue
+        if article.owner_id is None:  # the admin keeps the demo articles up to date
+            actions.update_article(actor=admin, article=article, changes={"owner_id": admin.pk})
+        ticket = Ticket.objects.filter(assignee=agent).order_by("-created_at").first()
+        actions.flag_article(actor=agent, article=article, note=note, ticket=ticket)
+        raised += 1
+    return f"Article flags: {raised} raised by agents (Knowledge → Articles → Flagged)."

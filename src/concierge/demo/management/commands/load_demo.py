@@ -14,7 +14,11 @@ from django.core.management.base import BaseCommand, CommandParser
 
 from concierge.demo import generator
 from concierge.demo.chat import ensure_demo_chat_channel
-from concierge.demo.knowledge import ensure_demo_help_center, ensure_demo_help_center_activity
+from concierge.demo.knowledge import (
+    ensure_demo_article_flags,
+    ensure_demo_help_center,
+    ensure_demo_help_center_activity,
+)
 from concierge.demo.routing import (
     ensure_demo_escalation_example,
     ensure_demo_routing,
@@ -64,6 +68,7 @@ class Command(BaseCommand):
         self.stdout.write(ensure_demo_help_center())
         self.stdout.write(ensure_search_index())
         self.stdout.write(ensure_demo_help_center_activity())
+        self.stdout.write(ensure_demo_article_flags())
 
 
 def ensure_search_index() -> str:
