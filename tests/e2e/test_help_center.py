@@ -135,3 +135,42 @@ def test_an_admin_checks_then_imports_a_zendesk_export_and_the_old_address_leads
     page.goto("/hc/en-us/articles/406-Scripted")  # an article without the external image
     expect(page.get_by_role("heading", name="Scripted", level=1)).to_be_visible()
     assert_clean(watch)
+
+
+def test_an_agent_flags_an_article_from_the_reply_composer_and_its_owner_resolves_it(
+    new_page: Any, watch: PageWatch, admin_user: Any, agent_user: Any, password: str
+) -> None:
+    _, section = make_structure(admin_user, name="Orders")
+    article = make_article(
+        agent_user, section, title="Track your parcel", body="Use the tracking link.",
+        owner_id=admin_user.pk,
+    )  # fmt: skip
+    ticket = TicketFactory(subject="Parcel stuck in customs")
+    page = new_page()
+    sign_in_agent(page, agent_user.email, password)
+
+    page.goto(f"/tickets/{ticket.pk}/")
+    page.get_by_role("button", name="Insert article").click()
+    page.get_by_label("Search the knowledge base").fill("parcel")
+    with page.context.expect_page() as opened:
+        page.get_by_role("link", name="Flag Track your parcel for an update").click()
+    article_page = opened.value
+    article_page.get_by_label(f"Flag for an update (from ticket #{ticket.pk})").fill(
+        "Say what to do when a parcel is stuck in customs."
+    )
+    article_page.get_by_role("button", name="Flag", exact=True).click()
+
+    flags = article_page.locator("#flags")
+    expect(flags).to_contain_text("1 open")
+    expect(flags).to_contain_text(f"while answering #{ticket.pk}")
+
+    owner = new_page()
+    sign_in_agent(owner, admin_user.email, password)
+    owner.goto("/notifications/")
+    notice = re.compile("flagged “Track your parcel” for an update")
+    owner.get_by_role("button", name=notice).click()
+    expect(owner).to_have_url(re.compile(rf"/knowledge/articles/{article.pk}/#flags$"))
+    owner.locator("#flags").get_by_role("button", name="Resolve").click()
+    expect(owner.locator("#flags")).not_to_contain_text("open")
+    expect(owner.locator("#flags")).to_contain_text("resolved by")
+    assert_clean(watch)
