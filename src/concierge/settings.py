@@ -187,6 +187,12 @@ else:
 TASK_BACKEND = os.environ.get(
     "TASK_BACKEND", "immediate" if TESTING else ("rq" if REDIS_URL else "database")
 )
+# Two queues: "default" for the quick work that follows every message (triage,
+# routing, notifications, indexing) and "long" for work that takes minutes
+# (retraining the triage model, importing a help center). Workers take both,
+# the quick queue first; the embedded worker runs one thread per queue, so a
+# retrain never holds up the triage of a new ticket.
+TASK_QUEUES = ["default", "long"]
 TASKS = {
     "default": {
         "BACKEND": {
@@ -194,11 +200,12 @@ TASKS = {
             "database": "django_tasks_db.DatabaseBackend",
             "rq": "django_tasks_rq.RQBackend",
         }[TASK_BACKEND],
+        "QUEUES": TASK_QUEUES,
     }
 }
 if TASK_BACKEND == "rq":
     INSTALLED_APPS += ["django_tasks_rq", "django_rq"]
-    RQ_QUEUES = {"default": {"URL": REDIS_URL}}
+    RQ_QUEUES = {name: {"URL": REDIS_URL} for name in TASK_QUEUES}
 # In the embedded profile the ASGI server runs a task worker thread so that
 # no second process is needed (see concierge/asgi.py).
 EMBEDDED_WORKER = _env_bool("CONCIERGE_EMBEDDED_WORKER", False)

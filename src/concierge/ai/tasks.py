@@ -10,7 +10,7 @@ from django_tasks import task
 logger = logging.getLogger(__name__)
 
 
-@task()
+@task(queue_name="long")  # minutes of work: see settings.TASK_QUEUES
 def retrain_triage_model(job_id: str = "") -> dict[str, Any]:
     """Retrains the intent classifier on the agents' labels; the validation gate decides.
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django_tasks import task
 
 
-@task()
+@task(queue_name="long")  # minutes of work: see settings.TASK_QUEUES
 def run_help_center_import(import_id: int) -> None:
     """Runs an import an admin started on the workspace's import page."""
     from concierge.knowledge.imports import run_import

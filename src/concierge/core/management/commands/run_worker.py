@@ -28,8 +28,11 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         start_scheduler()
+        # Both queues, the quick one first (settings.TASK_QUEUES); a dedicated worker
+        # for one queue: ``./concierge worker --queue-name long`` (database queue)
+        # or ``rqworker long`` directly.
         if settings.TASK_BACKEND == "rq":
-            command = ["rqworker", "default", "--job-class", "django_tasks_rq.Job"]
+            command = ["rqworker", *settings.TASK_QUEUES, "--job-class", "django_tasks_rq.Job"]
         else:
-            command = ["db_worker"]
+            command = ["db_worker", "--queue-name", ",".join(settings.TASK_QUEUES)]
         ManagementUtility([sys.argv[0], *command, *options["worker_args"]]).execute()
