@@ -15,7 +15,13 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from concierge.knowledge import imports
 from concierge.knowledge.models import Article, HelpCenterImport, ImportStatus
 from tests.conftest import signed_in_client
-from tests.knowledge.test_imports import _Api, api_server, zendesk_payloads  # noqa: F401
+from tests.knowledge.test_imports import (  # noqa: F401 - api_server: a fixture
+    PNG,
+    _Api,
+    _zendesk_api_answers,
+    api_server,
+    zendesk_payloads,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -136,18 +142,7 @@ def test_a_live_import_calls_only_zendesk_and_forgets_the_token(
     django_capture_on_commit_callbacks: Any,
 ) -> None:
     settings.HELP_CENTER_IMPORT_ADDRESSES = {"zendesk": api_server, "helpscout": api_server}
-    payloads = zendesk_payloads()
-    prefix = "/api/v2/help_center"
-    _Api.authorizations = []
-    _Api.answers = {
-        f"{prefix}/categories.json": payloads["categories.json"],
-        f"{prefix}/sections.json": payloads["sections.json"],
-        f"{prefix}/user_segments.json": payloads["user_segments.json"],
-        f"{prefix}/articles.json": payloads["articles.json"],
-        **{f"{prefix}/articles/{a['id']}/{kind}.json": {kind.replace("attachments",
-           "article_attachments"): []} for a in payloads["articles.json"]["articles"]
-           for kind in ("translations", "attachments")},
-    }  # fmt: skip
+    _zendesk_api_answers(api_server, attachment_answer=PNG)
     client = signed_in_client(admin_user)
     form = {"source": "zendesk", "email": "admin@acme.com", "secret": "s3cret-token"}
 

@@ -1015,11 +1015,7 @@ def start_import(*, actor: Any, request: ImportRequest) -> HelpCenterImport:
     job.api_secret = request.secret
     with transaction.atomic():
         _forget_old_runs()
-        busy = HelpCenterImport.objects.select_for_update().filter(
-            status__in=[ImportStatus.QUEUED, ImportStatus.RUNNING]
-        )
-        if busy.exists():
-            raise Conflict("An import is already waiting or running; start the next when it ends.")
+        _refuse_while_busy()
         if request.export is not None:
             job.export.save(job.export_name, File(request.export), save=False)
         job.save()
@@ -1045,11 +1041,7 @@ def import_again(*, actor: Any, previous: HelpCenterImport) -> HelpCenterImport:
             "from here: upload it again."
         )
     with transaction.atomic():
-        busy = HelpCenterImport.objects.select_for_update().filter(
-            status__in=[ImportStatus.QUEUED, ImportStatus.RUNNING]
-        )
-        if busy.exists():
-            raise Conflict("An import is already waiting or running; start the next when it ends.")
+        _refuse_while_busy()
         job = HelpCenterImport.objects.create(
             source=previous.source,
             dry_run=False,
@@ -1059,6 +1051,14 @@ def import_again(*, actor: Any, previous: HelpCenterImport) -> HelpCenterImport:
         )
         enqueue_after_commit(_run_task(), job.pk)
     return job
+
+
+def _refuse_while_busy() -> None:
+    busy = HelpCenterImport.objects.select_for_update().filter(
+        status__in=[ImportStatus.QUEUED, ImportStatus.RUNNING]
+    )
+    if busy.exists():
+        raise Conflict("An import is already waiting or running; start the next when it ends.")
 
 
 def _run_task() -> Any:
