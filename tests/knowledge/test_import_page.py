@@ -180,3 +180,37 @@ def test_a_run_is_done_once_and_a_stale_run_does_not_block_the_next(admin_user: 
     assert second.status_code == 302
     run.refresh_from_db()
     assert run.status == "failed" and "stopped without finishing" in run.error
+
+
+def test_images_saved_in_the_export_are_copied_to_the_articles_that_show_them(
+    admin_user: Any,
+) -> None:
+    export = _zip(
+        zendesk_payloads(),
+        extra={"zendesk-export/hc/article_attachments/9/invoice.png": PNG},  # its old path
+    )
+
+    report = imports.import_zendesk(
+        actor=admin_user, source=imports.ArchiveSource("export.zip", io.BytesIO(export))
+    )
+
+    invoice = Article.objects.get(imported_from="zendesk:article:400")
+    (image,) = invoice.attachments.all()
+    assert (image.filename, image.file.read()) == ("invoice.png", PNG)
+    body = invoice.translations.get(locale="en").body_source
+    assert f"](/portal/help/files/{image.pk}/invoice.png)" in body
+    assert (report.files, report.external_images) == (1, 0)
+
+
+def test_an_image_name_two_files_share_is_not_guessed(admin_user: Any) -> None:
+    export = _zip(
+        zendesk_payloads(),
+        extra={"images/a/invoice.png": PNG, "images/b/invoice.png": PNG},  # not its old path
+    )
+
+    report = imports.import_zendesk(
+        actor=admin_user, source=imports.ArchiveSource("export.zip", io.BytesIO(export))
+    )
+
+    assert not Article.objects.get(imported_from="zendesk:article:400").attachments.exists()
+    assert (report.files, report.external_images) == (0, 1)

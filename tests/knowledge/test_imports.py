@@ -621,3 +621,19 @@ def test_an_import_stopped_midway_keeps_what_it_wrote_and_the_next_run_carries_o
     again = imports.import_zendesk(actor=admin_user, source=imports.FolderSource(folder))
     assert again.articles == {"created": 4, "updated": 2}
     assert Article.objects.count() == 6
+
+
+def test_a_folder_with_the_images_beside_the_json_copies_them(
+    admin_user: Any, tmp_path: Path
+) -> None:
+    folder = _write(tmp_path / "export", zendesk_payloads())
+    (folder / "invoice.png").write_bytes(PNG)  # found by its name, the only one
+
+    check = imports.import_zendesk(
+        actor=admin_user, source=imports.FolderSource(folder), dry_run=True
+    )
+    report = imports.import_zendesk(actor=admin_user, source=imports.FolderSource(folder))
+
+    assert "files: copied by the import." in check.lines()[0]
+    assert (report.files, report.external_images) == (1, 0)
+    assert _imported("zendesk:article:400").attachments.get().filename == "invoice.png"

@@ -44,9 +44,10 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 from typing import IO, Any
-from urllib.parse import urlencode, urljoin, urlsplit
+from urllib.parse import unquote, urlencode, urljoin, urlsplit
 from urllib.request import (
     HTTPRedirectHandler,
     HTTPSHandler,
@@ -85,6 +86,8 @@ MAX_FILE_BYTES = 50 * 1024 * 1024
 # An uploaded ZIP archive: at most this many JSON files, this much JSON unpacked.
 MAX_ARCHIVE_FILES = 20_000
 MAX_ARCHIVE_BYTES = 500 * 1024 * 1024
+# Images an export may hold beside its JSON, copied to the articles that show them.
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".webp")
 MAX_PAGES = 2_000  # of one API list: a runaway "next page" chain stops here
 FETCH_TIMEOUT_SECONDS = 30
 
@@ -134,7 +137,8 @@ class ImportReport:
             rows.append(
                 f"{self.external_images} image(s) are still on another address, which help "
                 "center pages do not load images from (their security policy): upload them to "
-                "the articles (a live import copies them)."
+                "the articles, add them to the export at their old path, or import live (which "
+                "copies them)."
             )
         rows.extend(f"Skipped: {reason}" for reason in self.skipped)
         return rows
@@ -159,10 +163,17 @@ def _records(payload: Any, key: str) -> list[dict[str, Any]]:
 class _SavedAnswers:
     """API answers saved as JSON files, any names, any number of pages: each
     file's top-level keys say what it holds ("articles", "sections",
-    "collections"...)."""
+    "collections"...). Image files saved beside them (at their path on the old
+    help center, say ``hc/article_attachments/9/invoice.png``) are copied to the
+    articles that show them, as a live import does."""
 
     def __init__(self) -> None:
         self._payloads: list[Any] = []
+        self._images: dict[str, Callable[[], bytes]] = {}  # path in the export -> its reader
+
+    @property
+    def has_files(self) -> bool:
+        return bool(self._images)
 
     def _add(self, name: str, data: bytes) -> None:
         if len(data) > MAX_FILE_BYTES:
@@ -172,6 +183,11 @@ class _SavedAnswers:
         except (UnicodeDecodeError, json.JSONDecodeError) as error:
             raise ImportFailed(f"{name} is not JSON: {error}") from error
 
+    def _add_image(self, path: str, read: Callable[[], bytes]) -> None:
+        if len(self._images) >= MAX_ARCHIVE_FILES:
+            raise ImportFailed(f"The export holds over {MAX_ARCHIVE_FILES} images.")
+        self._images[path.strip("/")] = read
+
     def collect(self, *keys: str) -> list[dict[str, Any]]:
         return [
             record
@@ -179,6 +195,35 @@ class _SavedAnswers:
             for key in keys
             for record in _records(payload, key)
         ]
+
+    def article_files(
+        self, article_id: Any, texts: dict[str, dict[str, str]]
+    ) -> Iterator[tuple[dict[str, Any], bytes | None]]:
+        """The images the article shows that the export holds too; the others stay
+        where they are (and are counted as such)."""
+        urls = {url for text in texts.values() for url in MARKDOWN_IMAGE.findall(text["body"])}
+        for url in sorted(urls):
+            found = self._image_at(unquote(urlsplit(url).path).strip("/"))
+            if found is not None:
+                yield {"file_name": Path(found).name, "content_url": url}, self._images[found]()
+
+    def _image_at(self, path: str) -> str | None:
+        """The export's file for an image address's path: the same path, under any
+        top folder, or else the one file of that name (a name two files share
+        matches neither: the wrong picture is worse than a missing one)."""
+        if not path:
+            return None
+        if path in self._images:
+            return path
+        for candidates in (
+            [key for key in self._images if key.endswith("/" + path)],
+            [key for key in self._images if Path(key).name == Path(path).name],
+        ):
+            if len(candidates) == 1:
+                return candidates[0]
+            if candidates:
+                return None
+        return None
 
 
 class FolderSource(_SavedAnswers):
@@ -193,6 +238,10 @@ class FolderSource(_SavedAnswers):
             if path.stat().st_size > MAX_FILE_BYTES:
                 raise ImportFailed(f"{path.name} is over {MAX_FILE_BYTES // 1024 // 1024} MB.")
             self._add(path.name, path.read_bytes())
+        for path in sorted(self.folder.rglob("*")):
+            if path.suffix.lower() in IMAGE_SUFFIXES and path.is_file():
+                relative = path.relative_to(self.folder).as_posix()
+                self._add_image(relative, partial(_read_file, path))
         if not self._payloads:
             raise ImportFailed(f"No .json file in {self.folder}.")
 
@@ -219,13 +268,16 @@ class ArchiveSource(_SavedAnswers):
             archive = zipfile.ZipFile(stream)
         except zipfile.BadZipFile as error:
             raise ImportFailed(f"{name} is not a ZIP archive that can be read: {error}") from error
-        entries = [
+        files = [
             entry
             for entry in archive.infolist()
-            if not entry.is_dir()
-            and entry.filename.lower().endswith(".json")
-            and not entry.filename.startswith("__MACOSX/")  # Finder's resource forks
+            if not entry.is_dir() and not entry.filename.startswith("__MACOSX/")  # Finder's forks
         ]
+        entries = [entry for entry in files if entry.filename.lower().endswith(".json")]
+        for entry in files:
+            if Path(entry.filename).suffix.lower() in IMAGE_SUFFIXES:
+                # Read when an article needs it: the upload stays open while the import runs.
+                self._add_image(entry.filename, partial(_read_member, archive, entry, name))
         if len(entries) > MAX_ARCHIVE_FILES:
             raise ImportFailed(f"{name} holds over {MAX_ARCHIVE_FILES} JSON files.")
         total = 0
@@ -242,6 +294,25 @@ class ArchiveSource(_SavedAnswers):
                     f"{name} unpacks to over {MAX_ARCHIVE_BYTES // 1024 // 1024} MB of JSON."
                 )
             self._add(entry.filename, data)
+
+
+def _read_bounded(stream: IO[bytes]) -> bytes:
+    with stream:
+        data = stream.read(MAX_FILE_BYTES + 1)
+    if len(data) > MAX_FILE_BYTES:
+        raise ImportFailed(f"A file of the export is over {MAX_FILE_BYTES // 1024 // 1024} MB.")
+    return data
+
+
+def _read_file(path: Path) -> bytes:
+    return _read_bounded(path.open("rb"))
+
+
+def _read_member(archive: zipfile.ZipFile, entry: zipfile.ZipInfo, name: str) -> bytes:
+    try:
+        return _read_bounded(archive.open(entry))
+    except (zipfile.BadZipFile, RuntimeError, NotImplementedError) as error:
+        raise ImportFailed(f"{entry.filename} in {name} cannot be read: {error}") from error
 
 
 def _check_address(url: str) -> str:
@@ -524,6 +595,8 @@ class _Writer:
         # A live source that can hand over an article's files (ZendeskApi.article_files);
         # a check does not download them (it would store files its rollback forgets).
         self.files: FileFetcher | None = getattr(source, "article_files", None)
+        if not getattr(source, "has_files", True):  # a saved export without images
+            self.files = None
         if self.files is not None and dry_run:
             self.files = None
             report.files_checked = False
