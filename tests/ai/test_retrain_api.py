@@ -11,6 +11,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.conf import settings as django_settings
 from django.utils import timezone
 
 from concierge.ai import actions
@@ -27,7 +28,12 @@ STATUS = "/api/v1/triage/retrain/status"
 @pytest.fixture
 def queued_only(settings: Any) -> Any:
     """A task backend that keeps what was enqueued without running it (a busy worker)."""
-    settings.TASKS = {"default": {"BACKEND": "django_tasks.backends.dummy.DummyBackend"}}
+    settings.TASKS = {
+        "default": {
+            "BACKEND": "django_tasks.backends.dummy.DummyBackend",
+            "QUEUES": django_settings.TASK_QUEUES,  # the long queue too
+        }
+    }
     from django_tasks import default_task_backend
 
     default_task_backend.clear()  # type: ignore[attr-defined]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from django.conf import settings as django_settings
 from django.urls import reverse
 
 from concierge.ai import actions
@@ -14,7 +15,12 @@ from tests.conftest import signed_in_client
 
 pytestmark = pytest.mark.django_db
 
-DUMMY_TASKS = {"default": {"BACKEND": "django_tasks.backends.dummy.DummyBackend"}}
+DUMMY_TASKS = {
+    "default": {
+        "BACKEND": "django_tasks.backends.dummy.DummyBackend",
+        "QUEUES": django_settings.TASK_QUEUES,  # the long queue too
+    }
+}
 
 
 @pytest.fixture
