@@ -124,3 +124,21 @@ def test_a_notification_links_only_to_a_workspace_path(agent_user: Any) -> None:
     for link in ("https://evil.example/", "//evil.example/", "javascript:alert(1)"):
         with pytest.raises(ValueError):
             notify_in_app(agent_ids=[agent_user.pk], message="x", link=link)
+
+
+def test_without_an_owner_whoever_last_edited_the_article_is_notified(
+    admin_user: Any, agent_user: Any, light_agent_user: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    from concierge.automation.models import AgentNotification
+
+    _, section = make_structure(admin_user)
+    article = make_article(admin_user, section, title="Refunds")
+    actions.update_article(
+        actor=agent_user, article=article, changes={"body": "Now 7 days.", "owner_id": None}
+    )
+    article.refresh_from_db()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        actions.flag_article(actor=light_agent_user, article=article, note="Now 10 days.")
+
+    assert [n.user for n in AgentNotification.objects.all()] == [agent_user]

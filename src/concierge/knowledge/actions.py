@@ -549,25 +549,33 @@ def flag_article(*, actor: Any, article: Article, note: str, ticket: Any = None)
             f"This article has {OPEN_FLAGS_PER_ARTICLE} open flags, the limit: resolve some first."
         )
     flag = ArticleFlag.objects.create(article=article, note=note, flagged_by=actor, ticket=ticket)
-    if article.owner_id and article.owner_id != actor.pk:
-        transaction.on_commit(lambda: _tell_the_owner(flag))
+    keeper = _keeper(article)
+    if keeper is not None and keeper != actor.pk:
+        transaction.on_commit(lambda: _tell_the_keeper(flag, keeper))
     return flag
 
 
-def _tell_the_owner(flag: ArticleFlag) -> None:
-    """The article's owner is who keeps it up to date: a notice in their workspace."""
+def _keeper(article: Article) -> int | None:
+    """Who keeps the article up to date: its owner, or else whoever last edited its
+    source text (an article nobody was named for is still somebody's)."""
+    if article.owner_id is not None:
+        return int(article.owner_id)
+    text = article.translations.filter(locale=article.source_locale).first()
+    return int(text.updated_by_id) if text is not None and text.updated_by_id else None
+
+
+def _tell_the_keeper(flag: ArticleFlag, keeper: int) -> None:
+    """A notice in the keeper's workspace (bell, list, live pop-up)."""
     from django.urls import reverse
 
     from concierge.automation.actions import notify_in_app
 
     article = flag.article
-    if article.owner_id is None:
-        return
     text = article.translations.filter(locale=article.source_locale).first()
     title = text.title if text else f"article {article.pk}"
     who = getattr(flag.flagged_by, "name", "") or "An agent"
     notify_in_app(
-        agent_ids=[article.owner_id],
+        agent_ids=[keeper],
         message=f"{who} flagged “{title}” for an update: {flag.note}"[:1000],
         link=reverse("workspace:knowledge_article", args=[article.pk]) + "#flags",
     )
