@@ -214,3 +214,25 @@ def test_an_image_name_two_files_share_is_not_guessed(admin_user: Any) -> None:
 
     assert not Article.objects.get(imported_from="zendesk:article:400").attachments.exists()
     assert (report.files, report.external_images) == (0, 1)
+
+
+def test_a_running_import_shows_how_far_it_got(
+    admin_user: Any, monkeypatch: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    told: list[str] = []
+    imports.import_zendesk(
+        actor=admin_user,
+        source=imports.ArchiveSource("export.zip", io.BytesIO(_zip(zendesk_payloads()))),
+        dry_run=True,
+        progress=told.append,
+    )
+    assert told[0] == "1 of 7 articles checked" and told[-1] == "7 of 7 articles checked"
+
+    # The page reads it while the run goes on (a check's own writes are rolled back).
+    monkeypatch.setattr(imports, "PROGRESS_EVERY_SECONDS", 0)
+    run = HelpCenterImport.objects.create(
+        source="zendesk", created_by=admin_user, status=ImportStatus.RUNNING
+    )
+    imports._progress_of(run.pk)("3 of 7 articles imported")
+    runs = signed_in_client(admin_user).get("/knowledge/import/runs/").content.decode()
+    assert "3 of 7 articles imported" in runs and 'hx-trigger="every 2s"' in runs

@@ -39,6 +39,7 @@ import mimetypes
 import re
 import socket
 import ssl
+import time
 import zipfile
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -58,6 +59,7 @@ from urllib.request import (
 )
 
 from django.conf import settings
+from django.core.cache import cache
 from django.core.files import File
 from django.db import transaction
 from django.utils import timezone
@@ -337,6 +339,8 @@ class ApiSource:
     def __init__(self, base_url: str, authorization: str) -> None:
         self.base_url = _check_address(base_url)
         self.authorization = authorization
+        self.requests = 0  # answers read so far
+        self.on_read: Callable[[int], None] | None = None  # told each time (progress)
 
     def is_own(self, url: str) -> bool:
         """Whether ``url`` is on the API's own address (the only one given credentials)."""
@@ -358,6 +362,9 @@ class ApiSource:
             raise ImportFailed(f"Could not read {url}: {error}") from error
         if len(body) > MAX_FILE_BYTES:
             raise ImportFailed(f"The answer of {url} is over {MAX_FILE_BYTES // 1024 // 1024} MB.")
+        self.requests += 1
+        if self.on_read is not None:
+            self.on_read(self.requests)
         return body
 
     def get(self, path_or_url: str, params: dict[str, Any] | None = None) -> Any:
@@ -559,6 +566,9 @@ def _external_images(markdown: str) -> int:
     return len(MARKDOWN_IMAGE.findall(markdown))
 
 
+# Told what a run is doing ("120 of 400 articles imported"), for the import page.
+Progress = Callable[[str], None]
+
 # An article's files, by the source's article id and its texts: (record, content or None).
 FileFetcher = Callable[
     [Any, dict[str, dict[str, str]]], Iterable[tuple[dict[str, Any], bytes | None]]
@@ -588,10 +598,20 @@ class _Writer:
     """Writes parsed categories, sections and articles through the actions."""
 
     def __init__(
-        self, actor: Any, report: ImportReport, source: Any = None, *, dry_run: bool = False
+        self,
+        actor: Any,
+        report: ImportReport,
+        source: Any = None,
+        *,
+        dry_run: bool = False,
+        progress: Progress | None = None,
+        articles: int = 0,
     ) -> None:
         self.actor = actor
         self.report = report
+        self.progress = progress
+        self.articles = articles  # how many the run will write, for the progress line
+        self.done = 0
         # A live source that can hand over an article's files (ZendeskApi.article_files);
         # a check does not download them (it would store files its rollback forgets).
         self.files: FileFetcher | None = getattr(source, "article_files", None)
@@ -636,6 +656,13 @@ class _Writer:
         self.sections[key] = section
 
     def article(self, item: _Article) -> None:
+        self._article(item)
+        self.done += 1
+        if self.progress is not None:
+            verb = "checked" if self.report.dry_run else "imported"
+            self.progress(f"{self.done} of {self.articles} articles {verb}")
+
+    def _article(self, item: _Article) -> None:
         section = self.sections.get(item.section_key)
         first_locale = next(iter(item.texts), "")
         first_title = item.texts[first_locale]["title"] if first_locale else "?"
@@ -825,7 +852,9 @@ def _source_record(records: list[dict[str, Any]]) -> dict[str, Any]:
     )
 
 
-def import_zendesk(*, actor: Any, source: Any, dry_run: bool = False) -> ImportReport:
+def import_zendesk(
+    *, actor: Any, source: Any, dry_run: bool = False, progress: Progress | None = None
+) -> ImportReport:
     """Categories, sections (nested ones flattened into their category), articles with
     their translations, labels as tags, promoted and draft state, from Zendesk Guide."""
     policy.require(policy.can_manage_help_center(actor), "Only admins import a help center.")
@@ -905,7 +934,9 @@ def import_zendesk(*, actor: Any, source: Any, dry_run: bool = False) -> ImportR
         return section.get("category_id")
 
     with _writing(dry_run):
-        writer = _Writer(actor, report, source, dry_run=dry_run)
+        writer = _Writer(
+            actor, report, source, dry_run=dry_run, progress=progress, articles=len(parsed)
+        )
         for category_id, rows in categories.items():
             main = _source_record(rows)
             writer.category(
@@ -926,7 +957,9 @@ def import_zendesk(*, actor: Any, source: Any, dry_run: bool = False) -> ImportR
 # --- Help Scout Docs ----------------------------------------------------------------------------
 
 
-def import_helpscout(*, actor: Any, source: Any, dry_run: bool = False) -> ImportReport:
+def import_helpscout(
+    *, actor: Any, source: Any, dry_run: bool = False, progress: Progress | None = None
+) -> ImportReport:
     """Collections become categories, categories sections, articles articles (in their
     first category), keywords tags; a private collection's articles are agents-only."""
     policy.require(policy.can_manage_help_center(actor), "Only admins import a help center.")
@@ -957,7 +990,9 @@ def import_helpscout(*, actor: Any, source: Any, dry_run: bool = False) -> Impor
     }
 
     with _writing(dry_run):
-        writer = _Writer(actor, report, source, dry_run=dry_run)
+        writer = _Writer(
+            actor, report, source, dry_run=dry_run, progress=progress, articles=len(articles)
+        )
         for collection in collections.values():
             writer.category(
                 collection_key[collection["id"]],
@@ -1180,16 +1215,24 @@ def run_import(import_id: int) -> None:
         return
     job = HelpCenterImport.objects.select_related("created_by").get(pk=import_id)
     status, report, error = ImportStatus.FAILED, [], ""
+    progress = _progress_of(import_id)
     try:
         if job.created_by is None:
             raise ImportFailed("The admin who started this import no longer exists.")
         run = import_zendesk if job.source == "zendesk" else import_helpscout
         if job.export:
+            progress("Reading the export")
             with job.export.open("rb") as stream:
                 source: Any = ArchiveSource(job.export_name, stream)
-                result = run(actor=job.created_by, source=source, dry_run=job.dry_run)
+                result = run(
+                    actor=job.created_by, source=source, dry_run=job.dry_run, progress=progress
+                )
         else:
-            result = run(actor=job.created_by, source=_api_source(job), dry_run=job.dry_run)
+            source = _api_source(job)
+            source.api.on_read = lambda count: progress(f"Reading the API: {count} answers")
+            result = run(
+                actor=job.created_by, source=source, dry_run=job.dry_run, progress=progress
+            )
         status, report = ImportStatus.DONE, result.lines()
     except ConciergeError as failure:
         error = failure.message
@@ -1208,6 +1251,33 @@ def run_import(import_id: int) -> None:
     )
     if job.export and status == ImportStatus.DONE and not job.dry_run:
         _delete_export(job)  # imported; a failed run keeps it for another try
+
+
+# How often a run's progress line is refreshed (it lives in the cache: a check's
+# writes are rolled back, and the page must see it while the run goes on).
+PROGRESS_EVERY_SECONDS = 1.0
+PROGRESS_KEPT_SECONDS = 3600
+
+
+def _progress_key(import_id: int) -> str:
+    return f"kb:import:{import_id}:progress"
+
+
+def _progress_of(import_id: int) -> Progress:
+    last = [0.0]
+
+    def tell(message: str) -> None:
+        now = time.monotonic()
+        if now - last[0] >= PROGRESS_EVERY_SECONDS:
+            last[0] = now
+            cache.set(_progress_key(import_id), message[:200], timeout=PROGRESS_KEPT_SECONDS)
+
+    return tell
+
+
+def import_progress(import_id: int) -> str:
+    """What a running import is doing now ("120 of 400 articles imported"), or ""."""
+    return str(cache.get(_progress_key(import_id)) or "")
 
 
 def _api_source(job: HelpCenterImport) -> Any:

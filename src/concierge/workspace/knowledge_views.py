@@ -602,6 +602,8 @@ def _import_runs_context(user: Any) -> dict[str, Any]:
     runs = knowledge_services.recent_imports(user=user)
     for run in runs:
         run.can_import_again = knowledge_imports.can_import_again(run)  # type: ignore[attr-defined]
+        if run.status == "running":
+            run.progress = knowledge_imports.import_progress(run.pk)  # type: ignore[attr-defined]
     return {"runs": runs, "running": any(not run.is_finished for run in runs)}
 
 
