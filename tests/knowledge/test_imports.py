@@ -275,9 +275,10 @@ def test_a_help_scout_docs_export_becomes_the_help_center(admin_user: Any, tmp_p
     folder = _write(tmp_path / "helpscout", helpscout_payloads())
     out = StringIO()
 
-    call_command("import_help_center", "helpscout", "--folder", str(folder), stdout=out)
+    call_command("import_help_center", "helpscout", "--folder", str(folder), "-v", "2", stdout=out)
 
     assert "Imported from Help Scout Docs: 2 new / 0 updated categories" in out.getvalue()
+    assert "3 of 3 articles imported" in out.getvalue()  # -v 2: how far it got
     # From a folder nothing is fetched: the image stays on Help Scout's file host.
     assert "1 image(s) are still on another address" in out.getvalue()
     reset = _imported("helpscout:article:101")

@@ -66,7 +66,9 @@ class Command(BaseCommand):
             source = _source(options, imports)
             zendesk = options["source"] == "zendesk"
             run = imports.import_zendesk if zendesk else imports.import_helpscout
-            report = run(actor=actor, source=source, dry_run=options["dry_run"])
+            # -v 2 prints how far it got, article by article.
+            progress = self.stdout.write if options["verbosity"] >= 2 else None
+            report = run(actor=actor, source=source, dry_run=options["dry_run"], progress=progress)
         except ConciergeError as error:
             raise CommandError(error.message) from error
         for line in report.lines():
