@@ -157,6 +157,33 @@ def test_search_page_finds_published_articles_and_carries_a_signed_search_event(
     assert 'data-help-event="' in page and HelpEvent.objects.count() == 0  # a GET writes nothing
 
 
+def test_search_results_filter_by_category_with_counts(
+    content, admin_user, agent_user, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        accounts, section = make_structure(admin_user, name="Accounts")
+        make_article(agent_user, section, title="Password rules", body="Twelve characters.")
+        hidden, secret = make_structure(admin_user, name="Staff")
+        make_article(
+            agent_user, secret, title="Password resets by phone", visibility="internal"
+        )  # an agents-only category is never counted for visitors
+    billing = content["category"]
+
+    page = Client().get("/portal/help/search/?q=password").content.decode()
+    only = Client().get(f"/portal/help/search/?q=password&category={accounts.pk}")
+    bogus = Client().get(f"/portal/help/search/?q=password&category={hidden.pk}").content.decode()
+
+    assert 'aria-label="Filter by category"' in page
+    assert f"category={accounts.pk}" in page and "Accounts (1)" in page
+    assert f"category={billing.pk}" in page and "Staff" not in page
+    filtered = only.content.decode()
+    assert "Password rules" in filtered and "Reset your password" not in filtered
+    assert "1 result" in filtered
+    # Filtering is the same search: no second search event to record.
+    assert 'data-help-event="' not in filtered
+    assert "Reset your password" in bogus and "Password resets by phone" not in bogus
+
+
 def test_a_search_over_the_limit_is_cut_and_says_so(content):
     from concierge.knowledge.services import SEARCH_QUERY_MAX_CHARS
 

@@ -375,7 +375,8 @@ def search_articles(
         if service is None:
             ids = _database_search(user=user, query=query, limit=limit)
     # The policy decides again here: a stale index must never show a draft or internal article.
-    found = {a.pk: a for a in _with_text(_help_center_articles(user=user).filter(pk__in=ids))}
+    published = _help_center_articles(user=user).filter(pk__in=ids)
+    found = {a.pk: a for a in _with_text(published.select_related("section__category"))}
     articles = localize([found[pk] for pk in ids if pk in found], locale)
     hits_shown = []
     for article in articles:
@@ -385,6 +386,27 @@ def search_articles(
         snippet = _highlighted(plain_body(body_html), query) or excerpt(body_html)
         hits_shown.append(ArticleHit(article=article, snippet_html=safe_snippet(snippet)))
     return hits_shown
+
+
+@dataclass(frozen=True)
+class CategoryCount:
+    category_id: int
+    name: str
+    count: int
+
+
+def hits_per_category(hits: Sequence[ArticleHit], locale: str) -> list[CategoryCount]:
+    """How many of the hits each category holds, most first (the results page's filter)."""
+    counts: dict[int, int] = {}
+    names: dict[int, str] = {}
+    for hit in hits:
+        category = hit.article.section.category
+        counts[category.pk] = counts.get(category.pk, 0) + 1
+        names[category.pk] = category.name_in(locale)
+    return sorted(
+        (CategoryCount(pk, names[pk], count) for pk, count in counts.items()),
+        key=lambda row: (-row.count, row.name),
+    )
 
 
 def _highlighted(text: str, query: str) -> str:

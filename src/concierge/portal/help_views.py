@@ -51,6 +51,7 @@ HELP_SESSION_KEY = "help_session"
 EVENT_SALT = "concierge.help.event"
 EVENT_TOKEN_MAX_AGE = 6 * 3600
 SEARCH_RESULTS = 20
+SEARCH_FILTER_POOL = 100  # matches counted per category on the results page
 LANGUAGE_NAMES = {
     "en": "English", "fr": "Français", "de": "Deutsch", "es": "Español", "it": "Italiano",
     "pt": "Português", "pt-br": "Português (Brasil)", "nl": "Nederlands", "sv": "Svenska",
@@ -278,22 +279,35 @@ def help_search(request: HttpRequest) -> HttpResponse:
     # A longer search is cut, not refused (a visitor pasting a whole email
     # still gets answers), and the page says where it was cut.
     query = typed[: knowledge_services.SEARCH_QUERY_MAX_CHARS]
-    hits = (
+    # The best SEARCH_FILTER_POOL matches give the per-category counts; the page
+    # shows the first SEARCH_RESULTS of them, or of one category's.
+    found = (
         knowledge_services.search_articles(
-            user=request.user, query=query, locale=locale, limit=SEARCH_RESULTS
+            user=request.user, query=query, locale=locale, limit=SEARCH_FILTER_POOL
         )
         if query
         else []
     )
+    categories = knowledge_services.hits_per_category(found, locale)
+    chosen = request.GET.get("category", "")
+    category_id = int(chosen) if chosen.isdigit() else None
+    if category_id not in {row.category_id for row in categories}:
+        category_id = None  # an unknown or emptied category: every result
+    in_category = [h for h in found if category_id in (None, h.article.section.category_id)]
+    hits = in_category[:SEARCH_RESULTS]
     context = {
         "locale": locale,
         "query": query,
         "query_cut_at": knowledge_services.SEARCH_QUERY_MAX_CHARS if len(typed) > len(query) else 0,
         "hits": hits,
+        "total": len(in_category),
+        "all_count": len(found),
+        "categories": categories if len(categories) > 1 else [],
+        "category_id": category_id,
         "search_token": event_token(
-            EventKind.SEARCH, query=query, result_count=len(hits), locale=locale
+            EventKind.SEARCH, query=query, result_count=len(found), locale=locale
         )
-        if query
+        if query and category_id is None  # a filter is the same search, not a new one
         else "",
     }
     return _render(request, "portal/help/search.html", context)
