@@ -1146,6 +1146,15 @@ def _checked_import(world: World, actor: str) -> int:
     return run.pk
 
 
+def _unfollow_token(world: World, actor: str) -> str:
+    """An email's signed "stop following" link: whoever holds it may use it."""
+    from concierge.knowledge import actions as kb
+
+    owner = world.users[OWNER]
+    subscription = kb.follow(actor=owner, article=knowledge(world).public_article)
+    return kb.unfollow_token(subscription)
+
+
 def _open_flag(world: World, actor: str) -> int:
     from concierge.knowledge import actions as kb
 
@@ -1257,6 +1266,17 @@ RULES.extend([
     _kb("portal:help_vote", "POST", EVERYONE, body={"helpful": "yes", "comment": "Clear."}),
     _kb("portal:help_vote", "POST", STAFF_FIND, variant="agents-only",
         params=KB_INTERNAL_ARTICLE, body={"helpful": "no"}),
+    # Following: signed-in readers of what they may read; an email's link works for anyone.
+    _kb("portal:help_article_follow", "POST", outcomes(ALLOW, anonymous=SIGN_IN)),
+    _kb("portal:help_article_follow", "POST",
+        outcomes(NOT_FOUND, anonymous=SIGN_IN, **_each(STAFF, ALLOW)), variant="agents-only",
+        params=KB_INTERNAL_ARTICLE),
+    _kb("portal:help_section_follow", "POST", outcomes(ALLOW, anonymous=SIGN_IN)),
+    _kb("portal:help_section_follow", "POST",
+        outcomes(NOT_FOUND, anonymous=SIGN_IN, **_each(STAFF, ALLOW)), variant="agents-only",
+        params=KB_INTERNAL_STRUCTURE),
+    _kb("portal:help_unfollow", "GET", EVERYONE, params={**KB_PARAMS, "token": _unfollow_token}),
+    _kb("portal:help_unfollow", "POST", EVERYONE, params={**KB_PARAMS, "token": _unfollow_token}),
     _kb("portal:help_file", "GET", EVERYONE),
     _kb("portal:help_file", "GET", STAFF_FIND, variant="agents-only", params={
         **KB_PARAMS, "file_id": lambda w, a: knowledge(w).internal_file.pk,

@@ -20,17 +20,19 @@ from datetime import date, datetime
 from typing import Any
 
 from django.conf import settings
+from django.core import signing
 from django.core.cache import cache
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 from django.db.models import Count, F, Max, Q
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import slugify
 
 from concierge.core import policy
-from concierge.core.errors import LimitExceeded, NotFound, ValidationFailed
+from concierge.core.errors import LimitExceeded, NotFound, PermissionDenied, ValidationFailed
 from concierge.core.tags import normalize_tags, tags_named
-from concierge.knowledge.content import article_slug, render_article_body
+from concierge.knowledge.content import article_slug, plain_body, render_article_body
 from concierge.knowledge.locales import normalize_locale
 from concierge.knowledge.models import (
     Article,
@@ -47,6 +49,7 @@ from concierge.knowledge.models import (
     HelpChannel,
     HelpEvent,
     HelpSession,
+    HelpSubscription,
     Section,
     Visibility,
 )
@@ -524,6 +527,122 @@ def _signer_names(user: Any) -> list[str]:
     """How an agent may sign a reply: full name and first name."""
     name = " ".join(str(getattr(user, "name", "") or "").split())
     return [name, name.split(" ")[0]] if name else []
+
+
+# --- following: articles and sections, by email -------------------------------------------------
+
+FOLLOWS_PER_USER = 500
+UNFOLLOW_SALT = "concierge.knowledge.unfollow"
+
+
+@transaction.atomic
+def follow(
+    *, actor: Any, article: Article | None = None, section: Section | None = None
+) -> HelpSubscription:
+    """A signed-in reader follows an article they can read, or a section with one."""
+    from concierge.knowledge import services
+
+    if not getattr(actor, "is_authenticated", False):
+        raise PermissionDenied("Sign in to follow articles.")
+    if article is not None:
+        if not services.can_read_article(user=actor, article_id=article.pk):
+            raise NotFound("No such article.")
+        target: dict[str, Any] = {"article": article}
+    elif section is not None:
+        services.get_section(user=actor, section_id=section.pk)  # NotFound when not theirs
+        target = {"section": section}
+    else:
+        raise ValidationFailed("Follow an article or a section.")
+    existing = HelpSubscription.objects.filter(user=actor, **target).first()
+    if existing is not None:
+        return existing
+    if HelpSubscription.objects.filter(user=actor).count() >= FOLLOWS_PER_USER:
+        raise LimitExceeded(
+            f"You follow {FOLLOWS_PER_USER} articles and sections, the limit: unfollow some first."
+        )
+    return HelpSubscription.objects.create(user=actor, **target)
+
+
+def unfollow(*, actor: Any, article: Article | None = None, section: Section | None = None) -> int:
+    """Stops following; how many subscriptions ended (0 when there was none)."""
+    if not getattr(actor, "is_authenticated", False):
+        return 0
+    target = {"article": article} if article is not None else {"section": section}
+    return int(HelpSubscription.objects.filter(user=actor, **target).delete()[0])
+
+
+def unfollow_token(subscription: HelpSubscription) -> str:
+    """The signed key of an email's "stop following" link (it never expires: old emails work)."""
+    return signing.dumps({"s": subscription.pk, "u": subscription.user_id}, salt=UNFOLLOW_SALT)
+
+
+def subscription_for_token(token: str) -> HelpSubscription | None:
+    """The subscription an unfollow link names, or None (a bad link, or already ended)."""
+    try:
+        data = signing.loads(token, salt=UNFOLLOW_SALT)
+    except signing.BadSignature:
+        return None
+    return (
+        HelpSubscription.objects.select_related("article", "section")
+        .filter(pk=data.get("s"), user_id=data.get("u"))
+        .first()
+    )
+
+
+def notify_followers(*, actor: Any, article: Article, new: bool) -> None:
+    """Emails the article's followers that it changed, and with ``new`` (it was just
+    published) the followers of its section; sent by a task after the save commits."""
+    from concierge.knowledge.tasks import email_help_followers
+
+    policy.require(policy.can_edit_articles(actor), "Only agents write articles.")
+    transaction.on_commit(lambda: email_help_followers.enqueue(article.pk, new))
+
+
+def email_followers(*, article_id: int, new: bool) -> int:
+    """Sends the emails (the task); how many went. Each follower is checked again: one
+    who can no longer read the article (it became agents-only) gets nothing."""
+    from django.core.mail import send_mail
+
+    from concierge.knowledge import services
+
+    article = (
+        Article.objects.select_related("section")
+        .filter(pk=article_id, status=ArticleStatus.PUBLISHED)
+        .first()
+    )
+    if article is None:
+        return 0
+    subscriptions = HelpSubscription.objects.filter(article=article)
+    if new:
+        subscriptions = subscriptions | HelpSubscription.objects.filter(section=article.section)
+    text = article.translations.filter(locale=article.source_locale).first()
+    if text is None:
+        return 0
+    link = settings.SITE_URL + reverse("portal:help_article", args=[article.pk, text.slug])
+    sent = 0
+    for subscription in subscriptions.select_related("user", "section"):
+        user = subscription.user
+        if not user.is_active or not user.email:
+            continue
+        if not services.can_read_article(user=user, article_id=article.pk):
+            continue
+        followed_section = subscription.section
+        if followed_section is not None:
+            subject = f"New in {followed_section.name}: {text.title}"
+            why = f"You follow the section {followed_section.name}."
+        else:
+            subject = f"Updated: {text.title}"
+            why = "You follow this article."
+        stop = settings.SITE_URL + reverse(
+            "portal:help_unfollow", args=[unfollow_token(subscription)]
+        )
+        body = (
+            f"{text.title}\n\n{plain_body(text.body_html)[:600]}\n\nRead it: {link}\n\n"
+            f"{why} Stop following: {stop}\n"
+        )
+        send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [user.email])
+        sent += 1
+    return sent
 
 
 # --- flags: "this article needs an update" -----------------------------------------------------

@@ -431,3 +431,41 @@ class ArticleFlag(models.Model):
     @property
     def is_open(self) -> bool:
         return self.resolved_at is None
+
+
+class HelpSubscription(models.Model):
+    """A signed-in reader following an article (told when it changes) or a section
+    (told when a new article appears in it), as Zendesk Guide's "Follow"."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="help_subscriptions"
+    )
+    article = models.ForeignKey(
+        Article, null=True, blank=True, on_delete=models.CASCADE, related_name="subscriptions"
+    )
+    section = models.ForeignKey(
+        Section, null=True, blank=True, on_delete=models.CASCADE, related_name="subscriptions"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(article__isnull=False, section__isnull=True)
+                | models.Q(article__isnull=True, section__isnull=False),
+                name="subscription_follows_one_thing",
+            ),
+            models.UniqueConstraint(
+                fields=["user", "article"],
+                condition=models.Q(article__isnull=False),
+                name="one_subscription_per_article",
+            ),
+            models.UniqueConstraint(
+                fields=["user", "section"],
+                condition=models.Q(section__isnull=False),
+                name="one_subscription_per_section",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} follows {self.article_id or self.section_id}"

@@ -38,6 +38,7 @@ from concierge.knowledge.models import (
     HelpChannel,
     HelpEvent,
     HelpSession,
+    HelpSubscription,
     Section,
     Visibility,
 )
@@ -725,6 +726,30 @@ def sitemap_entries() -> list[SitemapEntry]:
 def translations_of(*, user: Any, article: Article) -> Sequence[ArticleTranslation]:
     get_article(user=user, article_id=article.pk)
     return list(article.translations.all())
+
+
+# --- following ---------------------------------------------------------------------------------
+
+
+def can_read_article(*, user: Any, article_id: int) -> bool:
+    """Whether ``user`` reads this article in the help center now (published, and for them)."""
+    return _help_center_articles(user=user).filter(pk=article_id).exists()
+
+
+def is_following(
+    *, user: Any, article: Article | None = None, section: Section | None = None
+) -> bool:
+    if not getattr(user, "is_authenticated", False):
+        return False
+    if article is not None:
+        return HelpSubscription.objects.filter(user=user, article=article).exists()
+    return HelpSubscription.objects.filter(user=user, section=section).exists()
+
+
+def follower_count(*, user: Any, article: Article) -> int:
+    """How many follow the article (staff only: who reads what is not for customers)."""
+    policy.require(policy.is_staff(user), "Only staff see followers.")
+    return HelpSubscription.objects.filter(article=article).count()
 
 
 # --- flags ------------------------------------------------------------------------------------

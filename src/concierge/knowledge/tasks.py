@@ -11,3 +11,11 @@ def run_help_center_import(import_id: int) -> None:
     from concierge.knowledge.imports import run_import
 
     run_import(import_id)
+
+
+@task()
+def email_help_followers(article_id: int, new: bool) -> None:
+    """Emails an article's followers (and, for a newly published one, its section's)."""
+    from concierge.knowledge.actions import email_followers
+
+    email_followers(article_id=article_id, new=new)

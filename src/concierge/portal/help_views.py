@@ -169,6 +169,7 @@ def help_section(request: HttpRequest, section_id: int, slug: str = "") -> HttpR
         "section_name": section.name_in(locale),
         "category_name": section.category.name_in(locale),
         "articles": tree[0].sections[0].articles if tree else [],
+        "following": knowledge_services.is_following(user=request.user, section=section),
     }
     return _render(request, "portal/help/section.html", context)
 
@@ -268,6 +269,7 @@ def help_article(request: HttpRequest, article_id: int, slug: str) -> HttpRespon
             locale=locale,
         ),
         "voted": str(article.pk) in request.session.get("help_votes", {}),
+        "following": knowledge_services.is_following(user=request.user, article=article),
     }
     return _render(request, "portal/help/article.html", context)
 
@@ -403,6 +405,85 @@ def help_vote(request: HttpRequest, article_id: int) -> HttpResponse:
         return render(request, "portal/help/_vote_thanks.html", context)
     messages.success(request, "Thank you for your feedback!")
     return redirect(article_url(article) + "#feedback")
+
+
+# --- following: articles and sections, by email --------------------------------------------------
+
+
+def _follow_form_answer(request: HttpRequest, target: str, following: bool) -> HttpResponse:
+    messages.success(
+        request,
+        "You follow it: we email you when it changes." if following else "You no longer follow it.",
+    )
+    return redirect(target + "#follow")
+
+
+@require_POST
+def help_article_follow(request: HttpRequest, article_id: int) -> HttpResponse:
+    """Follow (or, with ``unfollow``, stop following) an article; signed-in readers only."""
+    if not request.user.is_authenticated:
+        return redirect_to_login(request.get_full_path(), login_url=reverse("portal:login"))
+    locale = visitor_locale(request)
+    try:
+        article = knowledge_services.get_localized_article(
+            user=request.user, article_id=article_id, locale=locale
+        )
+        if request.POST.get("unfollow"):
+            knowledge_actions.unfollow(actor=request.user, article=article)
+        else:
+            knowledge_actions.follow(actor=request.user, article=article)
+    except NotFound as error:
+        return _not_found(request, error)
+    except ConciergeError as error:
+        messages.error(request, error.message)
+        return redirect(article_url(article) + "#follow")
+    return _follow_form_answer(request, article_url(article), not request.POST.get("unfollow"))
+
+
+@require_POST
+def help_section_follow(request: HttpRequest, section_id: int) -> HttpResponse:
+    """Follow a section: an email when a new article is published in it."""
+    if not request.user.is_authenticated:
+        return redirect_to_login(request.get_full_path(), login_url=reverse("portal:login"))
+    try:
+        section = knowledge_services.get_section(user=request.user, section_id=section_id)
+        if request.POST.get("unfollow"):
+            knowledge_actions.unfollow(actor=request.user, section=section)
+        else:
+            knowledge_actions.follow(actor=request.user, section=section)
+    except NotFound as error:
+        return _not_found(request, error)
+    except ConciergeError as error:
+        messages.error(request, error.message)
+        return redirect("portal:help_section", section_id=section.pk, slug=section.slug)
+    target = reverse("portal:help_section", args=[section.pk, section.slug])
+    return _follow_form_answer(request, target, not request.POST.get("unfollow"))
+
+
+def help_unfollow(request: HttpRequest, token: str) -> HttpResponse:
+    """An email's "stop following" link: no sign-in needed (the link is signed). GET asks,
+    POST ends it, so a mail scanner that opens links changes nothing."""
+    if request.method not in ("GET", "POST"):
+        return HttpResponse(status=405)
+    subscription = knowledge_actions.subscription_for_token(token)
+    if subscription is None:
+        return _not_found(request, NotFound("This link is no longer valid: nothing to stop."))
+    if subscription.article is not None:
+        text = subscription.article.translations.filter(
+            locale=subscription.article.source_locale
+        ).first()
+        name = text.title if text else "this article"
+    else:
+        name = subscription.section.name if subscription.section else "this section"
+    if request.method == "POST":
+        subscription.delete()
+        return _render(
+            request, "portal/help/unfollow.html", {"name": name, "done": True, "token": token}
+        )
+    context = {
+        "name": name, "done": False, "token": token, "is_section": subscription.article is None,
+    }  # fmt: skip
+    return _render(request, "portal/help/unfollow.html", context)
 
 
 # --- files, theme, sitemap, robots ---------------------------------------------------------------

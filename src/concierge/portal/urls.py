@@ -30,6 +30,17 @@ help_center_urls = [
         "help/articles/<int:article_id>-<slug:slug>/", help_views.help_article, name="help_article"
     ),
     path("help/articles/<int:article_id>/vote/", help_views.help_vote, name="help_vote"),
+    path(
+        "help/articles/<int:article_id>/follow/",
+        help_views.help_article_follow,
+        name="help_article_follow",
+    ),
+    path(
+        "help/sections/<int:section_id>/follow/",
+        help_views.help_section_follow,
+        name="help_section_follow",
+    ),
+    path("help/unfollow/<str:token>/", help_views.help_unfollow, name="help_unfollow"),
     path("help/files/<int:file_id>/<str:filename>", help_views.help_file, name="help_file"),
 ]
 

@@ -41,6 +41,12 @@ class ArticleForm(WorkspaceForm):
     )
     is_promoted = forms.BooleanField(label="Promote on the help center home", required=False)
     position = forms.IntegerField(label="Position in its section", min_value=0, initial=0)
+    notify_followers = forms.BooleanField(
+        label="Email the followers about this change",
+        required=False,
+        help_text="Readers who follow the article; when it is first published, those who "
+        "follow its section.",
+    )
 
     def __init__(
         self,
@@ -66,6 +72,7 @@ class ArticleForm(WorkspaceForm):
 
     def changes(self) -> dict[str, Any]:
         data = dict(self.cleaned_data)
+        data.pop("notify_followers", None)  # what to do after saving, not a change
         if "tags" in data:
             data["tags"] = split_tags(data["tags"])
         return data

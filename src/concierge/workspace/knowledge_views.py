@@ -126,6 +126,8 @@ def article_new(request: HttpRequest) -> HttpResponse:
         if form.is_valid():
             try:
                 article = knowledge_actions.create_article(actor=user, changes=form.changes())
+                if form.cleaned_data.get("notify_followers"):
+                    knowledge_actions.notify_followers(actor=user, article=article, new=True)
             except ConciergeError as error:
                 forms.apply_error(form, error)
                 status = error.status
@@ -182,10 +184,15 @@ def article_edit(request: HttpRequest, article_id: int) -> HttpResponse:
     if request.method == "POST":
         status = 400
         if form.is_valid():
+            was_published = article.status == ArticleStatus.PUBLISHED
             try:
-                knowledge_actions.update_article(
+                saved = knowledge_actions.update_article(
                     actor=user, article=article, changes=form.changes(), locale=locale
                 )
+                if form.cleaned_data.get("notify_followers"):
+                    knowledge_actions.notify_followers(
+                        actor=user, article=saved, new=not was_published
+                    )
             except ConciergeError as error:
                 forms.apply_error(form, error)
                 status = error.status
@@ -214,6 +221,7 @@ def article_edit(request: HttpRequest, article_id: int) -> HttpResponse:
         "help_center_url": _help_center_url(article, locale),
         "has_sections": True,
         **_flags_context(request, article),
+        "followers": knowledge_services.follower_count(user=user, article=article),
     }
     return page(request, "workspace/knowledge/article_form.html", context, status=status)
 
