@@ -174,3 +174,24 @@ def test_an_agent_flags_an_article_from_the_reply_composer_and_its_owner_resolve
     expect(owner.locator("#flags")).not_to_contain_text("open")
     expect(owner.locator("#flags")).to_contain_text("resolved by")
     assert_clean(watch)
+
+
+def test_a_signed_in_customer_follows_an_article_and_unfollows_it(
+    page: Any, watch: PageWatch, admin_user: Any, agent_user: Any, password: str
+) -> None:
+    from tests.e2e.test_customer_flow import _sign_in_customer
+
+    _, section = make_structure(admin_user, name="Orders")
+    article = make_article(agent_user, section, title="Track your parcel", body="Use the link.")
+    customer = make_customer_user(name="Fran Follower", email="follower@example.com")
+
+    page.goto(f"/portal/help/articles/{article.pk}/")
+    expect(page.get_by_role("link", name="Sign in to follow this article")).to_be_visible()
+    _sign_in_customer(page, customer.email, password)
+    page.goto(f"/portal/help/articles/{article.pk}/")
+    page.locator("#follow").get_by_role("button", name="Follow").click()
+
+    expect(page.locator("#follow")).to_contain_text("You follow this article.")
+    page.locator("#follow").get_by_role("button", name="Unfollow").click()
+    expect(page.locator("#follow").get_by_role("button", name="Follow")).to_be_visible()
+    assert_clean(watch)
