@@ -410,12 +410,22 @@ def help_vote(request: HttpRequest, article_id: int) -> HttpResponse:
 # --- following: articles and sections, by email --------------------------------------------------
 
 
-def _follow_form_answer(request: HttpRequest, target: str, following: bool) -> HttpResponse:
-    messages.success(
-        request,
-        "You follow it: we email you when it changes." if following else "You no longer follow it.",
-    )
-    return redirect(target + "#follow")
+def _follow_or_unfollow(request: HttpRequest, back: str, **target: Any) -> HttpResponse:
+    """Follows ``target`` (an article or a section), or stops with ``unfollow``; back to it."""
+    unfollowing = bool(request.POST.get("unfollow"))
+    try:
+        if unfollowing:
+            knowledge_actions.unfollow(actor=request.user, **target)
+        else:
+            knowledge_actions.follow(actor=request.user, **target)
+    except NotFound as error:
+        return _not_found(request, error)
+    except ConciergeError as error:
+        messages.error(request, error.message)
+        return redirect(back + "#follow")
+    followed = "You follow it: we email you when it changes."
+    messages.success(request, "You no longer follow it." if unfollowing else followed)
+    return redirect(back + "#follow")
 
 
 @require_POST
@@ -423,21 +433,13 @@ def help_article_follow(request: HttpRequest, article_id: int) -> HttpResponse:
     """Follow (or, with ``unfollow``, stop following) an article; signed-in readers only."""
     if not request.user.is_authenticated:
         return redirect_to_login(request.get_full_path(), login_url=reverse("portal:login"))
-    locale = visitor_locale(request)
     try:
         article = knowledge_services.get_localized_article(
-            user=request.user, article_id=article_id, locale=locale
+            user=request.user, article_id=article_id, locale=visitor_locale(request)
         )
-        if request.POST.get("unfollow"):
-            knowledge_actions.unfollow(actor=request.user, article=article)
-        else:
-            knowledge_actions.follow(actor=request.user, article=article)
     except NotFound as error:
         return _not_found(request, error)
-    except ConciergeError as error:
-        messages.error(request, error.message)
-        return redirect(article_url(article) + "#follow")
-    return _follow_form_answer(request, article_url(article), not request.POST.get("unfollow"))
+    return _follow_or_unfollow(request, article_url(article), article=article)
 
 
 @require_POST
@@ -447,17 +449,10 @@ def help_section_follow(request: HttpRequest, section_id: int) -> HttpResponse:
         return redirect_to_login(request.get_full_path(), login_url=reverse("portal:login"))
     try:
         section = knowledge_services.get_section(user=request.user, section_id=section_id)
-        if request.POST.get("unfollow"):
-            knowledge_actions.unfollow(actor=request.user, section=section)
-        else:
-            knowledge_actions.follow(actor=request.user, section=section)
     except NotFound as error:
         return _not_found(request, error)
-    except ConciergeError as error:
-        messages.error(request, error.message)
-        return redirect("portal:help_section", section_id=section.pk, slug=section.slug)
-    target = reverse("portal:help_section", args=[section.pk, section.slug])
-    return _follow_form_answer(request, target, not request.POST.get("unfollow"))
+    back = reverse("portal:help_section", args=[section.pk, section.slug])
+    return _follow_or_unfollow(request, back, section=section)
 
 
 def help_unfollow(request: HttpRequest, token: str) -> HttpResponse:
