@@ -146,3 +146,24 @@ def test_agents_see_how_many_follow_an_article(
     page = signed_in_client(agent_user).get(f"/knowledge/articles/{article.pk}/").content.decode()
 
     assert "1 reader follows this article." in page
+
+
+def test_the_following_page_lists_what_the_reader_may_read_and_unfollows_from_there(
+    help_center: Any, customer_user: Any, agent_user: Any, admin_user: Any
+) -> None:
+    article, section = help_center["article"], help_center["section"]
+    _, other_section = make_structure(admin_user, name="Shipping")
+    hidden = make_article(agent_user, other_section, title="Parcel rules")
+    for target in ({"article": article}, {"section": section}, {"article": hidden}):
+        actions.follow(actor=customer_user, **target)
+    actions.update_article(actor=agent_user, article=hidden, changes={"visibility": "internal"})
+    reader = signed_in_client(customer_user)
+
+    page = reader.get("/portal/help/following/").content.decode()
+
+    assert "Refunds" in page and "Billing basics" in page and "Parcel rules" not in page
+    token = re.search(r'action="(/portal/help/unfollow/[^"]+/)"', page)
+    assert token is not None
+    back = reader.post(token.group(1), {"next": "following"})
+    assert back.status_code == 302 and back["Location"] == "/portal/help/following/"
+    assert HelpSubscription.objects.filter(user=customer_user).count() == 2

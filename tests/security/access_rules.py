@@ -1275,6 +1275,7 @@ RULES.extend([
     _kb("portal:help_section_follow", "POST",
         outcomes(NOT_FOUND, anonymous=SIGN_IN, **_each(STAFF, ALLOW)), variant="agents-only",
         params=KB_INTERNAL_STRUCTURE),
+    _kb("portal:help_following", "GET", outcomes(ALLOW, anonymous=SIGN_IN)),
     _kb("portal:help_unfollow", "GET", EVERYONE, params={**KB_PARAMS, "token": _unfollow_token}),
     _kb("portal:help_unfollow", "POST", EVERYONE, params={**KB_PARAMS, "token": _unfollow_token}),
     _kb("portal:help_file", "GET", EVERYONE),

@@ -746,6 +746,48 @@ def is_following(
     return HelpSubscription.objects.filter(user=user, section=section).exists()
 
 
+@dataclass(frozen=True)
+class Followed:
+    subscription: HelpSubscription
+    name: str
+    kind: str  # "article" or "section"
+    article: Article | None = None
+    section: Section | None = None
+
+
+def followed_by(*, user: Any, locale: str) -> list[Followed]:
+    """What ``user`` follows and may still read, newest first (their "Following" page)."""
+    if not getattr(user, "is_authenticated", False):
+        return []
+    subscriptions = list(
+        HelpSubscription.objects.filter(user=user).select_related("section").order_by("-pk")
+    )
+    article_ids = [s.article_id for s in subscriptions if s.article_id]
+    readable = {
+        a.pk: a
+        for a in localize(
+            _with_text(_help_center_articles(user=user).filter(pk__in=article_ids)), locale
+        )
+    }
+    sections = (
+        {section.pk for section in list_sections(user=user)}
+        if any(s.section_id for s in subscriptions)
+        else set()
+    )
+    found: list[Followed] = []
+    for subscription in subscriptions:
+        if subscription.article_id in readable:
+            article = readable[subscription.article_id]
+            title = article.text.title  # type: ignore[attr-defined]
+            found.append(Followed(subscription, title, "article", article=article))
+        elif subscription.section is not None and subscription.section_id in sections:
+            section = subscription.section
+            found.append(
+                Followed(subscription, section.name_in(locale), "section", section=section)
+            )
+    return found
+
+
 def follower_count(*, user: Any, article: Article) -> int:
     """How many follow the article (staff only: who reads what is not for customers)."""
     policy.require(policy.is_staff(user), "Only staff see followers.")

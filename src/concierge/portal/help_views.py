@@ -455,6 +455,28 @@ def help_section_follow(request: HttpRequest, section_id: int) -> HttpResponse:
     return _follow_or_unfollow(request, back, section=section)
 
 
+@require_GET
+def help_following(request: HttpRequest) -> HttpResponse:
+    """What the signed-in reader follows, each with its "stop following" button."""
+    if not request.user.is_authenticated:
+        return redirect_to_login(request.get_full_path(), login_url=reverse("portal:login"))
+    locale = visitor_locale(request)
+    followed = knowledge_services.followed_by(user=request.user, locale=locale)
+    rows = [
+        {
+            "item": item,
+            "url": article_url(item.article)
+            if item.article is not None
+            else reverse("portal:help_section", args=[item.section.pk, item.section.slug])
+            if item.section is not None
+            else "",
+            "token": knowledge_actions.unfollow_token(item.subscription),
+        }
+        for item in followed
+    ]
+    return _render(request, "portal/help/following.html", {"locale": locale, "rows": rows})
+
+
 def help_unfollow(request: HttpRequest, token: str) -> HttpResponse:
     """An email's "stop following" link: no sign-in needed (the link is signed). GET asks,
     POST ends it, so a mail scanner that opens links changes nothing."""
@@ -472,6 +494,9 @@ def help_unfollow(request: HttpRequest, token: str) -> HttpResponse:
         name = subscription.section.name if subscription.section else "this section"
     if request.method == "POST":
         subscription.delete()
+        if request.POST.get("next") == "following":  # from the reader's "Following" page
+            messages.success(request, f"You no longer follow “{name}”.")
+            return redirect("portal:help_following")
         return _render(
             request, "portal/help/unfollow.html", {"name": name, "done": True, "token": token}
         )

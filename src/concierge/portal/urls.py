@@ -40,6 +40,7 @@ help_center_urls = [
         help_views.help_section_follow,
         name="help_section_follow",
     ),
+    path("help/following/", help_views.help_following, name="help_following"),
     path("help/unfollow/<str:token>/", help_views.help_unfollow, name="help_unfollow"),
     path("help/files/<int:file_id>/<str:filename>", help_views.help_file, name="help_file"),
 ]
