@@ -104,3 +104,50 @@ def test_deleting_an_article_needs_a_full_agent(articles, light_agent_user, agen
     assert _api(light_agent_user).delete(f"/api/v1/kb/articles/{article.pk}").status_code == 403
     assert _api(agent_user).delete(f"/api/v1/kb/articles/{article.pk}").status_code == 204
     assert not Article.objects.filter(pk=article.pk).exists()
+
+
+def test_agents_flag_and_resolve_through_the_api(articles, agent_user, light_agent_user):
+    from tests.factories import TicketFactory
+
+    article = articles["public"]
+    ticket = TicketFactory()
+    light = _api(light_agent_user)
+
+    created = light.post(
+        f"/api/v1/kb/articles/{article.pk}/flags",
+        {"note": "Say how long refunds take.", "ticket_id": ticket.pk},
+        content_type="application/json",
+    )
+    too_long = light.post(
+        f"/api/v1/kb/articles/{article.pk}/flags", {"note": "x" * 2001},
+        content_type="application/json",
+    )  # fmt: skip
+
+    assert created.status_code == 201
+    flag = created.json()
+    assert (flag["ticket_id"], flag["resolved_at"]) == (ticket.pk, None)
+    assert too_long.status_code == 422 and "2000" in too_long.content.decode()
+    assert light.post(f"/api/v1/kb/flags/{flag['id']}/resolve").status_code == 403
+    resolved = _api(agent_user).post(f"/api/v1/kb/flags/{flag['id']}/resolve").json()
+    assert resolved["resolved_by"] == agent_user.name
+    listed = _api(agent_user).get(f"/api/v1/kb/articles/{article.pk}/flags").json()
+    assert [f["id"] for f in listed] == [flag["id"]]
+
+
+def test_readers_follow_and_unfollow_through_the_api(articles):
+    from concierge.knowledge.models import HelpSubscription
+
+    customer = make_customer_user()
+    client = _api(customer)
+    public, internal = articles["public"], articles["internal"]
+
+    assert client.put(f"/api/v1/kb/articles/{public.pk}/follow").status_code == 204
+    assert client.put(f"/api/v1/kb/articles/{public.pk}/follow").status_code == 204  # again
+    assert client.put(f"/api/v1/kb/articles/{internal.pk}/follow").status_code == 404
+    section = articles["section"]
+    assert client.put(f"/api/v1/kb/sections/{section.pk}/follow").status_code == 204
+    assert HelpSubscription.objects.filter(user=customer).count() == 2
+    assert client.delete(f"/api/v1/kb/articles/{public.pk}/follow").status_code == 204
+    assert client.delete(f"/api/v1/kb/sections/{section.pk}/follow").status_code == 204
+    assert not HelpSubscription.objects.exists()
+    assert Client().put(f"/api/v1/kb/articles/{public.pk}/follow").status_code == 401

@@ -1338,6 +1338,21 @@ RULES.extend([
     _kb("api:delete_kb_article", "DELETE", FULL_AGENTS),
     _kb("api:list_kb_article_versions", "GET", STAFF_ONLY),
     _kb("api:restore_kb_article_version", "POST", FULL_AGENTS),
+    _kb("api:list_kb_article_flags", "GET", STAFF_ONLY),
+    _kb("api:flag_kb_article", "POST", STAFF_ONLY, body={"note": "Outdated."}),
+    _kb("api:resolve_kb_flag", "POST", FULL_AGENTS, params={
+        **KB_PARAMS, "flag_id": _open_flag}),
+    _kb("api:follow_kb_article", "PUT", outcomes(ALLOW, anonymous=DENY)),
+    _kb("api:follow_kb_article", "PUT",
+        outcomes(NOT_FOUND, anonymous=DENY, **_each(STAFF, ALLOW)), variant="agents-only",
+        params=KB_INTERNAL_ARTICLE),
+    # Stopping what one does not follow changes nothing, and is no error.
+    _kb("api:unfollow_kb_article", "DELETE", outcomes(ALLOW, anonymous=DENY), changes=False),
+    _kb("api:follow_kb_section", "PUT", outcomes(ALLOW, anonymous=DENY)),
+    _kb("api:follow_kb_section", "PUT",
+        outcomes(NOT_FOUND, anonymous=DENY, **_each(STAFF, ALLOW)), variant="agents-only",
+        params=KB_INTERNAL_STRUCTURE),
+    _kb("api:unfollow_kb_section", "DELETE", outcomes(ALLOW, anonymous=DENY), changes=False),
 ])  # fmt: skip
 
 

@@ -21,6 +21,7 @@ from concierge.api.idempotency import idempotent_create
 from concierge.api.schemas import ERRORS, dump
 from concierge.api.tickets import IdempotencyKey
 from concierge.core import policy
+from concierge.core.errors import NotFound
 from concierge.knowledge import actions, services
 from concierge.knowledge.models import Article, ArticleStatus, Category, Section
 
@@ -414,3 +415,132 @@ def restore_kb_article_version(
 
     payload = {"article_id": article_id, "version_id": version_id}
     return idempotent_create(request, payload=payload, create=create)
+
+
+# --- flags: "this article needs an update" (staff) ----------------------------------------------
+
+
+class FlagIn(Schema):
+    note: str = Field(..., min_length=1, max_length=actions.FLAG_NOTE_MAX_CHARS)
+    ticket_id: int | None = Field(None, description="The request being answered, if any.")
+
+
+class FlagOut(Schema):
+    id: int
+    article_id: int
+    note: str
+    flagged_by: str | None
+    ticket_id: int | None
+    created_at: datetime
+    resolved_at: datetime | None
+    resolved_by: str | None
+
+
+def _flag_out(flag: Any) -> dict[str, Any]:
+    return {
+        "id": flag.pk,
+        "article_id": flag.article_id,
+        "note": flag.note,
+        "flagged_by": flag.flagged_by.name if flag.flagged_by else None,
+        "ticket_id": flag.ticket_id,
+        "created_at": flag.created_at,
+        "resolved_at": flag.resolved_at,
+        "resolved_by": flag.resolved_by.name if flag.resolved_by else None,
+    }
+
+
+@router.get(
+    "/articles/{int:article_id}/flags",
+    response={200: list[FlagOut], **ERRORS},
+    summary="List an article's flags: open ones, then the last resolved (staff)",
+)
+def list_kb_article_flags(request: HttpRequest, article_id: int) -> Any:
+    user = current_user(request)
+    article = services.get_article(user=user, article_id=article_id)
+    return [_flag_out(flag) for flag in services.article_flags(user=user, article=article)]
+
+
+@router.post(
+    "/articles/{int:article_id}/flags",
+    response={201: FlagOut, **ERRORS},
+    summary="Flag an article for an update (staff; its owner is notified)",
+)
+def flag_kb_article(request: HttpRequest, article_id: int, payload: FlagIn) -> Any:
+    from concierge.tickets import services as ticket_services
+
+    user = current_user(request)
+    article = services.get_article(user=user, article_id=article_id)
+    ticket = (
+        ticket_services.get_ticket(user=user, ticket_id=payload.ticket_id)
+        if payload.ticket_id
+        else None
+    )
+    flag = actions.flag_article(actor=user, article=article, note=payload.note, ticket=ticket)
+    return 201, _flag_out(flag)
+
+
+@router.post(
+    "/flags/{int:flag_id}/resolve",
+    response={200: FlagOut, **ERRORS},
+    summary="Resolve a flag (agents who write articles)",
+)
+def resolve_kb_flag(request: HttpRequest, flag_id: int) -> Any:
+    user = current_user(request)
+    flag = services.get_flag(user=user, flag_id=flag_id)
+    return _flag_out(actions.resolve_flag(actor=user, flag=flag))
+
+
+# --- following (signed-in readers) --------------------------------------------------------------
+
+
+@router.put(
+    "/articles/{int:article_id}/follow",
+    response={204: None, **ERRORS},
+    summary="Follow an article: an email when it changes",
+)
+def follow_kb_article(request: HttpRequest, article_id: int) -> Any:
+    user = current_user(request)
+    article = _readable_article(user, article_id)
+    actions.follow(actor=user, article=article)
+    return 204, None
+
+
+@router.delete(
+    "/articles/{int:article_id}/follow",
+    response={204: None, **ERRORS},
+    summary="Stop following an article",
+)
+def unfollow_kb_article(request: HttpRequest, article_id: int) -> Any:
+    user = current_user(request)
+    actions.unfollow(actor=user, article=_readable_article(user, article_id))
+    return 204, None
+
+
+@router.put(
+    "/sections/{int:section_id}/follow",
+    response={204: None, **ERRORS},
+    summary="Follow a section: an email when a new article is published in it",
+)
+def follow_kb_section(request: HttpRequest, section_id: int) -> Any:
+    user = current_user(request)
+    section = services.get_section(user=user, section_id=section_id)
+    actions.follow(actor=user, section=section)
+    return 204, None
+
+
+@router.delete(
+    "/sections/{int:section_id}/follow",
+    response={204: None, **ERRORS},
+    summary="Stop following a section",
+)
+def unfollow_kb_section(request: HttpRequest, section_id: int) -> Any:
+    user = current_user(request)
+    actions.unfollow(actor=user, section=services.get_section(user=user, section_id=section_id))
+    return 204, None
+
+
+def _readable_article(user: Any, article_id: int) -> Article:
+    """The article as the help center shows it to ``user`` (NotFound otherwise)."""
+    if not services.can_read_article(user=user, article_id=article_id):
+        raise NotFound("No such article.")
+    return Article.objects.get(pk=article_id)
