@@ -465,7 +465,12 @@ def list_kb_article_flags(request: HttpRequest, article_id: int) -> Any:
     response={201: FlagOut, **ERRORS},
     summary="Flag an article for an update (staff; its owner is notified)",
 )
-def flag_kb_article(request: HttpRequest, article_id: int, payload: FlagIn) -> Any:
+def flag_kb_article(
+    request: HttpRequest,
+    article_id: int,
+    payload: FlagIn,
+    idempotency_key: str | None = IdempotencyKey,
+) -> Any:
     from concierge.tickets import services as ticket_services
 
     user = current_user(request)
@@ -475,8 +480,13 @@ def flag_kb_article(request: HttpRequest, article_id: int, payload: FlagIn) -> A
         if payload.ticket_id
         else None
     )
-    flag = actions.flag_article(actor=user, article=article, note=payload.note, ticket=ticket)
-    return 201, _flag_out(flag)
+
+    def create() -> tuple[int, dict[str, Any]]:
+        flag = actions.flag_article(actor=user, article=article, note=payload.note, ticket=ticket)
+        return 201, FlagOut.model_validate(_flag_out(flag)).model_dump(mode="json")
+
+    body = {"article_id": article_id, **payload.model_dump(mode="json")}
+    return idempotent_create(request, payload=body, create=create)
 
 
 @router.post(
@@ -484,7 +494,11 @@ def flag_kb_article(request: HttpRequest, article_id: int, payload: FlagIn) -> A
     response={200: FlagOut, **ERRORS},
     summary="Resolve a flag (agents who write articles)",
 )
-def resolve_kb_flag(request: HttpRequest, flag_id: int) -> Any:
+def resolve_kb_flag(
+    request: HttpRequest, flag_id: int, idempotency_key: str | None = IdempotencyKey
+) -> Any:
+    # Resolving is idempotent by itself (a second call changes nothing); the key is
+    # accepted like on every POST.
     user = current_user(request)
     flag = services.get_flag(user=user, flag_id=flag_id)
     return _flag_out(actions.resolve_flag(actor=user, flag=flag))
