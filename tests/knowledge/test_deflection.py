@@ -270,3 +270,18 @@ def test_the_reports_page_shows_each_comment_with_its_articles_title(article, ad
     assert str(article.translations.get().title) in comments
     assert "Not helpful" in comments
     assert "Says &lt;b&gt;nothing&lt;/b&gt; on fees" in comments  # escaped, not markup
+
+
+def test_a_search_with_no_result_leads_to_a_new_article_titled_after_it(admin_user):
+    from tests.conftest import signed_in_client
+
+    actions.record_event(
+        session_key="s9", kind=EventKind.SEARCH, query="gift <cards>", result_count=0
+    )
+    client = signed_in_client(admin_user)
+
+    reports = client.get("/knowledge/reports/").content.decode()
+    new = client.get("/knowledge/articles/new/?title=gift+%3Ccards%3E").content.decode()
+
+    assert "/knowledge/articles/new/?title=gift%20%3Ccards%3E" in reports
+    assert 'value="gift &lt;cards&gt;"' in new

@@ -119,7 +119,10 @@ def article_list(request: HttpRequest) -> HttpResponse:
 def article_new(request: HttpRequest) -> HttpResponse:
     user = request.user
     policy.require(policy.can_edit_articles(user), "Only agents write articles.")
-    form = _article_form(request, user, initial={"status": "draft", "owner_id": user.pk})
+    initial = {"status": "draft", "owner_id": user.pk}
+    # From the reports' "searches with no result": the search as a first title.
+    initial["title"] = " ".join(request.GET.get("title", "").split())[:200]
+    form = _article_form(request, user, initial=initial)
     status = 200
     if request.method == "POST":
         status = 400
@@ -598,6 +601,7 @@ def reports(request: HttpRequest) -> HttpResponse:
         "least_helpful": knowledge_services.least_helpful_articles(user=user),
         "due": knowledge_services.articles_due_for_review(user=user),
         "flagged": knowledge_services.flagged_articles(user=user),
+        "can_write": policy.can_edit_articles(user),
         "comments": knowledge_services.recent_comments(user=user),
     }
     return page(request, "workspace/knowledge/reports.html", context)
