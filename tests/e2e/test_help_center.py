@@ -97,7 +97,12 @@ def test_agent_inserts_an_article_link_from_the_reply_composer(
 
     page.goto(f"/tickets/{ticket.pk}/")
     page.get_by_role("button", name="Insert article").click()
+    # Before any typing, the articles that may answer the ticket.
+    results = page.locator("#kb-picker-results")
+    expect(results).to_contain_text("Suggested for this ticket")
+    expect(results).to_contain_text("Track your parcel")
     page.get_by_label("Search the knowledge base").fill("parcel")
+    expect(results).not_to_contain_text("Suggested for this ticket")
     page.get_by_role("button", name="Insert link").first.click()
 
     body = page.locator('#composer textarea[name="body"]')

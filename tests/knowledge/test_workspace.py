@@ -187,3 +187,28 @@ def test_ticket_page_has_the_picker_and_the_draft_action(admin_user, agent_user)
     article = Article.objects.get()
     assert created["Location"] == f"/knowledge/articles/{article.pk}/"
     assert article.status == ArticleStatus.DRAFT
+
+
+def test_the_picker_suggests_articles_for_the_ticket_before_any_typing(
+    admin_user, agent_user, django_capture_on_commit_callbacks
+):
+    from tests.factories import TicketFactory
+
+    with django_capture_on_commit_callbacks(execute=True):
+        _, section = make_structure(admin_user)
+        make_article(agent_user, section, title="Refund policy", body="Refunds take 5 days.")
+        make_article(agent_user, section, title="Reset your password", body="Open settings.")
+    ticket = TicketFactory(subject="Where is my refund?")
+    client = signed_in_client(agent_user)
+
+    picker = client.get(f"/tickets/{ticket.pk}/").content.decode()
+    suggested = client.get(f"/knowledge/composer-search/?ticket={ticket.pk}").content.decode()
+    typed = client.get(f"/knowledge/composer-search/?kb_q=password&ticket={ticket.pk}")
+
+    assert f'hx-get="/knowledge/composer-search/?ticket={ticket.pk}"' in picker
+    assert "Suggested for this ticket" in suggested
+    assert suggested.index("Refund policy") < suggested.find("Reset your password") or (
+        "Reset your password" not in suggested
+    )
+    assert "Suggested for this ticket" not in typed.content.decode()
+    assert client.get("/knowledge/composer-search/?ticket=999999").status_code == 404
