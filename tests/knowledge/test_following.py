@@ -167,3 +167,26 @@ def test_the_following_page_lists_what_the_reader_may_read_and_unfollows_from_th
     back = reader.post(token.group(1), {"next": "following"})
     assert back.status_code == 302 and back["Location"] == "/portal/help/following/"
     assert HelpSubscription.objects.filter(user=customer_user).count() == 2
+
+
+def test_a_follower_reads_the_email_in_their_language(
+    help_center: Any, customer_user: Any, agent_user: Any
+) -> None:
+    from concierge.knowledge.models import HelpCenterSettings
+
+    article = help_center["article"]
+    HelpCenterSettings.objects.update_or_create(pk=1, defaults={"locales": ["fr"]})
+    actions.update_article(
+        actor=agent_user, article=article, locale="fr",
+        changes={"title": "Remboursements", "body": "Cinq jours."},
+    )  # fmt: skip
+    customer = customer_user.customer
+    customer.language = "fr"
+    customer.save(update_fields=["language"])
+    actions.follow(actor=customer_user, article=article)
+
+    assert actions.email_followers(article_id=article.pk, new=False) == 1
+
+    (email,) = mail.outbox
+    assert email.subject == "Updated: Remboursements" and "Cinq jours." in email.body
+    assert "?lang=fr" in email.body

@@ -615,17 +615,25 @@ def email_followers(*, article_id: int, new: bool) -> int:
     subscriptions = HelpSubscription.objects.filter(article=article)
     if new:
         subscriptions = subscriptions | HelpSubscription.objects.filter(section=article.section)
-    text = article.translations.filter(locale=article.source_locale).first()
-    if text is None:
+    if not article.translations.exists():
         return 0
-    link = settings.SITE_URL + reverse("portal:help_article", args=[article.pk, text.slug])
+    default_locale = services.help_center_settings().default_locale
     sent = 0
-    for subscription in subscriptions.select_related("user", "section"):
+    for subscription in subscriptions.select_related("user", "section", "user__customer"):
         user = subscription.user
         if not user.is_active or not user.email:
             continue
         if not services.can_read_article(user=user, article_id=article.pk):
             continue
+        # In the reader's language when the article has it (a customer's language),
+        # else the help center's fallbacks.
+        customer = policy.customer_of(user)
+        locale = normalize_locale(customer.language) if customer else ""
+        text = services.pick_translation(
+            article, locale or default_locale, default_locale=default_locale
+        )
+        link = settings.SITE_URL + reverse("portal:help_article", args=[article.pk, text.slug])
+        link += f"?lang={text.locale}"
         followed_section = subscription.section
         if followed_section is not None:
             subject = f"New in {followed_section.name}: {text.title}"
