@@ -636,8 +636,9 @@ def email_followers(*, article_id: int, new: bool) -> int:
         link += f"?lang={text.locale}"
         followed_section = subscription.section
         if followed_section is not None:
-            subject = f"New in {followed_section.name}: {text.title}"
-            why = f"You follow the section {followed_section.name}."
+            section_name = followed_section.name_in(text.locale)
+            subject = f"New in {section_name}: {text.title}"
+            why = f"You follow the section {section_name}."
         else:
             subject = f"Updated: {text.title}"
             why = "You follow this article."
