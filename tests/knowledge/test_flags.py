@@ -142,3 +142,30 @@ def test_without_an_owner_whoever_last_edited_the_article_is_notified(
         actions.flag_article(actor=light_agent_user, article=article, note="Now 10 days.")
 
     assert [n.user for n in AgentNotification.objects.all()] == [agent_user]
+
+
+def test_marking_an_article_reviewed_moves_its_next_review_on(
+    article: Any, agent_user: Any, light_agent_user: Any, admin_user: Any
+) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    actions.update_article(
+        actor=agent_user, article=article, changes={"review_due_on": "2020-01-01"}
+    )
+    assert article.pk in [a.pk for a in services.articles_due_for_review(user=admin_user)]
+    client = signed_in_client(agent_user)
+    page = client.get(f"/knowledge/articles/{article.pk}/").content.decode()
+    assert f'action="/knowledge/articles/{article.pk}/reviewed/"' in page
+
+    light = signed_in_client(light_agent_user)
+    assert light.post(f"/knowledge/articles/{article.pk}/reviewed/").status_code == 403
+    done = client.post(f"/knowledge/articles/{article.pk}/reviewed/", follow=True)
+
+    article.refresh_from_db()
+    assert article.reviewed_by == agent_user and article.reviewed_at is not None
+    next_review = timezone.now().date() + timedelta(days=actions.REVIEW_INTERVAL_DAYS)
+    assert article.review_due_on == next_review
+    assert "Last reviewed" in done.content.decode()
+    assert article.pk not in [a.pk for a in services.articles_due_for_review(user=admin_user)]

@@ -1293,6 +1293,7 @@ RULES.extend([
     _kb("workspace:knowledge_article_file_delete", "POST", FULL_AGENTS),
     _kb("workspace:knowledge_versions", "GET", STAFF_ONLY),
     _kb("workspace:knowledge_article_flag", "POST", STAFF_ONLY, body={"note": "Outdated."}),
+    _kb("workspace:knowledge_article_reviewed", "POST", FULL_AGENTS),
     _kb("workspace:knowledge_flag_resolve", "POST", FULL_AGENTS, params={
         **KB_PARAMS, "flag_id": _open_flag}),
     _kb("workspace:knowledge_version_restore", "POST", FULL_AGENTS),
@@ -1338,6 +1339,7 @@ RULES.extend([
     _kb("api:delete_kb_article", "DELETE", FULL_AGENTS),
     _kb("api:list_kb_article_versions", "GET", STAFF_ONLY),
     _kb("api:restore_kb_article_version", "POST", FULL_AGENTS),
+    _kb("api:review_kb_article", "POST", FULL_AGENTS),
     _kb("api:list_kb_article_flags", "GET", STAFF_ONLY),
     _kb("api:flag_kb_article", "POST", STAFF_ONLY, body={"note": "Outdated."}),
     _kb("api:resolve_kb_flag", "POST", FULL_AGENTS, params={

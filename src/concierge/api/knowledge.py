@@ -94,6 +94,7 @@ class ArticleOut(Schema):
     translations: list[str]
     owner_id: int | None
     review_due_on: date | None
+    reviewed_at: datetime | None = Field(None, description="When it was last marked as reviewed.")
     is_promoted: bool
     published_at: datetime | None
     updated_at: datetime
@@ -160,6 +161,7 @@ def _article_out(article: Article, request: HttpRequest) -> dict[str, Any]:
         "translations": [translation.locale for translation in article.translations.all()],
         "owner_id": article.owner_id if is_staff else None,
         "review_due_on": article.review_due_on if is_staff else None,
+        "reviewed_at": article.reviewed_at if is_staff else None,
         "is_promoted": article.is_promoted,
         "published_at": article.published_at,
         "updated_at": article.updated_at,
@@ -415,6 +417,21 @@ def restore_kb_article_version(
 
     payload = {"article_id": article_id, "version_id": version_id}
     return idempotent_create(request, payload=payload, create=create)
+
+
+@router.post(
+    "/articles/{int:article_id}/review",
+    response={200: ArticleOut, **ERRORS},
+    summary="Mark an article as reviewed (still right): its next review date moves on",
+)
+def review_kb_article(
+    request: HttpRequest, article_id: int, idempotency_key: str | None = IdempotencyKey
+) -> Any:
+    # Marking twice only moves the dates again; the key is accepted like on every POST.
+    user = current_user(request)
+    article = services.get_article(user=user, article_id=article_id)
+    actions.mark_reviewed(actor=user, article=article)
+    return _localized(request, article.pk, article.source_locale)
 
 
 # --- flags: "this article needs an update" (staff) ----------------------------------------------

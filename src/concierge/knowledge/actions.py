@@ -16,7 +16,7 @@ import mimetypes
 import re
 import secrets
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -527,6 +527,25 @@ def _signer_names(user: Any) -> list[str]:
     """How an agent may sign a reply: full name and first name."""
     name = " ".join(str(getattr(user, "name", "") or "").split())
     return [name, name.split(" ")[0]] if name else []
+
+
+# --- reviews: "still right" -------------------------------------------------------------------
+
+# The next review of an article marked as reviewed, unless its owner picks another date.
+REVIEW_INTERVAL_DAYS = 180
+
+
+@transaction.atomic
+def mark_reviewed(*, actor: Any, article: Article) -> Article:
+    """Records that the article was checked and is still right, and sets its next review
+    date REVIEW_INTERVAL_DAYS on (what the "due for review" report reads)."""
+    policy.require(policy.can_edit_articles(actor), "Only agents who write articles review them.")
+    article = Article.objects.select_for_update().get(pk=article.pk)
+    article.reviewed_at = timezone.now()
+    article.reviewed_by = actor
+    article.review_due_on = timezone.now().date() + timedelta(days=REVIEW_INTERVAL_DAYS)
+    article.save(update_fields=["reviewed_at", "reviewed_by", "review_due_on", "updated_at"])
+    return article
 
 
 # --- following: articles and sections, by email -------------------------------------------------

@@ -134,6 +134,12 @@ class Article(TimestampedModel):
         related_name="owned_articles",
     )
     review_due_on = models.DateField(null=True, blank=True)
+    # The last time someone who writes articles checked it is still right (and set
+    # the next review date): "Mark as reviewed" in the editor.
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     tags = models.ManyToManyField(Tag, blank=True, related_name="articles")
     position = models.PositiveIntegerField(default=0)
     is_promoted = models.BooleanField(default=False, help_text="Listed first on the home page.")

@@ -226,6 +226,7 @@ def article_edit(request: HttpRequest, article_id: int) -> HttpResponse:
         "has_sections": True,
         **_flags_context(request, article),
         "followers": knowledge_services.follower_count(user=user, article=article),
+        "review_interval_days": knowledge_actions.REVIEW_INTERVAL_DAYS,
     }
     return page(request, "workspace/knowledge/article_form.html", context, status=status)
 
@@ -239,6 +240,19 @@ def _flags_context(request: HttpRequest, article: Article) -> dict[str, Any]:
         # Opened from a ticket's article picker: the flag remembers that ticket.
         "flag_ticket_id": int(ticket_id) if ticket_id.isdigit() else None,
     }
+
+
+@staff_required
+@require_POST
+def article_reviewed(request: HttpRequest, article_id: int) -> HttpResponse:
+    """ "Mark as reviewed": the article is still right; its next review date moves on."""
+    user = request.user
+    article = knowledge_services.get_article(user=user, article_id=article_id)
+    article = knowledge_actions.mark_reviewed(actor=user, article=article)
+    messages.success(
+        request, f"Marked as reviewed; next review by {article.review_due_on:%Y-%m-%d}."
+    )
+    return redirect("workspace:knowledge_article", article_id=article.pk)
 
 
 @staff_required
@@ -775,6 +789,11 @@ urlpatterns: list[URLPattern] = [
         name="knowledge_article_file_delete",
     ),
     path("knowledge/articles/<int:article_id>/flags/", article_flag, name="knowledge_article_flag"),
+    path(
+        "knowledge/articles/<int:article_id>/reviewed/",
+        article_reviewed,
+        name="knowledge_article_reviewed",
+    ),
     path("knowledge/flags/<int:flag_id>/resolve/", flag_resolve, name="knowledge_flag_resolve"),
     path(
         "knowledge/articles/<int:article_id>/versions/",
