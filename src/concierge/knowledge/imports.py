@@ -1121,8 +1121,10 @@ def start_import(*, actor: Any, request: ImportRequest) -> HelpCenterImport:
             )
         job.api_email = request.email.strip()
     job.api_secret = request.secret
+    # Outside the transaction below: a refused start must not undo the clean-up after
+    # the files it deleted are gone.
+    _forget_old_runs()
     with transaction.atomic():
-        _forget_old_runs()
         _refuse_while_busy()
         if request.export is not None:
             job.export.save(job.export_name, File(request.export), save=False)
