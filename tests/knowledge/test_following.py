@@ -190,3 +190,14 @@ def test_a_follower_reads_the_email_in_their_language(
     (email,) = mail.outbox
     assert email.subject == "Updated: Remboursements" and "Cinq jours." in email.body
     assert "?lang=fr" in email.body
+
+
+def test_one_who_follows_the_article_and_its_section_gets_one_email(
+    help_center: Any, customer_user: Any
+) -> None:
+    article, section = help_center["article"], help_center["section"]
+    actions.follow(actor=customer_user, section=section)
+    actions.follow(actor=customer_user, article=article)
+
+    assert actions.email_followers(article_id=article.pk, new=True) == 1
+    assert mail.outbox[0].subject == "Updated: Refunds"  # as the article's follower

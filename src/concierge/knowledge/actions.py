@@ -638,9 +638,14 @@ def email_followers(*, article_id: int, new: bool) -> int:
         return 0
     default_locale = services.help_center_settings().default_locale
     sent = 0
-    for subscription in subscriptions.select_related("user", "section", "user__customer"):
+    emailed: set[int] = set()
+    # The article's own followers first: one who also follows its section gets one email.
+    ordered = subscriptions.select_related("user", "section", "user__customer").order_by(
+        F("section_id").asc(nulls_first=True), "pk"
+    )
+    for subscription in ordered:
         user = subscription.user
-        if not user.is_active or not user.email:
+        if not user.is_active or not user.email or user.pk in emailed:
             continue
         if not services.can_read_article(user=user, article_id=article.pk):
             continue
@@ -669,6 +674,7 @@ def email_followers(*, article_id: int, new: bool) -> int:
             f"{why} Stop following: {stop}\n"
         )
         send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [user.email])
+        emailed.add(user.pk)
         sent += 1
     return sent
 
