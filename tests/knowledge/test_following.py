@@ -201,3 +201,16 @@ def test_one_who_follows_the_article_and_its_section_gets_one_email(
 
     assert actions.email_followers(article_id=article.pk, new=True) == 1
     assert mail.outbox[0].subject == "Updated: Refunds"  # as the article's follower
+
+
+def test_an_unfollow_link_does_not_name_an_article_made_agents_only(
+    help_center: Any, customer_user: Any, agent_user: Any
+) -> None:
+    article = help_center["article"]
+    subscription = actions.follow(actor=customer_user, article=article)
+    actions.update_article(actor=agent_user, article=article, changes={"visibility": "internal"})
+
+    page = Client().get(f"/portal/help/unfollow/{actions.unfollow_token(subscription)}/")
+
+    assert page.status_code == 200 and "Refunds" not in page.content.decode()
+    assert "an article" in page.content.decode()

@@ -20,6 +20,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth.models import AnonymousUser
 from django.contrib.auth.views import redirect_to_login
 from django.core import signing
 from django.http import (
@@ -485,17 +486,23 @@ def help_unfollow(request: HttpRequest, token: str) -> HttpResponse:
     subscription = knowledge_actions.subscription_for_token(token)
     if subscription is None:
         return _not_found(request, NotFound("This link is no longer valid: nothing to stop."))
-    if subscription.article is not None:
-        text = subscription.article.translations.filter(
-            locale=subscription.article.source_locale
-        ).first()
-        name = text.title if text else "this article"
+    # Whoever holds the link may not be signed in: a name is shown only when anyone may
+    # read it (an article made agents-only since stays unnamed).
+    anyone = AnonymousUser()
+    article, section = subscription.article, subscription.section
+    if article is not None:
+        readable = knowledge_services.can_read_article(user=anyone, article_id=article.pk)
+        text = article.translations.filter(locale=article.source_locale).first()
+        name = f"“{text.title}”" if readable and text else "an article"
     else:
-        name = subscription.section.name if subscription.section else "this section"
+        public = section is not None and (
+            knowledge_services.list_sections(user=anyone).filter(pk=section.pk).exists()
+        )
+        name = f"“{section.name}”" if public and section is not None else "a section"
     if request.method == "POST":
         subscription.delete()
         if request.POST.get("next") == "following":  # from the reader's "Following" page
-            messages.success(request, f"You no longer follow “{name}”.")
+            messages.success(request, f"You no longer follow {name}.")
             return redirect("portal:help_following")
         return _render(
             request, "portal/help/unfollow.html", {"name": name, "done": True, "token": token}
