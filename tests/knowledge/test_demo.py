@@ -126,3 +126,18 @@ def test_demo_flags_reach_the_articles_owner_once(django_capture_on_commit_callb
     assert "2 raised" in first and "already" in again
     assert ArticleFlag.objects.filter(resolved_at__isnull=True).count() == 2
     assert AgentNotification.objects.filter(user=admin).count() == 2
+
+
+def test_the_demo_customer_follows_an_article_and_a_section_once():
+    from concierge.demo.knowledge import ensure_demo_following
+    from concierge.knowledge.models import HelpSubscription
+    from tests.factories import make_customer_user
+
+    make_admin(email=generator.ADMIN_EMAIL)
+    ensure_demo_help_center()
+    customer = make_customer_user(email=generator.CUSTOMER_EMAIL)
+
+    first, again = ensure_demo_following(), ensure_demo_following()
+
+    assert "follows an article and a section" in first and "already" in again
+    assert HelpSubscription.objects.filter(user=customer).count() == 2

@@ -26,6 +26,8 @@ from concierge.knowledge.models import (
     EventKind,
     HelpChannel,
     HelpSession,
+    HelpSubscription,
+    Section,
     Visibility,
 )
 from concierge.search.actions import index_now
@@ -427,3 +429,19 @@ def ensure_demo_article_flags() -> str:
         actions.flag_article(actor=agent, article=article, note=note, ticket=ticket)
         raised += 1
     return f"Article flags: {raised} raised by agents (Knowledge → Articles → Flagged)."
+
+
+def ensure_demo_following() -> str:
+    """The demo customer follows a section and an article (their Following page)."""
+    customer = User.objects.filter(email=generator.CUSTOMER_EMAIL).first()
+    if customer is None:
+        return "Following: no demo customer."
+    if HelpSubscription.objects.filter(user=customer).exists():
+        return "Following: already set."
+    article = Article.objects.filter(translations__title="How do I get a refund?").first()
+    section = Section.objects.filter(name="Tracking").first()
+    if article is not None:
+        actions.follow(actor=customer, article=article)
+    if section is not None:
+        actions.follow(actor=customer, section=section)
+    return "Following: the demo customer follows an article and a section (help center: Following)."

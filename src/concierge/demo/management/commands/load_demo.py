@@ -16,6 +16,7 @@ from concierge.demo import generator
 from concierge.demo.chat import ensure_demo_chat_channel
 from concierge.demo.knowledge import (
     ensure_demo_article_flags,
+    ensure_demo_following,
     ensure_demo_help_center,
     ensure_demo_help_center_activity,
 )
@@ -69,6 +70,7 @@ class Command(BaseCommand):
         self.stdout.write(ensure_search_index())
         self.stdout.write(ensure_demo_help_center_activity())
         self.stdout.write(ensure_demo_article_flags())
+        self.stdout.write(ensure_demo_following())
 
 
 def ensure_search_index() -> str:
