@@ -1408,6 +1408,7 @@ RULES.extend([
     # Runs the models on a typed message; nothing is stored.
     _triage("workspace:settings_triage_try", "POST", ADMINS, changes=False,
             body={"text": "I was charged twice"}),
+    _triage("workspace:settings_triage_template", "POST", ADMINS, body={"template": "software"}),
     _triage("api:ticket_predictions", "GET", STAFF_ONLY),
     _triage("api:correct_prediction", "POST", FULL_AGENTS, body={"label": "negative"}),
     _triage("api:list_categories", "GET", STAFF_ONLY),

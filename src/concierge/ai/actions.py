@@ -282,6 +282,34 @@ def save_category(
 
 
 @transaction.atomic
+def add_category_template(*, actor: Any, key: str) -> tuple[list[str], list[str]]:
+    """Creates a starter set's categories (``category_templates``); the names it added
+    and those it left alone because a category of that name exists (never overwritten)."""
+    from concierge.ai.category_templates import TEMPLATE_SETS
+
+    policy.require(policy.can_manage_triage(actor), "Only admins may edit triage categories.")
+    template = TEMPLATE_SETS.get(key)
+    if template is None:
+        raise ValidationFailed(
+            "Choose one of the starter sets.",
+            field_errors={"template": [f"One of: {', '.join(TEMPLATE_SETS)}."]},
+        )
+    added, kept = [], []
+    for item in template.categories:
+        if Category.objects.filter(name__iexact=item.name).exists():
+            kept.append(item.name)
+            continue
+        save_category(
+            actor=actor,
+            name=item.name,
+            description=item.description,
+            examples="\n".join(item.examples),
+        )
+        added.append(item.name)
+    return added, kept
+
+
+@transaction.atomic
 def delete_category(*, actor: Any, category: Category) -> None:
     policy.require(policy.can_manage_triage(actor), "Only admins may edit triage categories.")
     if category.pk is None:

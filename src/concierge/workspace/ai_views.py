@@ -16,6 +16,7 @@ from django.urls import URLPattern, path, reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
 from concierge.ai import actions, services
+from concierge.ai.category_templates import TEMPLATE_SETS
 from concierge.ai.models import PredictionKind
 from concierge.core import policy
 from concierge.core.errors import ConciergeError, NotFound
@@ -146,6 +147,7 @@ def _triage_page(
             "retrain": actions.retrain_status(),
             "try_form": try_form or TryMessageForm(),
             "tried": tried,
+            "template_sets": list(TEMPLATE_SETS.values()),
         },
         status=400 if try_form is not None and try_form.errors else 200,
     )
@@ -154,6 +156,28 @@ def _triage_page(
 @settings_required
 def triage_settings(request: HttpRequest) -> HttpResponse:
     return _triage_page(request)
+
+
+@settings_required
+@require_POST
+def triage_template(request: HttpRequest) -> HttpResponse:
+    """Adds a starter set of categories (existing names are left as they are)."""
+    try:
+        added, kept = actions.add_category_template(
+            actor=request.user, key=request.POST.get("template", "")
+        )
+    except ConciergeError as error:
+        if error.status == 403:
+            raise
+        messages.error(request, error.message)
+        return redirect("workspace:settings_triage")
+    summary = f"Added {len(added)} categor{'y' if len(added) == 1 else 'ies'}"
+    if added:
+        summary += f": {', '.join(added)}"
+    if kept:
+        summary += f". Already there, left as they are: {', '.join(kept)}"
+    messages.success(request, summary + ". Edit their examples to match how your customers ask.")
+    return redirect("workspace:settings_triage")
 
 
 @settings_required
@@ -306,6 +330,7 @@ urlpatterns: list[URLPattern] = [
         name="settings_triage_category_delete",
     ),
     path("settings/triage/try/", triage_try, name="settings_triage_try"),
+    path("settings/triage/templates/", triage_template, name="settings_triage_template"),
     path("settings/triage/report/", triage_report, name="settings_triage_report"),
     path("settings/triage/retrain/", triage_retrain, name="settings_triage_retrain"),
     path(
