@@ -58,7 +58,8 @@ def test_a_customer_follows_an_article_and_hears_when_it_changes_then_stops(
     (email,) = mail.outbox
     assert email.to == [customer_user.email] and email.subject == "Updated: Refunds"
     assert "Refunds take 2 days." in email.body and "/portal/help/articles/" in email.body
-    stop = re.search(r"Stop following: \S+(/portal/help/unfollow/[^/\s]+/)", email.body)
+    stop_line = r"Stop following \(this, or everything\): \S+(/portal/help/unfollow/[^/\s]+/)"
+    stop = re.search(stop_line, email.body)
     assert stop is not None
     # Opening the link asks (a mail scanner changes nothing); the button ends it.
     asked = Client().get(stop.group(1))
@@ -214,3 +215,18 @@ def test_an_unfollow_link_does_not_name_an_article_made_agents_only(
 
     assert page.status_code == 200 and "Refunds" not in page.content.decode()
     assert "an article" in page.content.decode()
+
+
+def test_an_emails_link_can_stop_everything_the_reader_follows(
+    help_center: Any, customer_user: Any, agent_user: Any
+) -> None:
+    subscription = actions.follow(actor=customer_user, article=help_center["article"])
+    actions.follow(actor=customer_user, section=help_center["section"])
+    actions.follow(actor=agent_user, article=help_center["article"])  # someone else's stays
+    link = f"/portal/help/unfollow/{actions.unfollow_token(subscription)}/"
+    assert "Stop following everything" in Client().get(link).content.decode()
+
+    done = Client().post(link, {"all": "1"})
+
+    assert done.status_code == 200 and "no longer follow 2 article(s)" in done.content.decode()
+    assert list(HelpSubscription.objects.values_list("user_id", flat=True)) == [agent_user.pk]

@@ -590,6 +590,11 @@ def unfollow(*, actor: Any, article: Article | None = None, section: Section | N
     return int(HelpSubscription.objects.filter(user=actor, **target).delete()[0])
 
 
+def unfollow_everything(*, user_id: int) -> int:
+    """Ends every subscription of one reader (an email's "stop all"); how many ended."""
+    return int(HelpSubscription.objects.filter(user_id=user_id).delete()[0])
+
+
 def unfollow_token(subscription: HelpSubscription) -> str:
     """The signed key of an email's "stop following" link (it never expires: old emails work)."""
     return signing.dumps({"s": subscription.pk, "u": subscription.user_id}, salt=UNFOLLOW_SALT)
@@ -671,7 +676,7 @@ def email_followers(*, article_id: int, new: bool) -> int:
         )
         body = (
             f"{text.title}\n\n{plain_body(text.body_html)[:600]}\n\nRead it: {link}\n\n"
-            f"{why} Stop following: {stop}\n"
+            f"{why} Stop following (this, or everything): {stop}\n"
         )
         send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [user.email])
         emailed.add(user.pk)

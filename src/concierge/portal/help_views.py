@@ -499,6 +499,11 @@ def help_unfollow(request: HttpRequest, token: str) -> HttpResponse:
             knowledge_services.list_sections(user=anyone).filter(pk=section.pk).exists()
         )
         name = f"“{section.name}”" if public and section is not None else "a section"
+    if request.method == "POST" and request.POST.get("all"):
+        # "Stop all": every subscription of the link's reader, no sign-in needed.
+        ended = knowledge_actions.unfollow_everything(user_id=subscription.user_id)
+        context = {"name": f"{ended} article(s) and section(s)", "done": True, "token": token}
+        return _render(request, "portal/help/unfollow.html", context)
     if request.method == "POST":
         subscription.delete()
         if request.POST.get("next") == "following":  # from the reader's "Following" page
