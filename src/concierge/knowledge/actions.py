@@ -631,6 +631,7 @@ def email_followers(*, article_id: int, new: bool) -> int:
 
     article = (
         Article.objects.select_related("section")
+        .prefetch_related("translations")  # one read for every follower's language
         .filter(pk=article_id, status=ArticleStatus.PUBLISHED)
         .first()
     )
@@ -639,7 +640,7 @@ def email_followers(*, article_id: int, new: bool) -> int:
     subscriptions = HelpSubscription.objects.filter(article=article)
     if new:
         subscriptions = subscriptions | HelpSubscription.objects.filter(section=article.section)
-    if not article.translations.exists():
+    if not article.translations.all():
         return 0
     default_locale = services.help_center_settings().default_locale
     sent = 0

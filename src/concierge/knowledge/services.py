@@ -769,11 +769,8 @@ def followed_by(*, user: Any, locale: str) -> list[Followed]:
             _with_text(_help_center_articles(user=user).filter(pk__in=article_ids)), locale
         )
     }
-    sections = (
-        {section.pk for section in list_sections(user=user)}
-        if any(s.section_id for s in subscriptions)
-        else set()
-    )
+    section_ids = [s.section_id for s in subscriptions if s.section_id]
+    sections = set(list_sections(user=user).filter(pk__in=section_ids).values_list("pk", flat=True))
     found: list[Followed] = []
     for subscription in subscriptions:
         if subscription.article_id in readable:
@@ -786,6 +783,43 @@ def followed_by(*, user: Any, locale: str) -> list[Followed]:
                 Followed(subscription, section.name_in(locale), "section", section=section)
             )
     return found
+
+
+def public_name_of(subscription: HelpSubscription) -> str:
+    """What an unfollow link may call the followed article or section: whoever holds the
+    link may not be signed in, so a name is given only when anyone may read it (an
+    article made agents-only since stays "an article")."""
+    from django.contrib.auth.models import AnonymousUser
+
+    anyone = AnonymousUser()
+    article, section = subscription.article, subscription.section
+    if article is not None:
+        text = article.translations.filter(locale=article.source_locale).first()
+        readable = can_read_article(user=anyone, article_id=article.pk)
+        return f"“{text.title}”" if readable and text else "an article"
+    if section is not None and list_sections(user=anyone).filter(pk=section.pk).exists():
+        return f"“{section.name}”"
+    return "a section"
+
+
+def suggest_articles_for_ticket(
+    *, user: Any, ticket_id: int, locale: str, limit: int = 5
+) -> list[ArticleHit]:
+    """Articles that may answer a ticket: its subject and the customer's first message,
+    as the agent may read them (NotFound for a ticket they may not)."""
+    from concierge.core.sanitize import plain_text
+    from concierge.tickets import services as ticket_services
+    from concierge.tickets.models import EntryKind
+
+    ticket = ticket_services.get_ticket(user=user, ticket_id=ticket_id)
+    first = (
+        ticket_services.visible_entries(user=user, ticket=ticket)
+        .filter(kind=EntryKind.PUBLIC_REPLY, author_customer__isnull=False)
+        .order_by("created_at", "pk")
+        .first()
+    )
+    question = f"{ticket.subject}. {plain_text(first.body_html, limit=1000) if first else ''}"
+    return suggest_articles(user=user, text=question, locale=locale, limit=limit)
 
 
 def follower_count(*, user: Any, article: Article) -> int:

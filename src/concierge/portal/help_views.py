@@ -20,7 +20,6 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth.models import AnonymousUser
 from django.contrib.auth.views import redirect_to_login
 from django.core import signing
 from django.http import (
@@ -486,19 +485,7 @@ def help_unfollow(request: HttpRequest, token: str) -> HttpResponse:
     subscription = knowledge_actions.subscription_for_token(token)
     if subscription is None:
         return _not_found(request, NotFound("This link is no longer valid: nothing to stop."))
-    # Whoever holds the link may not be signed in: a name is shown only when anyone may
-    # read it (an article made agents-only since stays unnamed).
-    anyone = AnonymousUser()
-    article, section = subscription.article, subscription.section
-    if article is not None:
-        readable = knowledge_services.can_read_article(user=anyone, article_id=article.pk)
-        text = article.translations.filter(locale=article.source_locale).first()
-        name = f"“{text.title}”" if readable and text else "an article"
-    else:
-        public = section is not None and (
-            knowledge_services.list_sections(user=anyone).filter(pk=section.pk).exists()
-        )
-        name = f"“{section.name}”" if public and section is not None else "a section"
+    name = knowledge_services.public_name_of(subscription)
     if request.method == "POST" and request.POST.get("all"):
         # "Stop all": every subscription of the link's reader, no sign-in needed.
         ended = knowledge_actions.unfollow_everything(user_id=subscription.user_id)

@@ -19,7 +19,6 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from concierge.accounts import services as account_services
 from concierge.core import policy
 from concierge.core.errors import ConciergeError, NotFound
-from concierge.core.sanitize import plain_text
 from concierge.knowledge import actions as knowledge_actions
 from concierge.knowledge import imports as knowledge_imports
 from concierge.knowledge import services as knowledge_services
@@ -712,10 +711,11 @@ def composer_search(request: HttpRequest) -> HttpResponse:
     )
     ticket = request.GET.get("ticket", "")  # the ticket being answered: a flag names it
     ticket_id = int(ticket) if ticket.isdigit() else None
-    suggested = not query.strip() and ticket_id is not None
-    if suggested:
-        hits = knowledge_services.suggest_articles(
-            user=user, text=_ticket_question(user, ticket_id), locale=locale
+    suggested = False
+    if not query.strip() and ticket_id is not None:
+        suggested = True
+        hits = knowledge_services.suggest_articles_for_ticket(
+            user=user, ticket_id=ticket_id, locale=locale
         )
     else:
         hits = knowledge_services.search_articles(user=user, query=query, locale=locale, limit=8)
@@ -729,18 +729,6 @@ def composer_search(request: HttpRequest) -> HttpResponse:
         "workspace/knowledge/_composer_results.html",
         {"hits": hits, "query": query, "ticket_id": ticket_id, "suggested": suggested},
     )
-
-
-def _ticket_question(user: Any, ticket_id: Any) -> str:
-    """What the customer asks: the subject and their first message (as the agent may read it)."""
-    ticket = ticket_services.get_ticket(user=user, ticket_id=ticket_id)
-    first = (
-        ticket_services.visible_entries(user=user, ticket=ticket)
-        .filter(kind=EntryKind.PUBLIC_REPLY, author_customer__isnull=False)
-        .order_by("created_at", "pk")
-        .first()
-    )
-    return f"{ticket.subject}. {plain_text(first.body_html, limit=1000) if first else ''}"
 
 
 @staff_required
