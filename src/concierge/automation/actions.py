@@ -377,12 +377,8 @@ def _notify(ticket: Ticket, action: dict[str, Any], rule: RoutingRule) -> list[i
             _tasks().notify_agents_by_email, ticket.pk, agent_ids, message, rule.name
         )
     if via in ("in_app", "both"):
-        _publish_in_app(ticket, agent_ids, message, rule)
+        notify_in_app(agent_ids=agent_ids, message=message, ticket=ticket, rule_name=rule.name)
     return agent_ids
-
-
-def _publish_in_app(ticket: Ticket, agent_ids: list[int], message: str, rule: RoutingRule) -> None:
-    notify_in_app(agent_ids=agent_ids, message=message, ticket=ticket, rule_name=rule.name)
 
 
 def notify_in_app(
