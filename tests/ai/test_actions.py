@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from concierge.ai import actions, services, training
-from concierge.ai.models import OUT_OF_SCOPE, Prediction, PredictionKind, TriageModel
+from concierge.ai.models import MODEL_KINDS, OUT_OF_SCOPE, Prediction, PredictionKind, TriageModel
 from concierge.core.errors import PermissionDenied, ValidationFailed
 from concierge.tickets.models import AuditEvent, EntryKind
 from tests.factories import EntryFactory, TicketFactory, make_agent
@@ -20,7 +20,7 @@ def test_triage_stores_every_kind_with_version_confidence_and_reasons(categories
 
     stored = actions.triage_ticket(ticket_id=ticket.pk)
 
-    assert set(stored) == set(PredictionKind.values)
+    assert set(stored) == set(MODEL_KINDS)
     assert Prediction.objects.filter(ticket=ticket).count() == 6
     intent = stored[PredictionKind.INTENT]
     assert intent.label == "billing"

@@ -224,6 +224,13 @@ def test_demo_triage_learns_from_solved_requests_and_classifies_open_ones(enable
         latest = ticket.predictions.filter(kind=PredictionKind.SENTIMENT).latest("created_at", "id")
         assert (latest.corrected_label or latest.label) == "negative"
 
+    # The "Phone model" field is filled by entity detection where a request names a phone.
+    detected = Prediction.objects.filter(kind=PredictionKind.ENTITY, field_key="phone_model")
+    assert detected.exists()
+    for prediction in detected.select_related("ticket"):
+        assert prediction.ticket.custom_fields["phone_model"] == prediction.label
+        assert prediction.label in content.load_corpus().devices
+
     assert ensure_demo_triage() == "Triage: demo history already labelled."
     assert TriageModel.objects.filter(kind=PredictionKind.INTENT).count() == 1
 

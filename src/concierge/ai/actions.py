@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -12,8 +13,9 @@ from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
-from concierge.ai import predictors
+from concierge.ai import entities, predictors
 from concierge.ai.models import (
+    MODEL_KINDS,
     OUT_OF_SCOPE,
     Category,
     Prediction,
@@ -67,6 +69,10 @@ def triage_ticket(*, ticket_id: int, entry_id: int | None = None) -> dict[str, P
     An agent's reply or note is not classified. Intent is predicted for a
     follow-up message only while the ticket has no intent yet, so "thanks!"
     does not overwrite what the ticket is about.
+
+    It also detects the options of custom fields marked "detect from
+    customers' messages" (``detect_entities``), filling fields still empty.
+    Returns the predictions by ``Prediction.slot``.
     """
     from concierge.tickets.models import Entry, Ticket
 
@@ -84,36 +90,132 @@ def triage_ticket(*, ticket_id: int, entry_id: int | None = None) -> dict[str, P
         if entry_id is None
         else same_message.filter(entry_id=entry_id)
     )
-    existing = {p.kind: p for p in same_message}
-    kinds = [kind for kind in PredictionKind.values if kind not in existing]
+    existing = {p.slot: p for p in same_message}
+    kinds = [kind for kind in MODEL_KINDS if kind not in existing]
     if entry is not None and PredictionKind.INTENT in kinds:
         if Prediction.objects.filter(ticket_id=ticket_id, kind=PredictionKind.INTENT).exists():
             kinds.remove(PredictionKind.INTENT)
-    if not kinds:
+    detecting = [field for field in _detecting_fields() if _entity_slot(field.key) not in existing]
+    if not kinds and not detecting:
         return existing
     text = ticket_text(ticket, entry)
-    results = predictors.predict_all(text, kinds=kinds)
     stored = dict(existing)
-    # One INSERT for all kinds: triage runs on every incoming message.
-    created = Prediction.objects.bulk_create(
-        [
+    if kinds:
+        results = predictors.predict_all(text, kinds=kinds)
+        # One INSERT for all kinds: triage runs on every incoming message.
+        created = Prediction.objects.bulk_create(
+            [
+                Prediction(
+                    ticket=ticket,
+                    entry=entry,
+                    kind=kind,
+                    label=result.label,
+                    score=result.score,
+                    confidence=result.confidence,
+                    model_version=result.model_version,
+                    reasons=list(result.reasons)[:5],
+                    text=text,
+                )
+                for kind, result in results.items()
+            ]
+        )
+        stored.update((prediction.slot, prediction) for prediction in created)
+    detected = detect_entities(ticket=ticket, entry=entry, text=text, fields=detecting)
+    stored.update((prediction.slot, prediction) for prediction in detected)
+    if kinds or detected:
+        _publish_update(ticket.pk)
+    return stored
+
+
+# --- entity detection: custom field options named in customers' messages --------------------
+
+# The audit trail's "via" for the field values triage fills (a rule's is "rule: <name>").
+TRIAGE_VIA = "ai triage"
+ENTITY_VERSION = "entity-phrases-1"
+
+
+def _entity_slot(field_key: str) -> str:
+    return f"{PredictionKind.ENTITY}:{field_key}"
+
+
+def _detecting_fields() -> list[Any]:
+    from concierge.tickets.actions import CHOICE_TYPES
+    from concierge.tickets.models import CustomField
+
+    return list(
+        CustomField.objects.filter(
+            is_active=True, detect_from_messages=True, field_type__in=CHOICE_TYPES
+        ).order_by("position", "key")
+    )
+
+
+def detect_entities(
+    *, ticket: Any, entry: Any | None, text: str, fields: Sequence[Any]
+) -> list[Prediction]:
+    """For each detecting field whose options ``text`` mentions: a prediction, and the value
+    filled in when the field is still empty (``_fill_when_empty``).
+
+    The prediction is stored even when the field is left as it was, so agents
+    see what the customer named; its reasons say which words matched, whether
+    a dropdown's message named several options, and what happened to the field.
+    """
+    from concierge.tickets.models import FieldType
+
+    predictions = []
+    for field in fields:
+        matcher = entities.OptionMatcher(field.choices, field.detection_phrases or {})
+        detection = entities.detect(
+            matcher.find(text), is_multi_select=field.field_type == FieldType.MULTI_SELECT
+        )
+        if detection is None:
+            continue
+        reasons = [f"matched '{words}'" for words in detection.matched[:3]]
+        if detection.ambiguous_with:
+            reasons.append(f"ambiguous: also mentions {', '.join(detection.ambiguous_with)}")
+        reasons.append(_fill_when_empty(ticket.pk, field, detection.value))
+        predictions.append(
             Prediction(
                 ticket=ticket,
                 entry=entry,
-                kind=kind,
-                label=result.label,
-                score=result.score,
-                confidence=result.confidence,
-                model_version=result.model_version,
-                reasons=list(result.reasons)[:5],
+                kind=PredictionKind.ENTITY,
+                field_key=field.key,
+                field_value=detection.value,
+                label=detection.label[:100].strip(),
+                confidence=detection.confidence,
+                model_version=ENTITY_VERSION,
+                reasons=[reason[:300] for reason in reasons[:5]],
                 text=text,
             )
-            for kind, result in results.items()
-        ]
+        )
+    return Prediction.objects.bulk_create(predictions) if predictions else []
+
+
+def _fill_when_empty(ticket_id: int, field: Any, value: Any) -> str:
+    """Sets the field (audited "via ai triage") unless anyone gave it a value; what happened.
+
+    Never overwrites: a value an agent, the customer's portal form or a rule
+    set stays, and so does a field someone emptied on purpose (the audit trail
+    shows a change not made by triage).
+    """
+    from concierge.tickets.actions import update_ticket
+    from concierge.tickets.models import AuditEvent, Ticket
+
+    ticket = Ticket.objects.select_for_update().get(pk=ticket_id)
+    if ticket.merged_into_id:
+        return "not filled: the ticket was merged"
+    if ticket.custom_fields.get(field.key) not in (None, "", []):
+        return "not filled: the field already has a value"
+    changed_by_someone = (
+        AuditEvent.objects.filter(ticket=ticket, field=f"custom_fields.{field.key}")
+        .exclude(via=TRIAGE_VIA)
+        .exists()
     )
-    stored.update((prediction.kind, prediction) for prediction in created)
-    _publish_update(ticket.pk)
-    return stored
+    if changed_by_someone:
+        return "not filled: the field was emptied after being set"
+    update_ticket(
+        actor=None, ticket=ticket, changes={"custom_fields": {field.key: value}}, via=TRIAGE_VIA
+    )
+    return "filled the field"
 
 
 def _publish_update(ticket_id: int) -> None:
@@ -136,8 +238,20 @@ def correct_prediction(*, actor: Any, prediction: Prediction, label: str) -> Pre
         "Only agents may correct predictions.",
     )
     label = clean_text(label or "").strip()
-    choices = label_choices(prediction.kind)
-    if prediction.kind == PredictionKind.LANGUAGE:
+    choices = label_choices(prediction.kind, prediction.field_key)
+    if prediction.kind == PredictionKind.ENTITY:
+        if not choices:
+            raise ValidationFailed(
+                "The field was deleted or deactivated; its value cannot be set.",
+                field_errors={"label": ["No such active field."]},
+            )
+        # Confirming a multi-select's detection sends its label ("A, B"): the values found.
+        if label not in choices and label != prediction.label:
+            raise ValidationFailed(
+                f"'{label[:100]}' is not an option of this field.",
+                field_errors={"label": ["Choose one of its options, or none of these."]},
+            )
+    elif prediction.kind == PredictionKind.LANGUAGE:
         if not label or len(label) > 16 or not label.replace("-", "").isalpha():
             raise ValidationFailed(
                 "Give a language code such as 'en' or 'pt-br'.",
@@ -156,6 +270,8 @@ def correct_prediction(*, actor: Any, prediction: Prediction, label: str) -> Pre
     prediction.corrected_by = actor
     prediction.corrected_at = timezone.now()
     prediction.save(update_fields=["corrected_label", "corrected_by", "corrected_at", "updated_at"])
+    if prediction.kind == PredictionKind.ENTITY:
+        _set_corrected_field(prediction, actor)
     if before != prediction.effective_label:
         _audit_correction(prediction, before, actor)
         _publish_update(prediction.ticket_id)
@@ -183,12 +299,41 @@ def _schedule_retrain_when_due() -> None:
         enqueue_after_commit(retrain_triage_model)
 
 
+def _set_corrected_field(prediction: Prediction, actor: Any) -> None:
+    """An entity's correction is the field's value, set as the agent's change.
+
+    The detected value when confirmed; the chosen option (a multi-select: that
+    option alone); empty for "none of these".
+    """
+    from concierge.tickets.actions import update_ticket
+    from concierge.tickets.models import CustomField, FieldType
+
+    field = CustomField.objects.get(key=prediction.field_key, is_active=True)
+    chosen = prediction.corrected_label
+    value: Any
+    if chosen == prediction.label:
+        value = prediction.field_value
+    elif chosen == OUT_OF_SCOPE:
+        value = None
+    else:
+        value = [chosen] if field.field_type == FieldType.MULTI_SELECT else chosen
+    update_ticket(
+        actor=actor,
+        ticket=prediction.ticket,
+        changes={"custom_fields": {field.key: value}},
+        via="correction",
+    )
+
+
 def _audit_correction(prediction: Prediction, before: str, actor: Any) -> None:
     from concierge.tickets.models import AuditEvent
 
+    kind = prediction.kind
+    if kind == PredictionKind.ENTITY:
+        kind = f"{kind}.{prediction.field_key}"
     AuditEvent.objects.create(
         ticket_id=prediction.ticket_id,
-        field=f"prediction.{prediction.kind}",
+        field=f"prediction.{kind}"[:64],
         before=before,
         after=prediction.effective_label,
         actor=actor,

@@ -20,7 +20,12 @@ class PredictionKind(models.TextChoices):
     URGENCY = "urgency", "Urgency"
     ABUSE = "abuse", "Abuse"
     SPAM = "spam", "Spam"
+    # A custom field's value found in the message (``Prediction.field_key`` names the field).
+    ENTITY = "entity", "Detected field"
 
+
+# The kinds the models predict, one per message; entities are found per detecting field.
+MODEL_KINDS = tuple(kind for kind in PredictionKind.values if kind != PredictionKind.ENTITY)
 
 # The label given when no category is confident enough ("none of these").
 OUT_OF_SCOPE = "out_of_scope"
@@ -80,6 +85,15 @@ class Prediction(TimestampedModel):
     text = models.TextField(
         blank=True, help_text="The text that was classified (kept so a correction is a label)."
     )
+    field_key = models.CharField(
+        max_length=64, blank=True, help_text="Entities: the custom field's key."
+    )
+    field_value = models.JSONField(
+        null=True,
+        blank=True,
+        help_text="Entities: the value found (a dropdown's option, a multi-select's list); "
+        "``label`` shows it as one line.",
+    )
 
     class Meta:
         indexes = [
@@ -98,6 +112,11 @@ class Prediction(TimestampedModel):
     @property
     def is_corrected(self) -> bool:
         return bool(self.corrected_label)
+
+    @property
+    def slot(self) -> str:
+        """What the latest prediction replaces: its kind, or ``entity:<field key>``."""
+        return f"{self.kind}:{self.field_key}" if self.kind == PredictionKind.ENTITY else self.kind
 
 
 class TriageModel(TimestampedModel):

@@ -10,6 +10,7 @@ from django.db.models import QuerySet
 
 from concierge.ai.models import (
     LABELLED_HISTORY,
+    MODEL_KINDS,
     OUT_OF_SCOPE,
     Category,
     Prediction,
@@ -39,12 +40,16 @@ def _latest_per_kind(ticket_id: int) -> dict[str, Prediction]:
         .order_by("-created_at", "-id")
     )
     for prediction in rows:
-        latest.setdefault(prediction.kind, prediction)
+        latest.setdefault(prediction.slot, prediction)
     return latest
 
 
 def ticket_predictions(*, user: Any, ticket: Ticket) -> dict[str, Prediction]:
-    """The latest prediction of each kind on a ticket; empty for anyone who may not see them."""
+    """The latest prediction of each kind on a ticket; empty for anyone who may not see them.
+
+    Keyed by ``Prediction.slot``: the kind, and ``entity:<field key>`` for each
+    detected custom field.
+    """
     if not policy.can_view_predictions(user) or not policy.can_view_ticket(user, ticket):
         return {}
     return _latest_per_kind(ticket.pk)
@@ -83,8 +88,8 @@ def _latest_labels(
     an agent set the label).
     """
     rows = Prediction.objects.filter(ticket_id__in=list(ticket_ids))
-    if kinds is not None:
-        rows = rows.filter(kind__in=list(kinds))
+    # Entities are per field, not one per kind: they are the ticket's field values.
+    rows = rows.filter(kind__in=list(kinds if kinds is not None else MODEL_KINDS))
     found: dict[int, dict[str, TicketLabel]] = {}
     for ticket_id, kind, label, confidence, corrected in rows.order_by(
         "ticket_id", "kind", "-created_at", "-id"
@@ -123,10 +128,18 @@ def display_label(label: str) -> str:
     return "none of these" if label == OUT_OF_SCOPE else label
 
 
-def label_choices(kind: str) -> list[str]:
-    """The labels an agent may pick when correcting a prediction of ``kind``."""
+def label_choices(kind: str, field_key: str = "") -> list[str]:
+    """The labels an agent may pick when correcting a prediction of ``kind``.
+
+    An entity's are its field's options and "none of these" (none is mentioned).
+    """
     from concierge.ai import models as ai_models
 
+    if kind == PredictionKind.ENTITY:
+        from concierge.tickets.models import CustomField
+
+        field = CustomField.objects.filter(key=field_key, is_active=True).first()
+        return [*field.choices, ai_models.OUT_OF_SCOPE] if field is not None else []
     if kind == PredictionKind.INTENT:
         names = list(Category.objects.filter(is_active=True).values_list("name", flat=True))
         return [*names, ai_models.OUT_OF_SCOPE]
@@ -139,6 +152,13 @@ def label_choices(kind: str) -> list[str]:
     if kind == PredictionKind.SPAM:
         return list(ai_models.SPAM_LABELS)
     return []  # language: any code
+
+
+def field_labels(field_keys: Sequence[str]) -> dict[str, str]:
+    """Custom field key -> label, to name entity predictions (deleted fields are missing)."""
+    from concierge.tickets.models import CustomField
+
+    return dict(CustomField.objects.filter(key__in=list(field_keys)).values_list("key", "label"))
 
 
 def active_model(*, user: Any) -> TriageModel | None:

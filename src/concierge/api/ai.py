@@ -38,6 +38,12 @@ class PredictionOut(Schema):
     corrected_by_id: int | None
     corrected_at: datetime | None
     created_at: datetime
+    field_key: str = Field(
+        "", description="Kind `entity`: the key of the custom field whose options were found."
+    )
+    field_value: str | list[str] | None = Field(
+        None, description="Kind `entity`: the value found (an option, or a multi-select's list)."
+    )
 
 
 class CorrectionIn(Schema):
@@ -138,6 +144,8 @@ def correct_prediction(
     payload: CorrectionIn,
     idempotency_key: str | None = IdempotencyKey,
 ) -> HttpResponse:
+    """An `entity` prediction's label is one of its field's options (or `out_of_scope`:
+    none of them); the correction sets the ticket's field to it."""
     user = current_user(request)
     prediction = services.get_prediction(user=user, prediction_id=prediction_id)
 

@@ -17,6 +17,16 @@ from concierge.tickets.models import CustomField
 
 router = Router(tags=["custom fields"])
 
+DETECT_DESCRIPTION = (
+    "Dropdowns and multi-selects: AI triage fills the field, when it is empty, with the "
+    "options a new ticket or customer message names."
+)
+PHRASES_DESCRIPTION = (
+    "Option -> extra phrases that mean it (whole words, any case or accents); at most 50 "
+    "per option, 100 characters each. Only existing options; omitted on update: kept for "
+    "the options that remain."
+)
+
 FieldTypeName = Literal["text", "number", "dropdown", "multi_select", "checkbox", "date"]
 
 
@@ -30,6 +40,8 @@ class CustomFieldCreateIn(Schema):
     is_active: bool = True
     position: int = Field(0, ge=0)
     description: str = Field("", max_length=255)
+    detect_from_messages: bool = Field(False, description=DETECT_DESCRIPTION)
+    detection_phrases: dict[str, list[str]] | None = Field(None, description=PHRASES_DESCRIPTION)
 
 
 class CustomFieldUpdateIn(Schema):
@@ -40,6 +52,8 @@ class CustomFieldUpdateIn(Schema):
     is_active: bool | None = None
     position: int | None = Field(None, ge=0)
     description: str | None = Field(None, max_length=255)
+    detect_from_messages: bool | None = Field(None, description=DETECT_DESCRIPTION)
+    detection_phrases: dict[str, list[str]] | None = Field(None, description=PHRASES_DESCRIPTION)
 
 
 def _field(user: Any, field_id: int) -> CustomField:
@@ -91,6 +105,8 @@ def update_custom_field(request: HttpRequest, field_id: int, payload: CustomFiel
         "is_active": field.is_active,
         "position": field.position,
         "description": field.description,
+        "detect_from_messages": field.detect_from_messages,
+        "detection_phrases": None,  # kept for the options that remain
     }
     return actions.save_custom_field(
         actor=user, key=field.key, field_type=field.field_type, field=field, **{**current, **sent}

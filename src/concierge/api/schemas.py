@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from ninja import Schema
+from ninja import Field, Schema
 
 from concierge.core import policy
 from concierge.tickets.services import readable_custom_field_keys
@@ -275,6 +275,14 @@ class CustomFieldOut(Schema):
     is_active: bool
     position: int
     description: str
+    detect_from_messages: bool = Field(
+        False,
+        description="AI triage fills the field (dropdowns and multi-selects, when empty) with "
+        "the options a customer's message names.",
+    )
+    detection_phrases: dict[str, list[str]] = Field(
+        default_factory=dict, description="Option -> extra phrases that mean it."
+    )
 
 
 class SavedViewOut(Schema):

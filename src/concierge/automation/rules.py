@@ -29,6 +29,10 @@ A rule is stored as three JSON documents (see ``RoutingRule``):
                           is_set, is_not_set                           custom attribute's name
     organization          is, is_not, in, not_in, is_set, is_not_set   organization id(s)
     organization.attribute (as customer.attribute)
+    custom_field          is, is_not, in, not_in, is_set, is_not_set;  with ``"key"``: the ticket
+                          a multi-select: includes_any, is_set,        field's key; values are
+                          is_not_set                                   checked as the field
+                                                                       stores them (options)
     intent, sentiment,    is, is_not, in, not_in                       predicted label(s); with
     language, urgency,                                                 optional
     abuse, spam                                                        ``"min_confidence"`` 0..1
@@ -38,6 +42,10 @@ A rule is stored as three JSON documents (see ``RoutingRule``):
     Predictions come from ``ai.services.effective_labels`` (an agent's
     correction wins); a prediction condition never matches a ticket that has
     no prediction of that kind, or one below ``min_confidence``.
+
+    ``custom_field`` reads the ticket's current value, whoever set it (an
+    agent, the customer's portal form, AI triage's entity detection, which
+    runs before the rules, or an earlier rule). Text compares in any case.
 
 ``actions``: a list, applied in order, of
     ``{"type": "set_team", "team": id}``,
@@ -103,7 +111,10 @@ FIELDS: dict[str, tuple[tuple[str, ...], str]] = {
     "organization.attribute": (ATTRIBUTE_OPERATORS, "text"),
     **{name: (CHOICE_OPERATORS, "label") for name in PREDICTION_FIELDS},
     "business_hours": (HOURS_OPERATORS, "business_hours_id"),
+    "custom_field": ((*CHOICE_OPERATORS, *PRESENCE_OPERATORS, "includes_any"), "custom_field"),
 }
+# A multi-select holds a list: it is asked whether it holds any of the values, or anything.
+MULTI_SELECT_OPERATORS = ("includes_any", *PRESENCE_OPERATORS)
 ACTION_TYPES = (
     "set_team", "set_priority", "add_tags", "remove_tags", "set_custom_field", "assign",
     "notify", "escalate", "hide_content", "stop",
@@ -265,6 +276,14 @@ def _validate_condition(
             problems.add(f"{path}.key", "Name the attribute (letters, digits, _ . -).")
         else:
             cleaned["key"] = key
+    if field_name == "custom_field":
+        allowed_keys.add("key")
+        custom = _clean_custom_field_condition(condition, operator, path, known, problems)
+        cleaned.update(custom)
+        unknown = set(condition) - allowed_keys
+        if unknown:
+            problems.add(path, f"Unknown keys: {', '.join(sorted(map(str, unknown)))}.")
+        return cleaned
     if field_name in PREDICTION_FIELDS:
         allowed_keys.add("min_confidence")
         confidence = condition.get("min_confidence", 0)
@@ -284,6 +303,63 @@ def _validate_condition(
             kind, operator, condition.get("value"), f"{path}.value", known, problems
         )
     return cleaned
+
+
+def _clean_custom_field_condition(
+    condition: dict[str, Any], operator: str, path: str, known: KnownIds, problems: _Problems
+) -> dict[str, Any]:
+    """The key and value of a ``custom_field`` condition, checked against the field.
+
+    Each value must be one the field could hold (a dropdown's option, a
+    number for a number field...) and is kept as the field stores it, so the
+    comparison with a ticket's value is exact.
+    """
+    from decimal import InvalidOperation
+
+    from concierge.tickets.models import CustomField, FieldType
+
+    key = condition.get("key")
+    custom_field = (
+        CustomField.objects.filter(key=key, is_active=True).first()
+        if isinstance(key, str) and key in known.custom_fields
+        else None
+    )
+    if custom_field is None:
+        problems.add(f"{path}.key", f"No active custom field with key {str(key)[:64]!r}.")
+        return {}
+    is_multi_select = custom_field.field_type == FieldType.MULTI_SELECT
+    allowed = (
+        MULTI_SELECT_OPERATORS if is_multi_select else (*CHOICE_OPERATORS, *PRESENCE_OPERATORS)
+    )
+    if operator not in allowed:
+        problems.add(
+            f"{path}.operator",
+            f"{custom_field.label} ({custom_field.get_field_type_display().lower()}) takes the "
+            f"operators {', '.join(allowed)}; not {operator}.",
+        )
+        return {"key": key}
+    if operator in PRESENCE_OPERATORS:
+        return {"key": key}
+    value = condition.get("value")
+    many = operator in ("in", "not_in", "includes_any")
+    items = value if many else [value]
+    if many and isinstance(value, str | int | float) and not isinstance(value, bool):
+        items = [value]  # one value where a list was expected: a list of one
+    if not isinstance(items, list) or not items or any(i in (None, "", []) for i in items):
+        problems.add(f"{path}.value", "Give a list of values." if many else "A value is required.")
+        return {"key": key}
+    cleaned: list[Any] = []
+    for item in items[:MAX_KEYWORDS]:
+        try:
+            typed = custom_field.coerce(item)
+        except (ValueError, InvalidOperation, TypeError) as error:
+            problems.add(f"{path}.value", f"{str(item)[:40]!r}: {error or 'Invalid value.'}")
+            continue
+        # A multi-select's coerce makes a list; a condition compares single options.
+        cleaned.extend(typed if isinstance(typed, list) else [typed])
+    if len(items) > MAX_KEYWORDS:
+        problems.add(f"{path}.value", f"At most {MAX_KEYWORDS} values.")
+    return {"key": key, "value": cleaned if many else (cleaned[0] if cleaned else None)}
 
 
 def _validate_group(
@@ -496,6 +572,7 @@ class RuleContext:
     labels: dict[str, tuple[str, float]]
     now: datetime
     is_open: Callable[[int], bool]
+    custom_fields: dict[str, Any] = field(default_factory=dict)  # the ticket's values, by key
 
 
 @dataclass(frozen=True)
@@ -535,6 +612,31 @@ def _attribute_matches(operator: str, actual: Any, expected: Any) -> bool:
     if operator in ("in", "not_in"):
         return _compare(operator, text, [str(e).lower() for e in expected])
     return _compare(operator, text, str(expected).lower())
+
+
+def _comparable(value: Any) -> Any:
+    """Text in any case; numbers, booleans and dates (ISO text) as stored."""
+    return value.casefold() if isinstance(value, str) else value
+
+
+def _text_of(value: Any) -> str:
+    if isinstance(value, list):
+        return ", ".join(map(str, value))
+    return "" if value in (None, "") else str(value)
+
+
+def _custom_field_matches(operator: str, actual: Any, expected: Any) -> bool:
+    """A ticket's custom field value against a condition (an empty field is "not set")."""
+    if operator in PRESENCE_OPERATORS:
+        return _compare(operator, actual, None)
+    if operator == "includes_any":
+        held = {_comparable(item) for item in actual} if isinstance(actual, list) else set()
+        return any(_comparable(item) in held for item in expected)
+    if actual in (None, "", []):
+        return operator in ("is_not", "not_in")
+    if operator in ("in", "not_in"):
+        return _compare(operator, _comparable(actual), [_comparable(e) for e in expected])
+    return _compare(operator, _comparable(actual), _comparable(expected))
 
 
 def evaluate_condition(condition: dict[str, Any], context: RuleContext) -> ConditionResult:
@@ -587,6 +689,13 @@ def evaluate_condition(condition: dict[str, Any], context: RuleContext) -> Condi
         actual = attributes.get(condition["key"])
         matched = _attribute_matches(operator, actual, value)
         return ConditionResult(matched, f"{name} {condition['key']} {operator}: is {actual!r}")
+    if name == "custom_field":
+        actual = context.custom_fields.get(condition["key"])
+        matched = _custom_field_matches(operator, actual, value)
+        shown_actual = _text_of(actual) or "empty"
+        return ConditionResult(
+            matched, f"custom field {condition['key']} {operator}: {shown_actual}"
+        )
     if name == "business_hours":
         is_open = context.is_open(value)
         matched = is_open if operator == "is_open" else not is_open

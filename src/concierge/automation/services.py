@@ -246,6 +246,7 @@ def rule_context(
         labels=predicted_labels(ticket.pk),
         now=now,
         is_open=hours_open,
+        custom_fields=dict(ticket.custom_fields or {}),
     )
 
 

@@ -246,10 +246,33 @@ def _create_staff(
     return users, teams, team_agents
 
 
-def _create_custom_fields(now: datetime) -> None:
+# Other ways customers name the demo's phones, for the "Phone model" field's detection.
+DEVICE_PHRASES = {
+    "Galaxy S23": ["s23", "samsung s23", "samsung galaxy s23"],
+    "Pixel 7": ["google pixel 7"],
+    "iPhone 14": ["apple iphone 14"],
+    "OnePlus 11": ["one plus 11"],
+    "Smartphone Pro Max": ["pro max"],
+}
+
+
+def _create_custom_fields(now: datetime, devices: Sequence[str]) -> None:
     stamp = {"created_at": now - timedelta(days=120), "updated_at": now - timedelta(days=120)}
     CustomField.objects.bulk_create(
         [
+            CustomField(
+                key="phone_model",
+                label="Phone model",
+                field_type=FieldType.DROPDOWN,
+                choices=list(devices),
+                position=5,
+                description="The customer's phone; AI triage fills it from their message.",
+                detect_from_messages=True,
+                detection_phrases={
+                    device: DEVICE_PHRASES[device] for device in devices if device in DEVICE_PHRASES
+                },
+                **stamp,
+            ),
             CustomField(
                 key="product_area",
                 label="Product area",
@@ -787,7 +810,7 @@ def load(
         ),
     ):
         agents, teams, team_agents = _create_staff(now, password_hash)
-        _create_custom_fields(now)
+        _create_custom_fields(now, corpus.devices)
         full_agents = [agent for agent in agents if agent.role != Role.LIGHT_AGENT]
         customers, people, vip_ids, demo_customer = _create_customers(
             rng, corpus, scale, now, full_agents, password_hash
@@ -848,7 +871,7 @@ def reset() -> None:
     User.objects.filter(Q(email__endswith=f"@{DEMO_DOMAIN}") | Q(pk__in=customer_users)).delete()
     Team.objects.filter(name__in=content.TEAM_NAMES.values(), members=None).delete()
     CustomField.objects.filter(
-        key__in=["product_area", "refund_requested", "order_number", "resolution"]
+        key__in=["product_area", "refund_requested", "order_number", "resolution", "phone_model"]
     ).delete()
     Tag.objects.filter(pk__in=tag_ids, tickets=None, customers=None).delete()
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import mimetypes
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import InvalidOperation
@@ -861,6 +861,87 @@ def _schedule_assignment_after_update(
 
 CUSTOM_FIELD_KEY_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 CHOICE_TYPES = (FieldType.DROPDOWN, FieldType.MULTI_SELECT)
+# Entity detection's phrases (see ``CustomField.detection_phrases``): enough for every
+# way customers name a product, few enough that the page and the matcher stay small.
+DETECTION_PHRASES_PER_OPTION_MAX = 50
+DETECTION_PHRASE_MAX_CHARS = 100
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def _clean_detection_phrases(
+    phrases: Mapping[str, Sequence[str]] | None,
+    *,
+    options: Sequence[str],
+    previous: Mapping[str, Sequence[str]],
+) -> dict[str, list[str]]:
+    """Each option's extra phrases, tidied and checked; only options that exist keep phrases.
+
+    ``phrases`` None keeps the ``previous`` phrases of the options that remain
+    (dropping an option drops its phrases). Given phrases must name existing
+    options; a phrase that says the same words as another option's would make
+    a message mean two things, so it is refused.
+    """
+    from concierge.ai.entities import words
+
+    if phrases is None:
+        return {option: list(previous[option]) for option in options if previous.get(option)}
+    if not isinstance(phrases, Mapping):
+        raise ValidationFailed(
+            "Detection phrases are given per option.",
+            field_errors={"detection_phrases": ["An object: option -> list of phrases."]},
+        )
+    unknown = [str(option) for option in phrases if option not in options]
+    if unknown:
+        raise ValidationFailed(
+            "Phrases can only be given for the field's options.",
+            field_errors={
+                "detection_phrases": [f"Not an option: {', '.join(o[:100] for o in unknown)}."]
+            },
+        )
+    owner_of_words = {words(option): option for option in options}
+    cleaned: dict[str, list[str]] = {}
+    for option in options:
+        given = phrases.get(option) or []
+        if isinstance(given, str) or not all(isinstance(phrase, str) for phrase in given):
+            raise ValidationFailed(
+                "Detection phrases are lists of text.",
+                field_errors={"detection_phrases": [f"{option}: a list of phrases."]},
+            )
+        kept: list[str] = []
+        for phrase in given:
+            # Control characters are dropped with the spacing: phrases are plain text.
+            text = " ".join(_CONTROL_CHARACTERS.sub("", phrase).split())
+            if not text:
+                continue
+            if len(text) > DETECTION_PHRASE_MAX_CHARS:
+                raise LimitExceeded(
+                    f"A detection phrase is at most {DETECTION_PHRASE_MAX_CHARS} characters.",
+                    field_errors={"detection_phrases": [f"{option}: too long: {text[:40]}…"]},
+                )
+            phrase_words = words(text)
+            if not phrase_words:
+                raise ValidationFailed(
+                    "A detection phrase needs letters or digits.",
+                    field_errors={"detection_phrases": [f"{option}: {text[:40]!r} has no words."]},
+                )
+            owner = owner_of_words.setdefault(phrase_words, option)
+            if owner != option:
+                raise ValidationFailed(
+                    "A phrase can mean only one option.",
+                    field_errors={
+                        "detection_phrases": [f"{text[:40]!r} is given for {owner} and {option}."]
+                    },
+                )
+            if text not in kept and words(option) != phrase_words:
+                kept.append(text)
+        if len(kept) > DETECTION_PHRASES_PER_OPTION_MAX:
+            raise LimitExceeded(
+                f"At most {DETECTION_PHRASES_PER_OPTION_MAX} detection phrases per option.",
+                field_errors={"detection_phrases": [f"{option}: {len(kept)} given."]},
+            )
+        if kept:
+            cleaned[option] = kept
+    return cleaned
 
 
 @transaction.atomic
@@ -876,11 +957,16 @@ def save_custom_field(
     is_active: bool = True,
     position: int = 0,
     description: str = "",
+    detect_from_messages: bool = False,
+    detection_phrases: Mapping[str, Sequence[str]] | None = None,
     field: CustomField | None = None,
 ) -> CustomField:
     """Creates or changes a ticket custom field.
 
     The key cannot change once created: ticket values are stored under it.
+    ``detect_from_messages`` (dropdowns and multi-selects) lets AI triage fill
+    the field from customers' messages; ``detection_phrases`` (option -> extra
+    phrases) None keeps the phrases of the options that remain.
     """
     policy.require(policy.can_manage_settings(actor), "Only admins manage custom fields.")
     errors: dict[str, list[str]] = {}
@@ -911,8 +997,19 @@ def save_custom_field(
         errors["choices"] = ["At most 200 options."]
     if position < 0:
         errors["position"] = ["Must be zero or more."]
+    if detect_from_messages and field_type not in CHOICE_TYPES:
+        errors["detect_from_messages"] = ["Only dropdown and multi-select fields are detected."]
     if errors:
         raise ValidationFailed("The custom field is not valid.", field_errors=errors)
+    cleaned_phrases = (
+        _clean_detection_phrases(
+            detection_phrases,
+            options=cleaned_choices,
+            previous=field.detection_phrases if field is not None else {},
+        )
+        if field_type in CHOICE_TYPES
+        else {}
+    )
     field = field or CustomField(key=key)
     field.label = label
     field.field_type = field_type
@@ -922,6 +1019,8 @@ def save_custom_field(
     field.is_active = is_active
     field.position = position
     field.description = description.strip()[:255]
+    field.detect_from_messages = detect_from_messages
+    field.detection_phrases = cleaned_phrases
     field.save()
     return field
 

@@ -240,6 +240,16 @@ class CustomField(TimestampedModel):
     is_active = models.BooleanField(default=True)
     position = models.PositiveIntegerField(default=0)
     description = models.CharField(max_length=255, blank=True)
+    detect_from_messages = models.BooleanField(
+        default=False,
+        help_text="Dropdowns and multi-selects: AI triage fills the field (when it is empty) "
+        "with the options a customer's message mentions.",
+    )
+    detection_phrases = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Option -> extra phrases that mean it (the option's own words always count).",
+    )
 
     class Meta:
         ordering = ["position", "label"]

@@ -54,12 +54,34 @@ def triage_panel_context(user: Any, ticket: Any) -> dict[str, Any]:
                 "choices": [choice for choice in choices if choice != prediction.effective_label],
             }
         )
+    rows.extend(_entity_rows(predictions, can_correct))
     return {
         "ticket": ticket,
         "triage_rows": rows,
         "can_view_triage": policy.can_view_predictions(user),
         "can_correct_triage": can_correct,
     }
+
+
+def _entity_rows(predictions: dict[str, Any], can_correct: bool) -> list[dict[str, Any]]:
+    """A row per custom field detected in the customer's messages, named by the field."""
+    detected = [p for p in predictions.values() if p.kind == PredictionKind.ENTITY]
+    field_labels = services.field_labels([p.field_key for p in detected])
+    rows = []
+    for prediction in sorted(detected, key=lambda p: field_labels.get(p.field_key, p.field_key)):
+        choices = (
+            services.label_choices(prediction.kind, prediction.field_key) if can_correct else []
+        )
+        rows.append(
+            {
+                "kind": prediction.kind,
+                "kind_label": field_labels.get(prediction.field_key, prediction.field_key),
+                "prediction": prediction,
+                "confidence_percent": round(prediction.confidence * 100),
+                "choices": [choice for choice in choices if choice != prediction.effective_label],
+            }
+        )
+    return rows
 
 
 @staff_required
@@ -97,6 +119,8 @@ def ticket_triage_correct(request: HttpRequest, ticket_id: int, prediction_id: i
         return render(request, "workspace/_triage_panel.html", context, status=status)
     if error:
         messages.error(request, error)
+    elif prediction.kind == PredictionKind.ENTITY:
+        messages.success(request, "Field value set.")
     else:
         messages.success(request, "Prediction corrected; it will train the next model.")
     return HttpResponseRedirect(reverse("workspace:ticket", args=[ticket.pk]) + "#triage-panel")

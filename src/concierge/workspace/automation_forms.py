@@ -198,7 +198,7 @@ def _as_id(text: str) -> Any:
 def _condition_value(field_name: str, operator: str, text: str) -> Any:
     kind = rules.FIELDS.get(field_name, ((), "text"))[1]
     is_id = kind.endswith("_id")
-    if operator in ("in", "not_in") or kind in ("keywords", "tags"):
+    if operator in ("in", "not_in", "includes_any") or kind in ("keywords", "tags"):
         items = _split(text)
         return [_as_id(item) for item in items] if is_id else items
     return _as_id(text.strip()) if is_id else text.strip()
@@ -315,7 +315,7 @@ class RuleBuilder:
             condition: dict[str, Any] = {"field": v["field"], "operator": v["operator"]}
             if v["operator"] not in rules.PRESENCE_OPERATORS:
                 condition["value"] = _condition_value(v["field"], v["operator"], v["value"])
-            if v["field"].endswith(".attribute"):
+            if v["field"].endswith(".attribute") or v["field"] == "custom_field":
                 condition["key"] = v["key"].strip()
             if v["field"] in rules.PREDICTION_FIELDS and v["min_confidence"].strip():
                 try:

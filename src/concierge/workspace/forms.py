@@ -663,6 +663,11 @@ class TeamForm(WorkspaceForm):
         set_choices(self, "members", [(agent.pk, agent.name or agent.email) for agent in agents])
 
 
+def _lines(text: str) -> list[str]:
+    """A textarea's non-empty lines, trimmed."""
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
 class CustomFieldForm(WorkspaceForm):
     key = forms.CharField(
         label="Key", max_length=64, help_text="Used in the API and filters; cannot change later."
@@ -681,13 +686,60 @@ class CustomFieldForm(WorkspaceForm):
     is_customer_visible = forms.BooleanField(label="Visible to customers", required=False)
     is_active = forms.BooleanField(label="Active", required=False, initial=True)
     position = forms.IntegerField(label="Position", min_value=0, max_value=10_000, initial=0)
+    detect_from_messages = forms.BooleanField(
+        label="Detect from customers' messages",
+        required=False,
+        help_text="Dropdown and multi-select: AI triage fills the field, when it is empty, with "
+        "the options a new ticket or customer message names (whole words, any case or accents).",
+    )
+
+    def __init__(
+        self,
+        *args: Any,
+        options: Sequence[str] = (),
+        phrases: dict[str, list[str]] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """``options``: the saved field's options, each given a box of phrases that mean it."""
+        super().__init__(*args, **kwargs)
+        self.phrase_options = list(options)
+        for index, option in enumerate(self.phrase_options):
+            name = f"phrases_{index}"
+            self.fields[name] = forms.CharField(
+                label=option,
+                required=False,
+                max_length=20_000,
+                widget=forms.Textarea(attrs={"rows": 2}),
+                initial="\n".join((phrases or {}).get(option, [])),
+            )
+            cast(Any, self.fields[name]).template_name = FIELD_TEMPLATE
+
+    def phrase_fields(self) -> list[Any]:
+        return [self[f"phrases_{index}"] for index in range(len(self.phrase_options))]
 
     def action_kwargs(self) -> dict[str, Any]:
-        data = dict(self.cleaned_data)
-        data["choices"] = [
-            line.strip() for line in data.get("choices", "").splitlines() if line.strip()
-        ]
+        data = {
+            name: value
+            for name, value in self.cleaned_data.items()
+            if not name.startswith("phrases_")
+        }
+        data["choices"] = _lines(data.get("choices", ""))
+        if self.phrase_options:
+            # Phrases of an option removed in the same save go with it.
+            data["detection_phrases"] = {
+                option: _lines(self.cleaned_data.get(f"phrases_{index}", ""))
+                for index, option in enumerate(self.phrase_options)
+                if option in data["choices"]
+            }
         return data
+
+    def apply_domain_error(self, error: ConciergeError) -> None:
+        """The domain's error on the form; phrase errors (they name their option) on top."""
+        phrases = error.field_errors.get("detection_phrases", [])
+        others = {k: v for k, v in error.field_errors.items() if k != "detection_phrases"}
+        apply_error(self, type(error)(error.message, field_errors=others))
+        for message in phrases:
+            self.add_error(None, f"Phrases: {message}")
 
 
 class SavedViewForm(WorkspaceForm):

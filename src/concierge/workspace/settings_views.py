@@ -215,11 +215,17 @@ def field_edit(request: HttpRequest, field_id: int | None = None) -> HttpRespons
             "is_customer_visible": field.is_customer_visible,
             "is_active": field.is_active,
             "position": field.position,
+            "detect_from_messages": field.detect_from_messages,
         }
         if field
         else {}
     )
-    form = forms.CustomFieldForm(request.POST or None, initial=initial)
+    form = forms.CustomFieldForm(
+        request.POST or None,
+        initial=initial,
+        options=field.choices if field else (),
+        phrases=field.detection_phrases if field else None,
+    )
     status = 200
     if request.method == "POST":
         status = 400
@@ -229,7 +235,7 @@ def field_edit(request: HttpRequest, field_id: int | None = None) -> HttpRespons
                     actor=user, field=field, **form.action_kwargs()
                 )
             except ConciergeError as error:
-                forms.apply_error(form, error)
+                form.apply_domain_error(error)
                 status = error.status
             else:
                 messages.success(request, f"Field {saved.label} saved.")
