@@ -113,7 +113,9 @@ def test_unknown_visibility_is_refused_naming_the_choices(admin_user, agent_user
     _, section = make_structure(admin_user)
     with pytest.raises(ValidationFailed) as refused:
         make_article(agent_user, section, visibility="members")
-    assert "public, signed_in, internal" in str(refused.value.field_errors["visibility"])
+    assert "public, signed_in, organizations, internal" in str(
+        refused.value.field_errors["visibility"]
+    )
 
 
 def test_agents_filter_the_article_list_by_who_may_read(articles, agent_user) -> None:

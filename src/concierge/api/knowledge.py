@@ -23,7 +23,7 @@ from concierge.api.tickets import IdempotencyKey
 from concierge.core import policy
 from concierge.core.errors import NotFound
 from concierge.knowledge import actions, services
-from concierge.knowledge.models import Article, ArticleStatus, Category, Section
+from concierge.knowledge.models import Article, ArticleStatus, Category, Section, Visibility
 
 router = Router(tags=["knowledge base"])
 
@@ -82,6 +82,11 @@ class ArticleOut(Schema):
     category_id: int
     status: str
     visibility: str
+    organization_ids: list[int] | None = Field(
+        None,
+        description="With visibility organizations: whose customers read it (staff only; "
+        "null for customers).",
+    )
     source_locale: str
     locale: str = Field(description="The locale of the text below (the fallback when missing).")
     title: str
@@ -117,8 +122,15 @@ class ArticleIn(Schema):
     status: str | None = Field(None, description="draft, published or archived.")
     visibility: str | None = Field(
         None,
-        description="public (everyone), signed_in (customers signed in to the portal) "
+        description="public (everyone), signed_in (customers signed in to the portal), "
+        "organizations (customers of the organizations in organization_ids) "
         "or internal (agents only).",
+    )
+    organization_ids: list[int] | None = Field(
+        None,
+        max_length=200,
+        description="With visibility organizations: the organizations whose customers read "
+        "it (at least one). Another visibility clears the list.",
     )
     tags: list[str] | None = Field(None, max_length=50)
     owner_id: int | None = None
@@ -147,6 +159,14 @@ def _article_out(article: Article, request: HttpRequest) -> dict[str, Any]:
         "category_id": article.section.category_id,
         "status": article.status,
         "visibility": article.visibility,
+        # Which organizations an article is for is the team's business, not a reader's.
+        "organization_ids": (
+            sorted(article.organizations.values_list("pk", flat=True))
+            if is_staff and article.visibility == Visibility.ORGANIZATIONS
+            else []
+            if is_staff
+            else None
+        ),
         "source_locale": article.source_locale,
         "locale": text.locale,
         "title": text.title,

@@ -15,6 +15,7 @@ themselves. The rules, in short:
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from django.db.models import Q, QuerySet
@@ -229,25 +230,79 @@ class IdentifiedVisitor:
     def __init__(self, customer_id: int) -> None:
         self.customer_id = customer_id
 
+    @cached_property
+    def organization_id(self) -> int | None:
+        """The customer's organization (articles for chosen organizations), read once."""
+        from concierge.customers.models import Customer
+
+        return (
+            Customer.objects.filter(pk=self.customer_id)
+            .values_list("organization_id", flat=True)
+            .first()
+        )
+
 
 def reads_signed_in_articles(user: AnyUser) -> bool:
     """Signed-in customers, and chat visitors the host site identified."""
     return customer_of(user) is not None or _role(user) == IDENTIFIED_VISITOR_ROLE
 
 
+def reader_organization_id(user: AnyUser) -> int | None:
+    """The organization of a signed-in customer or identified chat visitor, if any.
+
+    It decides which articles "for chosen organizations" they read.
+    """
+    customer = customer_of(user)
+    if customer is not None:
+        return customer.organization_id
+    if _role(user) == IDENTIFIED_VISITOR_ROLE:
+        return user.organization_id  # type: ignore[no-any-return]
+    return None
+
+
+def _articles_of_organization(organization_id: int) -> Any:
+    """Ids of the articles named for ``organization_id`` (a subquery, never a join:
+    a join on the article's organizations would repeat articles in listings)."""
+    from concierge.knowledge.models import Article
+
+    return Article.organizations.through.objects.filter(organization_id=organization_id).values(
+        "article_id"
+    )
+
+
 def visible_articles_filter(user: AnyUser) -> Q:
     """Articles ``user`` may read: all of them for staff; else published ones for everyone,
-    and for signed-in customers (and identified chat visitors) those for signed-in
-    customers too."""
+    for signed-in customers (and identified chat visitors) those for signed-in
+    customers too, and those for their own organization."""
     if can_read_internal_articles(user):
         return Q()
-    audiences = ["public", "signed_in"] if reads_signed_in_articles(user) else ["public"]
-    return Q(status="published", visibility__in=audiences)
+    return customer_articles_filter(
+        signed_in=reads_signed_in_articles(user), organization_id=reader_organization_id(user)
+    )
+
+
+def customer_articles_filter(*, signed_in: bool, organization_id: int | None) -> Q:
+    """Articles a customer reads: signed in or not, of ``organization_id`` or none.
+
+    Also asked about a ticket's requester, who may never have signed in: the
+    reply composer warns before an agent sends a link they could not open.
+    """
+    visible = Q(visibility__in=["public", "signed_in"] if signed_in else ["public"])
+    if signed_in and organization_id is not None:
+        visible |= Q(visibility="organizations", pk__in=_articles_of_organization(organization_id))
+    return Q(visible, status="published")
 
 
 def article_needs_sign_in(user: AnyUser, visibility: str) -> bool:
-    """Whether signing in as a customer would let ``user`` read an article of ``visibility``."""
-    return visibility == "signed_in" and not is_staff(user) and not reads_signed_in_articles(user)
+    """Whether signing in as a customer could let ``user`` read an article of ``visibility``.
+
+    For an article of chosen organizations only a visitor who is not signed in
+    is asked (which organizations it is for never shows); a signed-in
+    customer of another organization is told there is no such article.
+    """
+    if visibility not in {"signed_in", "organizations"}:
+        return False
+    return not is_staff(user) and not reads_signed_in_articles(user)
 
 
 # --- Live chat (channels, visitors) ------------------------------------------
@@ -357,6 +412,13 @@ def search_document_filter(user: AnyUser) -> Q:
     visible = Q(audience="public")
     if reads_signed_in_articles(user):
         visible |= Q(audience="signed_in")
+    organization_id = reader_organization_id(user)
+    if organization_id is not None:
+        visible |= Q(
+            audience="members",
+            kind="article",
+            object_id__in=_articles_of_organization(organization_id),
+        )
     customer = customer_of(user)
     if customer is None:
         return visible

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import random
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.contrib.auth.models import AnonymousUser
 from django.db import transaction
 from django.utils import timezone
 
 from concierge.accounts.models import User
+from concierge.customers.models import Customer
 from concierge.demo import generator
 from concierge.knowledge import actions, services
 from concierge.knowledge.models import (
@@ -153,6 +155,14 @@ SIGNED_IN_ARTICLE = (
     "then **Download as CSV**.\n\nThe file lists every order of the last three years with "
     "its invoice number, so your accountant can match them.",
 )
+# For the customers of one organization (the demo customer's): what a team
+# writes for one business client, which nobody else should read.
+ORGANIZATION_ARTICLE = (
+    "Your company account: bulk orders and monthly invoices",
+    "Your company orders on one account.\n\n## Bulk orders\n\nOrders of 50 items or more "
+    "ship from our business warehouse within **3 working days**.\n\n## Monthly invoice\n\n"
+    "All of a month's orders are billed on one invoice on the 1st, payable within 30 days.",
+)
 # Translations, as a team serving French and Spanish customers would publish:
 # the help center then offers those languages, and questions in them find the
 # article through its own words (the multilingual encoder alone ranks less well).
@@ -249,20 +259,38 @@ def ensure_demo_help_center() -> str:
                                 locale=locale,
                                 changes={"title": local_title, "body": local_body},
                             )
-        for (title, body), visibility, tags in (
-            (INTERNAL_ARTICLE, "internal", ["refund"]),
-            (SIGNED_IN_ARTICLE, "signed_in", ["invoice"]),
-        ):
+        restricted: list[tuple[tuple[str, str], dict[str, Any]]] = [
+            (INTERNAL_ARTICLE, {"visibility": "internal", "tags": ["refund"]}),
+            (SIGNED_IN_ARTICLE, {"visibility": "signed_in", "tags": ["invoice"]}),
+        ]
+        demo_organization_id = (
+            Customer.objects.filter(user__email=generator.CUSTOMER_EMAIL)
+            .values_list("organization_id", flat=True)
+            .first()
+        )
+        if demo_organization_id is not None:
+            restricted.append(
+                (
+                    ORGANIZATION_ARTICLE,
+                    {
+                        "visibility": "organizations",
+                        "organization_ids": [demo_organization_id],
+                        "tags": ["invoice"],
+                    },
+                )
+            )
+        for (title, body), fields in restricted:
             actions.create_article(
                 actor=admin,
                 changes={
                     "section_id": last_section_id, "title": title, "body": body,
-                    "status": "published", "visibility": visibility, "tags": tags,
+                    "status": "published", **fields,
                 },
             )  # fmt: skip
     return (
-        f"Help center: {created + 2} articles published (1 for agents only, 1 for signed-in "
-        "customers) at /portal/help/."
+        f"Help center: {created + len(restricted)} articles published (1 for agents only, "
+        f"1 for signed-in customers, {len(restricted) - 2} for the demo customer's "
+        "organization) at /portal/help/."
     )
 
 

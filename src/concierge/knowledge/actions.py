@@ -70,9 +70,12 @@ LOGO_MAX_BYTES = 1024 * 1024
 LOGO_TYPES = {"image/png", "image/jpeg", "image/gif", "image/webp"}
 
 ARTICLE_FIELDS = {
-    "section_id", "status", "visibility", "owner_id", "review_due_on", "position",
-    "is_promoted", "tags",
+    "section_id", "status", "visibility", "organization_ids", "owner_id", "review_due_on",
+    "position", "is_promoted", "tags",
 }  # fmt: skip
+# Organizations one article may be for (a longer list is a sign the article is
+# for signed-in customers, or that organizations need a tag-based segment).
+ARTICLE_ORGANIZATIONS_MAX = 200
 TEXT_FIELDS = {"title", "body", "description"}
 
 
@@ -270,6 +273,57 @@ def _apply_article_fields(article: Article, changes: dict[str, Any]) -> list[str
     return []
 
 
+def _chosen_organizations(article: Article, changes: dict[str, Any]) -> list[int] | None:
+    """The organizations to set on the article after ``changes``; None: leave them.
+
+    An article for chosen organizations needs at least one; any other
+    visibility clears the list, so an article made public and later
+    restricted again starts from an empty choice rather than a forgotten one.
+    """
+    if article.visibility != Visibility.ORGANIZATIONS:
+        return [] if "visibility" in changes else None
+    if "organization_ids" not in changes:
+        if article.pk is not None and article.organizations.exists():
+            return None
+        raise ValidationFailed(
+            "Choose the organizations whose customers read this article.",
+            field_errors={"organization_ids": ["Choose at least one organization."]},
+        )
+    raw = changes["organization_ids"]
+    if isinstance(raw, (str, bytes)) or not isinstance(raw, (list, tuple, set)):
+        raise ValidationFailed(
+            "organization_ids must be a list of organization ids.",
+            field_errors={"organization_ids": ["A list of ids."]},
+        )
+    try:
+        wanted = sorted({int(value) for value in raw})
+    except (TypeError, ValueError) as error:
+        raise ValidationFailed(
+            "organization_ids must be a list of organization ids.",
+            field_errors={"organization_ids": ["A list of ids."]},
+        ) from error
+    if not wanted:
+        raise ValidationFailed(
+            "Choose the organizations whose customers read this article.",
+            field_errors={"organization_ids": ["Choose at least one organization."]},
+        )
+    if len(wanted) > ARTICLE_ORGANIZATIONS_MAX:
+        raise LimitExceeded(
+            f"An article may be for at most {ARTICLE_ORGANIZATIONS_MAX} organizations "
+            f"({len(wanted)} chosen); make it for signed-in customers instead."
+        )
+    from concierge.customers.models import Organization
+
+    known = set(Organization.objects.filter(pk__in=wanted).values_list("pk", flat=True))
+    unknown = [str(pk) for pk in wanted if pk not in known]
+    if unknown:
+        raise ValidationFailed(
+            f"Unknown organizations: {', '.join(unknown)}.",
+            field_errors={"organization_ids": ["Unknown organization."]},
+        )
+    return wanted
+
+
 def _next_version_number(article: Article, locale: str) -> int:
     latest = article.versions.filter(locale=locale).aggregate(latest=Max("number"))["latest"]
     return int(latest or 0) + 1
@@ -338,9 +392,12 @@ def create_article(*, actor: Any, changes: dict[str, Any]) -> Article:
     text = _clean_text(changes, None)
     article = Article(source_locale=locale, owner=actor)
     tag_names = _apply_article_fields(article, changes)
+    organizations = _chosen_organizations(article, changes)
     article.save()
     if tag_names:
         article.tags.set(tags_named(tag_names))
+    if organizations is not None:
+        article.organizations.set(organizations)
     _save_text(article=article, locale=locale, text=text, actor=actor)
     _reindex([article.pk])
     return article
@@ -355,6 +412,7 @@ def update_article(
     article = Article.objects.select_for_update().get(pk=article.pk)
     locale = _clean_locale(locale or changes.get("locale") or article.source_locale)
     tag_names = _apply_article_fields(article, changes)
+    organizations = _chosen_organizations(article, changes)
     if TEXT_FIELDS & set(changes):
         translation = article.translations.filter(locale=locale).first()
         _save_text(
@@ -363,6 +421,8 @@ def update_article(
     article.save()
     if "tags" in changes:
         article.tags.set(tags_named(tag_names))
+    if organizations is not None:
+        article.organizations.set(organizations)
     _reindex([article.pk])
     return article
 

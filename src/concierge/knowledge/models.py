@@ -114,6 +114,11 @@ class Visibility(models.TextChoices):
     # Customers who signed in to the portal (Zendesk Guide's "signed-in users"):
     # an account's how-tos that visitors and search engines should not read.
     SIGNED_IN = "signed_in", "Signed-in customers"
+    # Customers of the organizations named on the article (Zendesk Guide's user
+    # segments by organization): a B2B team's pages for one client's setup,
+    # contract or integration. Visitors are asked to sign in; customers of any
+    # other organization are told there is no such page.
+    ORGANIZATIONS = "organizations", "Chosen organizations"
     INTERNAL = "internal", "Agents only"
 
 
@@ -123,7 +128,12 @@ class Article(TimestampedModel):
         max_length=10, choices=ArticleStatus.choices, default=ArticleStatus.DRAFT
     )
     visibility = models.CharField(
-        max_length=10, choices=Visibility.choices, default=Visibility.PUBLIC
+        max_length=16, choices=Visibility.choices, default=Visibility.PUBLIC
+    )
+    # Who reads an article of visibility ORGANIZATIONS (empty for the others:
+    # changing the visibility clears it, so a leftover list never widens anything).
+    organizations = models.ManyToManyField(
+        "customers.Organization", blank=True, related_name="articles"
     )
     source_locale = models.CharField(max_length=10, default=DEFAULT_LOCALE)
     owner = models.ForeignKey(

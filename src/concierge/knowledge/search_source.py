@@ -27,6 +27,7 @@ MAX_TRANSLATIONS = 12
 ARTICLE_AUDIENCES: dict[str, str] = {
     Visibility.PUBLIC: "public",
     Visibility.SIGNED_IN: "signed_in",
+    Visibility.ORGANIZATIONS: "members",
     Visibility.INTERNAL: "staff",
 }
 

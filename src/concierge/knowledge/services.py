@@ -822,6 +822,21 @@ def suggest_articles_for_ticket(
     return suggest_articles(user=user, text=question, locale=locale, limit=limit)
 
 
+def unreadable_by_requester(*, user: Any, ticket_id: int, article_ids: list[int]) -> set[int]:
+    """Which of ``article_ids`` the ticket's requester could not read, even signed in
+    (agents only, drafts, or for organizations other than theirs): the composer
+    says so before an agent sends them a link to it."""
+    from concierge.tickets import services as ticket_services
+
+    ticket = ticket_services.get_ticket(user=user, ticket_id=ticket_id)
+    organization_id = ticket.requester.organization_id if ticket.requester_id else None
+    readable = Article.objects.filter(
+        policy.customer_articles_filter(signed_in=True, organization_id=organization_id),
+        pk__in=article_ids,
+    ).values_list("pk", flat=True)
+    return set(article_ids) - set(readable)
+
+
 def follower_count(*, user: Any, article: Article) -> int:
     """How many follow the article (staff only: who reads what is not for customers)."""
     policy.require(policy.is_staff(user), "Only staff see followers.")

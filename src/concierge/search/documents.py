@@ -24,8 +24,12 @@ KINDS = ("article", "ticket", "customer")
 #: "public": anyone, anonymous included; "signed_in": any customer signed in
 #: to the portal (and staff); "customer": the customer named by
 #: ``customer_id`` (and their organization when ``organization_id`` is set);
-#: "staff": agents and admins only.
-AUDIENCES = ("public", "signed_in", "customer", "staff")
+#: "members": customers of the organizations the document's source names
+#: (articles for chosen organizations: ``core.policy`` asks the source's own
+#: table, so the list is never copied into the index); "staff": agents and
+#: admins only. (At most 10 characters: the column's width; widening it would
+#: rebuild the table on SQLite and drop its full-text triggers.)
+AUDIENCES = ("public", "signed_in", "customer", "members", "staff")
 
 
 @dataclass(frozen=True)

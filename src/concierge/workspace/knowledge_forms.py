@@ -30,7 +30,16 @@ class ArticleForm(WorkspaceForm):
         choices=Visibility.choices,
         help_text="Signed-in customers: visitors are asked to sign in to the portal first "
         "(the chat widget shows it to visitors your site identified), and search engines "
-        "never list it. Agents only: never in the help center.",
+        "never list it. Chosen organizations: only customers of the organizations below. "
+        "Agents only: never in the help center.",
+    )
+    organization_ids = forms.TypedMultipleChoiceField(
+        label="For the customers of",
+        coerce=int,
+        required=False,
+        choices=(),
+        widget=forms.SelectMultiple(attrs={"size": 6}),
+        help_text="With “Chosen organizations”: hold Ctrl (⌘ on a Mac) to choose several.",
     )
     tags = forms.CharField(label="Tags", required=False, help_text="Separated by spaces or commas.")
     owner_id = forms.TypedChoiceField(
@@ -53,6 +62,7 @@ class ArticleForm(WorkspaceForm):
         *args: Any,
         sections: Sequence[Section] = (),
         owners: Sequence[Any] = (),
+        organizations: Sequence[Any] = (),
         text_only: bool = False,
         **kwargs: Any,
     ) -> None:
@@ -62,6 +72,9 @@ class ArticleForm(WorkspaceForm):
         ]
         self.fields["owner_id"].choices = [("", "Nobody")] + [  # type: ignore[attr-defined]
             (owner.pk, owner.name) for owner in owners
+        ]
+        self.fields["organization_ids"].choices = [  # type: ignore[attr-defined]
+            (organization.pk, organization.name) for organization in organizations
         ]
         self.text_only = text_only
         if text_only:
@@ -75,6 +88,9 @@ class ArticleForm(WorkspaceForm):
         data.pop("notify_followers", None)  # what to do after saving, not a change
         if "tags" in data:
             data["tags"] = split_tags(data["tags"])
+        if data.get("visibility") != Visibility.ORGANIZATIONS:
+            # the list stays in the page while hidden: only "Chosen organizations" reads it
+            data.pop("organization_ids", None)
         return data
 
 

@@ -19,6 +19,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from concierge.accounts import services as account_services
 from concierge.core import policy
 from concierge.core.errors import ConciergeError, NotFound
+from concierge.customers import services as customer_services
 from concierge.knowledge import actions as knowledge_actions
 from concierge.knowledge import imports as knowledge_imports
 from concierge.knowledge import services as knowledge_services
@@ -70,13 +71,18 @@ def _editor_context(user: Any) -> dict[str, Any]:
     return {
         "sections": list(knowledge_services.list_sections(user=user)),
         "owners": list(account_services.list_agents(user=user)),
+        "organizations": list(customer_services.list_organizations(user=user).only("name")),
     }
 
 
 def _article_form(request: HttpRequest, user: Any, **kwargs: Any) -> ArticleForm:
     choices = _editor_context(user)
     return ArticleForm(
-        request.POST or None, sections=choices["sections"], owners=choices["owners"], **kwargs
+        request.POST or None,
+        sections=choices["sections"],
+        owners=choices["owners"],
+        organizations=choices["organizations"],
+        **kwargs,
     )
 
 
@@ -151,6 +157,7 @@ def _initial(article: Article, locale: str) -> dict[str, Any]:
         "section_id": article.section_id,
         "status": article.status,
         "visibility": article.visibility,
+        "organization_ids": list(article.organizations.values_list("pk", flat=True)),
         "tags": " ".join(tag.name for tag in article.tags.all()),
         "owner_id": article.owner_id,
         "review_due_on": article.review_due_on,
@@ -181,6 +188,7 @@ def article_edit(request: HttpRequest, article_id: int) -> HttpResponse:
         initial=_initial(article, locale),
         sections=choices["sections"],
         owners=choices["owners"],
+        organizations=choices["organizations"],
         text_only=is_translation,
     )
     status = 200
@@ -719,11 +727,19 @@ def composer_search(request: HttpRequest) -> HttpResponse:
         )
     else:
         hits = knowledge_services.search_articles(user=user, query=query, locale=locale, limit=8)
+    unreadable = (
+        knowledge_services.unreadable_by_requester(
+            user=user, ticket_id=ticket_id, article_ids=[hit.article.pk for hit in hits]
+        )
+        if ticket_id is not None and hits
+        else set()
+    )
     for hit in hits:
         text = hit.article.text  # type: ignore[attr-defined]
         hit.url = request.build_absolute_uri(  # type: ignore[attr-defined]
             reverse("portal:help_article", args=[hit.article.pk, text.slug])
         )
+        hit.requester_cannot_read = hit.article.pk in unreadable  # type: ignore[attr-defined]
     return render(
         request,
         "workspace/knowledge/_composer_results.html",

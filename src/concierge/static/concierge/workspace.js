@@ -254,7 +254,22 @@
     if (opener) { window.dispatchEvent(new CustomEvent("concierge-help")); }
   });
 
+  // A field that applies for one value of a select only (data-shown-with="<select id>:<value>",
+  // e.g. the organizations of an article "for chosen organizations") hides for the others;
+  // without this script it stays visible and its hint says when it applies.
+  function showDependentFields() {
+    document.querySelectorAll("[data-shown-with]").forEach(function (element) {
+      var spec = element.getAttribute("data-shown-with").split(":");
+      var control = document.getElementById(spec[0]);
+      if (!control) { return; }
+      var update = function () { element.hidden = control.value !== spec[1]; };
+      control.addEventListener("change", update);
+      update();
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
+    showDependentFields();
     var page = mainPage();
     if (page === "inbox" || page === "list") { rememberInboxOrder(); }
     if (page === "ticket") { setUpTicketNav(); }
