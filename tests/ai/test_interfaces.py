@@ -104,6 +104,7 @@ def test_ticket_page_shows_predictions_with_one_click_correction(agent_user) -> 
 
     assert response.status_code == 200
     assert 'data-label="negative"' in response.content.decode()
+    assert "Correction saved; it will train the next model." in response.content.decode()
     sentiment.refresh_from_db()
     assert sentiment.corrected_label == "negative"
 

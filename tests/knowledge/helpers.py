@@ -39,6 +39,12 @@ def make_article(
     )
 
 
+def article_url(article: Article, slug: str | None = None) -> str:
+    """The article's help center address (its source text's slug unless ``slug``)."""
+    translation = article.translations.get(locale=article.source_locale)
+    return f"/portal/help/articles/{article.pk}-{slug or translation.slug}/"
+
+
 def reset_search_caches() -> None:
     """Forgets the search app's in-process vectors (rolled-back tests reuse revision numbers)."""
     try:

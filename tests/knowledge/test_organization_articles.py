@@ -24,7 +24,7 @@ from tests.factories import (
     TicketFactory,
     make_customer_user,
 )
-from tests.knowledge.helpers import make_article, make_structure
+from tests.knowledge.helpers import article_url, make_article, make_structure
 
 pytestmark = pytest.mark.django_db
 
@@ -62,11 +62,6 @@ def content(admin_user, agent_user, django_capture_on_commit_callbacks):
     }
 
 
-def _url(article) -> str:  # type: ignore[no-untyped-def]
-    translation = article.translations.get(locale=article.source_locale)
-    return f"/portal/help/articles/{article.pk}-{translation.slug}/"
-
-
 def _pages(client: Client, content: dict) -> str:  # type: ignore[type-arg]
     """Every help center page an article may be listed or found on, as one text."""
     category, section = content["category"], content["section"]
@@ -88,7 +83,7 @@ def test_customers_of_a_chosen_organization_list_read_and_find_it(content) -> No
         client = signed_in_client(make_customer_user(organization=organization))
         pages = _pages(client, content)
         assert pages.count(TITLE) >= 4, organization.name  # section, search, suggest, API
-        page = client.get(_url(content["article"]))
+        page = client.get(article_url(content["article"]))
         assert page.status_code == 200
         assert "Okta" in page.content.decode() and "For your organization" in page.content.decode()
     # Never for crawlers, whoever fetches the sitemap.
@@ -102,7 +97,7 @@ def test_other_customers_find_nothing_and_get_not_found(content) -> None:
         pages = _pages(client, content)
         assert TITLE not in pages and "Okta" not in pages
         assert "Company accounts explained" in pages  # the same pages list the public one
-        page = client.get(_url(content["article"]))
+        page = client.get(article_url(content["article"]))
         assert page.status_code == 404  # not "sign in": signing in would not help
         assert TITLE not in page.content.decode()
         vote = client.post(
@@ -114,7 +109,7 @@ def test_other_customers_find_nothing_and_get_not_found(content) -> None:
 def test_visitors_are_asked_to_sign_in_and_then_read_it_if_it_is_for_them(content) -> None:
     visitor = Client()
     assert TITLE not in _pages(visitor, content)
-    response = visitor.get(_url(content["article"]))
+    response = visitor.get(article_url(content["article"]))
     assert response.status_code == 302
     assert response["Location"].startswith("/portal/login/?next=")
     # What the sign-in asks never says whose article it is.

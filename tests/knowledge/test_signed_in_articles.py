@@ -7,7 +7,7 @@ from django.test import Client
 
 from tests.conftest import PASSWORD, signed_in_client
 from tests.factories import make_customer_user
-from tests.knowledge.helpers import make_article, make_structure
+from tests.knowledge.helpers import article_url, make_article, make_structure
 
 pytestmark = pytest.mark.django_db
 
@@ -32,11 +32,6 @@ def articles(admin_user, agent_user, django_capture_on_commit_callbacks):
     return {"category": category, "section": section, "public": public, "signed_in": signed_in}
 
 
-def _url(article) -> str:  # type: ignore[no-untyped-def]
-    translation = article.translations.get(locale=article.source_locale)
-    return f"/portal/help/articles/{article.pk}-{translation.slug}/"
-
-
 def _visitor_pages(client: Client, content: dict) -> list[str]:  # type: ignore[type-arg]
     category, section = content["category"], content["section"]
     responses = [
@@ -46,7 +41,7 @@ def _visitor_pages(client: Client, content: dict) -> list[str]:  # type: ignore[
         client.get("/portal/help/search/?q=export+account+statements"),
         client.get("/portal/help/suggest/?subject=export+statements&description=csv"),
         client.get("/portal/help/sitemap.xml"),
-        client.get(_url(content["public"])),
+        client.get(article_url(content["public"])),
     ]
     return [
         response.content.decode() if response.status_code == 200 else "" for response in responses
@@ -58,7 +53,7 @@ def test_visitors_never_see_it_and_are_asked_to_sign_in_at_its_address(articles)
     for page in _visitor_pages(visitor, articles):
         assert TITLE not in page and "Export as CSV" not in page
 
-    response = visitor.get(_url(articles["signed_in"]))
+    response = visitor.get(article_url(articles["signed_in"]))
     assert response.status_code == 302
     assert response["Location"].startswith("/portal/login/?next=")
     assert TITLE not in response.content.decode()
@@ -73,7 +68,7 @@ def test_visitors_never_see_it_and_are_asked_to_sign_in_at_its_address(articles)
     signed_in = visitor.post(
         response["Location"], {"email": customer.email, "password": PASSWORD}, follow=True
     )
-    assert signed_in.redirect_chain[-1][0] == _url(articles["signed_in"])
+    assert signed_in.redirect_chain[-1][0] == article_url(articles["signed_in"])
     assert "Export as CSV" in signed_in.content.decode()
 
 
@@ -86,7 +81,7 @@ def test_signed_in_customers_list_read_and_find_it(articles) -> None:
         TITLE
         in customer.get(f"/portal/help/sections/{section.pk}-{section.slug}/").content.decode()
     )
-    page = customer.get(_url(articles["signed_in"]))
+    page = customer.get(article_url(articles["signed_in"]))
     assert page.status_code == 200
     assert (
         "Export as CSV" in page.content.decode()
@@ -103,8 +98,8 @@ def test_a_draft_for_signed_in_customers_is_not_found_for_visitors(admin_user, a
     _, section = make_structure(admin_user)
     draft = make_article(agent_user, section, title=TITLE, status="draft", visibility="signed_in")
 
-    assert Client().get(_url(draft)).status_code == 404  # not "sign in": nothing to read there
-    assert signed_in_client(make_customer_user()).get(_url(draft)).status_code == 404
+    assert Client().get(article_url(draft)).status_code == 404  # nothing to read: not "sign in"
+    assert signed_in_client(make_customer_user()).get(article_url(draft)).status_code == 404
 
 
 def test_unknown_visibility_is_refused_naming_the_choices(admin_user, agent_user) -> None:

@@ -112,17 +112,20 @@ def ticket_triage_correct(request: HttpRequest, ticket_id: int, prediction_id: i
             raise
         error = " ".join([failure.message, *sum(failure.field_errors.values(), [])])
         status = failure.status
+    saved = (
+        "Field value set."
+        if prediction.kind == PredictionKind.ENTITY
+        else "Correction saved; it will train the next model."
+    )
     if request.headers.get("HX-Request"):
         context = triage_panel_context(user, ticket)
         context["triage_error"] = error
-        context["triage_saved"] = not error
+        context["triage_saved"] = "" if error else saved
         return render(request, "workspace/_triage_panel.html", context, status=status)
     if error:
         messages.error(request, error)
-    elif prediction.kind == PredictionKind.ENTITY:
-        messages.success(request, "Field value set.")
     else:
-        messages.success(request, "Prediction corrected; it will train the next model.")
+        messages.success(request, saved)
     return HttpResponseRedirect(reverse("workspace:ticket", args=[ticket.pk]) + "#triage-panel")
 
 
