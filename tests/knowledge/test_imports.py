@@ -20,6 +20,7 @@ from django.test import Client
 from concierge.core.errors import PermissionDenied, ValidationFailed
 from concierge.knowledge import imports
 from concierge.knowledge.models import Article, ArticleVersion, Category, Section
+from tests.factories import OrganizationFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -638,3 +639,111 @@ def test_a_folder_with_the_images_beside_the_json_copies_them(
     assert "files: copied by the import." in check.lines()[0]
     assert (report.files, report.external_images) == (1, 0)
     assert _imported("zendesk:article:400").attachments.get().filename == "invoice.png"
+
+
+def _organization_segments(payloads: dict[str, Any]) -> dict[str, Any]:
+    """The export plus segments narrowed to organizations, and the Support API's list of them."""
+    payloads["user_segments.json"]["user_segments"] += [
+        {"id": 13, "user_type": "signed_in_users", "name": "Key accounts", "built_in": False,
+         **{**SEGMENT_FIELDS, "organization_ids": [501, 502]}},
+        {"id": 14, "user_type": "signed_in_users", "name": "Initech", "built_in": False,
+         **{**SEGMENT_FIELDS, "organization_ids": [503]}},
+    ]  # fmt: skip
+    payloads["articles.json"]["articles"] += [
+        _zendesk_article(407, "Key account pricing", "<p>Your rates.</p>", user_segment_id=13),
+        _zendesk_article(408, "Initech setup", "<p>Initech only.</p>", user_segment_id=14),
+        _zendesk_article(
+            409, "Statements", "<p>Monthly.</p>", user_segment_id=13, user_segment_ids=[13, 10]
+        ),
+    ]
+    payloads["organizations.json"] = {
+        "organizations": [
+            {"id": 501, "name": "ACME Corp", "domain_names": ["acme.test"]},
+            {"id": 502, "name": "Globex", "domain_names": []},
+            {"id": 503, "name": "Initech", "domain_names": []},
+        ],
+        "next_page": None,
+    }
+    return payloads
+
+
+def test_zendesk_segments_of_organizations_become_articles_for_those_organizations(
+    admin_user: Any, tmp_path: Path
+) -> None:
+    acme = OrganizationFactory(name="Acme Corp")  # Zendesk's "ACME Corp": the same name
+    folder = _write(tmp_path / "zendesk", _organization_segments(zendesk_payloads()))
+
+    report = imports.import_zendesk(actor=admin_user, source=imports.FolderSource(folder))
+
+    key_accounts = _imported("zendesk:article:407")
+    assert key_accounts.visibility == "organizations"
+    assert list(key_accounts.organizations.all()) == [acme]  # Globex is not here: left out
+    # No namesake for any of the segment's organizations: agents only, for an admin to decide.
+    assert _imported("zendesk:article:408").visibility == "internal"
+    assert "Initech setup" in report.held_back
+    # In an organizations' segment and the signed-in users' one: the wider of the two.
+    assert _imported("zendesk:article:409").visibility == "signed_in"
+    assert report.unmatched_organizations == ["Globex", "Initech"]
+    assert any("Globex; Initech" in line for line in report.lines())
+    # Once the organization exists here, importing again lets its customers read it.
+    initech = OrganizationFactory(name="Initech")
+    imports.import_zendesk(actor=admin_user, source=imports.FolderSource(folder))
+    initech_setup = _imported("zendesk:article:408")
+    assert initech_setup.visibility == "organizations"
+    assert list(initech_setup.organizations.all()) == [initech]
+
+
+def test_a_live_import_reads_the_organizations_segments_name(
+    admin_user: Any, api_server: str
+) -> None:
+    OrganizationFactory(name="Acme Corp")
+    payloads = _organization_segments(zendesk_payloads())
+    articles = payloads["articles.json"]["articles"]
+    prefix = "/api/v2/help_center"
+    _Api.paths = []
+    _Api.answers = {
+        f"{prefix}/categories.json": payloads["categories.json"],
+        f"{prefix}/sections.json": payloads["sections.json"],
+        f"{prefix}/user_segments.json": payloads["user_segments.json"],
+        f"{prefix}/articles.json": {"articles": articles, "next_page": None},
+        **{f"{prefix}/articles/{a['id']}/translations.json": {"translations": []}
+           for a in articles},
+        **{f"{prefix}/articles/{a['id']}/attachments.json": {"article_attachments": []}
+           for a in articles},
+        "/api/v2/organizations.json": payloads["organizations.json"],
+    }  # fmt: skip
+
+    source = imports.ZendeskApi(api_server, "admin@acme.com", "s3cret")
+    report = imports.import_zendesk(actor=admin_user, source=source, dry_run=True)
+
+    assert _Api.paths.count("/api/v2/organizations.json") == 1  # read once, when needed
+    assert report.unmatched_organizations == ["Globex", "Initech"]
+    assert report.held_back == ["VIP pricing", "Initech setup"]
+    assert not Article.objects.exists()  # a check writes nothing
+
+
+def test_organizations_a_token_cannot_read_leave_their_articles_to_agents(
+    admin_user: Any, api_server: str
+) -> None:
+    payloads = _organization_segments(zendesk_payloads())
+    articles = payloads["articles.json"]["articles"]
+    prefix = "/api/v2/help_center"
+    _Api.answers = {
+        f"{prefix}/categories.json": payloads["categories.json"],
+        f"{prefix}/sections.json": payloads["sections.json"],
+        f"{prefix}/user_segments.json": payloads["user_segments.json"],
+        f"{prefix}/articles.json": {"articles": articles, "next_page": None},
+        **{
+            f"{prefix}/articles/{a['id']}/translations.json": {"translations": []} for a in articles
+        },
+        **{
+            f"{prefix}/articles/{a['id']}/attachments.json": {"article_attachments": []}
+            for a in articles
+        },
+    }  # fmt: skip  (no /api/v2/organizations.json: answered 404)
+
+    source = imports.ZendeskApi(api_server, "admin@acme.com", "s3cret")
+    report = imports.import_zendesk(actor=admin_user, source=source)
+
+    assert _imported("zendesk:article:407").visibility == "internal"
+    assert any(reason.startswith("organizations: Could not read") for reason in report.skipped)

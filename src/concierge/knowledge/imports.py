@@ -14,10 +14,13 @@ instead of making copies; an unchanged article gets no new version.
 Who may read an article is never wider than in the source:
 
 * Zendesk Guide: no user segment -> Everyone; the built-in "signed-in users"
-  segment -> Signed-in customers; "staff", or any segment narrowed to tags,
-  organizations, groups or named users -> Agents only (Concierge cannot
-  narrow further, so those are held back from customers and listed in the
-  report for an admin to decide).
+  segment -> Signed-in customers; segments narrowed to organizations only ->
+  Chosen organizations, those organizations here with the same name (an
+  organization with no namesake here is left out and reported: its customers
+  lose the article rather than anyone else gaining it); "staff", or any
+  segment narrowed to tags, groups or named users -> Agents only (Concierge
+  cannot narrow that way, so those are held back from customers and listed
+  in the report for an admin to decide).
 * Help Scout Docs: a public collection's articles -> Everyone; a private
   collection's -> Agents only.
 
@@ -117,6 +120,8 @@ class ImportReport:
     articles: dict[str, int] = field(default_factory=lambda: {"created": 0, "updated": 0})
     translations: int = 0
     held_back: list[str] = field(default_factory=list)  # titles made agents-only
+    # Zendesk organizations named by segments that have no namesake here.
+    unmatched_organizations: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # what could not be imported, and why
     external_images: int = 0  # images left on another address (the pages' CSP blocks them)
     files: int = 0  # images and files copied here (live Zendesk imports)
@@ -134,6 +139,13 @@ class ImportReport:
             rows.append(
                 f"{len(self.held_back)} article(s) restricted to some customers in the source "
                 "are agents-only here until an admin decides: " + "; ".join(self.held_back[:20])
+            )
+        if self.unmatched_organizations:
+            rows.append(
+                f"{len(self.unmatched_organizations)} organization(s) that articles are for in "
+                "the source have no organization of the same name here; their customers cannot "
+                "read those articles until you add it and import again: "
+                + "; ".join(self.unmatched_organizations[:20])
             )
         if self.external_images:
             rows.append(
@@ -413,6 +425,8 @@ class ZendeskApi:
                             "translations",
                         )
                     ]
+                elif key == "organizations":  # the Support API's (segments name them by id)
+                    self._lists[key] = list(self._pages("api/v2/organizations.json", key))
                 else:
                     self._lists[key] = list(self._pages(f"api/v2/help_center/{key}.json", key))
             found.extend(self._lists[key])
@@ -587,6 +601,7 @@ class _Article:
     visibility: str
     position: int = 0
     promoted: bool = False
+    organization_ids: list[int] = field(default_factory=list)  # for Chosen organizations
     tags: list[str] = field(default_factory=list)
     source_id: Any = None  # the id the source's API knows it by
     # Readers' history the source kept (votes, views): carried over once, when the
@@ -675,6 +690,11 @@ class _Writer:
             "section_id": section.pk,
             "status": ArticleStatus.PUBLISHED if item.published else ArticleStatus.DRAFT,
             "visibility": item.visibility,
+            **(
+                {"organization_ids": item.organization_ids}
+                if item.visibility == Visibility.ORGANIZATIONS
+                else {}
+            ),
             "position": item.position,
             "is_promoted": item.promoted,
             "tags": item.tags,
@@ -807,25 +827,80 @@ def _writing(dry_run: bool) -> Iterator[None]:
         transaction.set_rollback(True)
 
 
-def _zendesk_visibility(article: dict[str, Any], segments: dict[Any, dict[str, Any]]) -> str:
-    """The widest audience the article's segments allow, never wider than the source."""
+def _zendesk_visibility(
+    article: dict[str, Any],
+    segments: dict[Any, dict[str, Any]],
+    organizations: Callable[[list[Any]], list[int] | None] = lambda ids: None,
+) -> tuple[str, list[int]]:
+    """The widest audience the article's segments allow, never wider than the source,
+    and for Chosen organizations the organizations here (``organizations`` maps a
+    segment's Zendesk organization ids to ours; None: none of them is here)."""
     ids = article.get("user_segment_ids") or (
         [article["user_segment_id"]] if article.get("user_segment_id") is not None else []
     )
     if not ids:
-        return Visibility.PUBLIC
+        return Visibility.PUBLIC, []
     audiences = []
+    chosen: set[int] = set()
     for segment_id in ids:
         segment = segments.get(segment_id) or {}
         narrowed = any(
-            segment.get(key)
-            for key in ("tags", "or_tags", "organization_ids", "group_ids", "added_user_ids")
+            segment.get(key) for key in ("tags", "or_tags", "group_ids", "added_user_ids")
         )
-        if segment.get("user_type") == "signed_in_users" and not narrowed:
+        signed_in = segment.get("user_type") == "signed_in_users" and not narrowed
+        if signed_in and not segment.get("organization_ids"):
             audiences.append(Visibility.SIGNED_IN)
-        else:  # staff, narrowed or unknown segments: agents only
+        elif signed_in and (found := organizations(list(segment["organization_ids"]))):
+            audiences.append(Visibility.ORGANIZATIONS)
+            chosen.update(found)
+        else:  # staff, narrowed, unknown or unmatched segments: agents only
             audiences.append(Visibility.INTERNAL)
-    return Visibility.SIGNED_IN if Visibility.SIGNED_IN in audiences else Visibility.INTERNAL
+    # An article in several segments reads for anyone in any of them: the widest wins.
+    for visibility in (Visibility.SIGNED_IN, Visibility.ORGANIZATIONS):
+        if visibility in audiences:
+            return visibility, sorted(chosen) if visibility == Visibility.ORGANIZATIONS else []
+    return Visibility.INTERNAL, []
+
+
+class _OrganizationsByName:
+    """Zendesk organization ids -> the organizations here of the same name.
+
+    Zendesk's segments name organizations by id; the names come from the
+    Support API's organization list (``organizations`` in an export), read
+    only when a segment names one. A name is matched ignoring case; one with
+    no namesake here is reported once.
+    """
+
+    def __init__(self, source: Any, report: ImportReport) -> None:
+        self.source = source
+        self.report = report
+        self._names: dict[Any, str] | None = None
+        self._here: dict[str, int] | None = None
+
+    def __call__(self, zendesk_ids: list[Any]) -> list[int] | None:
+        if self._names is None:
+            try:
+                records = self.source.collect("organizations")
+            except ImportFailed as error:  # a token that cannot read organizations
+                self.report.skipped.append(f"organizations: {error.message}")
+                records = []
+            self._names = {r.get("id"): str(r.get("name") or "") for r in records}
+            from concierge.customers.models import Organization
+
+            self._here = {
+                name.casefold(): pk for pk, name in Organization.objects.values_list("pk", "name")
+            }
+        found = []
+        for zendesk_id in zendesk_ids:
+            name = self._names.get(zendesk_id, "")
+            pk = (self._here or {}).get(name.casefold()) if name else None
+            if pk is not None:
+                found.append(pk)
+                continue
+            missing = name or f"organization {zendesk_id} (not in the export)"
+            if missing not in self.report.unmatched_organizations:
+                self.report.unmatched_organizations.append(missing)
+        return found or None
 
 
 def _zendesk_votes(article: dict[str, Any]) -> dict[str, int]:
@@ -865,6 +940,7 @@ def import_zendesk(
     if not articles and not categories:
         raise ImportFailed("The export holds no Zendesk categories or articles.")
     segments = {s.get("id"): s for s in source.collect("user_segments")}
+    organizations = _OrganizationsByName(source, report)
     translations: dict[Any, list[dict[str, Any]]] = {}
     for translation in source.collect("translations"):
         if translation.get("source_type", "Article") == "Article":
@@ -904,7 +980,7 @@ def import_zendesk(
                 f"the {locale} translation of '{texts[locale]['title']}': a draft in Zendesk"
             )
             del texts[locale]
-        visibility = _zendesk_visibility(main, segments)
+        visibility, organization_ids = _zendesk_visibility(main, segments, organizations)
         if visibility == Visibility.INTERNAL and main.get("user_segment_id") is not None:
             segment = segments.get(main.get("user_segment_id")) or {}
             if segment.get("user_type") != "staff":
@@ -917,6 +993,7 @@ def import_zendesk(
                 texts=texts,
                 published=not drafts.get(source_locale, bool(main.get("draft"))),
                 visibility=visibility,
+                organization_ids=organization_ids,
                 position=int(main.get("position") or 0),
                 promoted=bool(main.get("promoted")),
                 history=_zendesk_votes(main),
