@@ -134,6 +134,8 @@ def _titled(articles):  # type: ignore[no-untyped-def]
 def test_agents_and_identified_chat_visitors(content, agent_user, light_agent_user) -> None:
     for staff in (agent_user, light_agent_user):
         assert services.get_article(user=staff, article_id=content["article"].pk)
+    page = signed_in_client(agent_user).get(article_url(content["article"])).content.decode()
+    assert "For chosen organizations" in page and "For your organization" not in page
     acme_customer = CustomerFactory(organization=content["acme"])
     globex_customer = CustomerFactory(organization=content["globex"])
     # A chat visitor the host site identified reads what their organization reads.

@@ -246,6 +246,8 @@ def help_article(request: HttpRequest, article_id: int, slug: str) -> HttpRespon
     context = {
         "locale": locale,
         "article": article,
+        # An agent checking the page reads who it is for, not "your organization".
+        "reader_is_staff": policy.is_staff(request.user),
         "text": text,
         "is_fallback": article.is_fallback,  # type: ignore[attr-defined]
         "section": article.section,
