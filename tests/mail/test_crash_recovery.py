@@ -54,6 +54,9 @@ def _worker_env(database_file: Path | None) -> dict[str, str]:
         "PYTHONPATH": str(ROOT / "src"),
         "DJANGO_SETTINGS_MODULE": "concierge.settings",
         "TASK_BACKEND": "immediate",  # processing runs inside the worker, as in a crash
+        # What is tested is the import (exactly once); classifying 500 messages with the
+        # sentence encoder inside the worker took most of this test's minute and a half.
+        "CONCIERGE_TRIAGE": "false",
         "MEDIA_ROOT": str(settings.MEDIA_ROOT),
     }
     if database_file is not None:

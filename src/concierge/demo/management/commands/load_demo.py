@@ -38,6 +38,13 @@ class Command(BaseCommand):
         parser.add_argument("--days", type=int, default=defaults.days, help="History length.")
         parser.add_argument("--seed", type=int, default=generator.SEED)
         parser.add_argument(
+            "--help-center-days",
+            type=int,
+            default=30,
+            help="Days of help center visits to record for its reports (each visit goes "
+            "through the real actions: fewer days load faster).",
+        )
+        parser.add_argument(
             "--reset", action="store_true", help="Remove the demo data first, then load it again."
         )
 
@@ -68,7 +75,9 @@ class Command(BaseCommand):
         self.stdout.write(ensure_demo_escalation_example())
         self.stdout.write(ensure_demo_help_center())
         self.stdout.write(ensure_search_index())
-        self.stdout.write(ensure_demo_help_center_activity())
+        self.stdout.write(
+            ensure_demo_help_center_activity(days=max(1, options["help_center_days"]))
+        )
         self.stdout.write(ensure_demo_article_flags())
         self.stdout.write(ensure_demo_following())
 
