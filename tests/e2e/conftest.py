@@ -117,3 +117,11 @@ def sign_in_agent(page: Any, email: str, password: str) -> None:
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url("**/inbox/**")
+
+
+def sign_in_customer(page: Any, email: str, password: str) -> None:
+    page.goto("/portal/login/")
+    page.get_by_label("Email address").fill(email)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url("**/portal/requests/")

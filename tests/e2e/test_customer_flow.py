@@ -13,7 +13,7 @@ from playwright.sync_api import expect
 
 from concierge.accounts.models import Role, User
 from concierge.tickets.models import Attachment, Channel, Entry, EntryKind, Status, Ticket
-from tests.e2e.conftest import PageWatch, assert_clean, sign_in_agent
+from tests.e2e.conftest import PageWatch, assert_clean, sign_in_agent, sign_in_customer
 from tests.factories import make_customer_user
 
 
@@ -33,14 +33,6 @@ def _png(width: int = 4, height: int = 3) -> bytes:
         + chunk(b"IDAT", zlib.compress(rows))
         + chunk(b"IEND", b"")
     )
-
-
-def _sign_in_customer(page: Any, email: str, password: str) -> None:
-    page.goto("/portal/login/")
-    page.get_by_label("Email address").fill(email)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url("**/portal/requests/")
 
 
 def test_customer_signs_up_submits_a_request_with_a_file_and_reads_the_agents_reply(
@@ -141,7 +133,7 @@ def test_customer_cannot_open_another_customers_request_or_file(
     entries_before = Entry.objects.count()
 
     page = new_page()
-    _sign_in_customer(page, other.email, password)
+    sign_in_customer(page, other.email, password)
     for url in (f"/portal/requests/{ticket.pk}/", f"/attachments/{attachment.pk}/"):
         response = page.goto(url)
         assert response is not None and response.status == 404, url

@@ -10,7 +10,7 @@ import pytest
 from playwright.sync_api import expect
 
 from concierge.knowledge.models import Article
-from tests.e2e.conftest import PageWatch, assert_clean, sign_in_agent
+from tests.e2e.conftest import PageWatch, assert_clean, sign_in_agent, sign_in_customer
 from tests.factories import OrganizationFactory, make_customer_user
 from tests.knowledge.helpers import make_structure, reset_search_caches
 
@@ -23,14 +23,6 @@ def _fresh_search_caches() -> Iterator[None]:
     reset_search_caches()
     yield
     reset_search_caches()
-
-
-def _sign_in_customer(page: Any, email: str, password: str) -> None:
-    page.goto("/portal/login/")
-    page.get_by_label("Email address").fill(email)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url("**/portal/requests/")
 
 
 def test_an_article_for_one_organization_reaches_its_customers_only(
@@ -65,7 +57,7 @@ def test_an_article_for_one_organization_reaches_its_customers_only(
 
     # Acme's customer finds it and reads it.
     reader = new_page()
-    _sign_in_customer(reader, acme_reader.email, password)
+    sign_in_customer(reader, acme_reader.email, password)
     reader.goto("/portal/help/")
     reader.get_by_label("Search the help center").fill("company login okta")
     reader.get_by_role("button", name="Search").click()
@@ -75,7 +67,7 @@ def test_an_article_for_one_organization_reaches_its_customers_only(
 
     # Globex's customer neither finds it nor opens it.
     stranger = new_page()
-    _sign_in_customer(stranger, globex_reader.email, password)
+    sign_in_customer(stranger, globex_reader.email, password)
     stranger.goto("/portal/help/search/?q=company+login+okta")
     expect(stranger.get_by_role("link", name=TITLE)).to_have_count(0)
     response = stranger.goto(address)

@@ -16,21 +16,13 @@ from concierge.automation.models import AssignmentStrategy, PipelineRun
 from concierge.core.models import AgentPresence
 from concierge.demo.routing import CATEGORIES
 from concierge.tickets.models import AuditEvent, Ticket
-from tests.e2e.conftest import PageWatch, assert_clean, sign_in_agent
+from tests.e2e.conftest import PageWatch, assert_clean, sign_in_agent, sign_in_customer
 from tests.factories import TeamFactory, make_agent, make_customer_user
 
 ANGRY_DOUBLE_CHARGE = (
     "This is ridiculous. You charged my card TWICE for the same order and I want my money "
     "back right now. Worst service ever!"
 )
-
-
-def _sign_in_customer(page: Any, email: str, password: str) -> None:
-    page.goto("/portal/login/")
-    page.get_by_label("Email address").fill(email)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url("**/portal/requests/")
 
 
 def test_angry_double_charge_is_triaged_routed_to_billing_assigned_and_corrected(
@@ -70,7 +62,7 @@ def test_angry_double_charge_is_triaged_routed_to_billing_assigned_and_corrected
 
     # The customer writes in the portal.
     customer_page = new_page()
-    _sign_in_customer(customer_page, customer.email, password)
+    sign_in_customer(customer_page, customer.email, password)
     customer_page.get_by_role("navigation", name="Portal").get_by_role(
         "link", name="New request"
     ).click()
