@@ -10,7 +10,7 @@ import pytest
 from playwright.sync_api import expect
 
 from concierge.knowledge.models import ArticleVote, EventKind, HelpEvent
-from tests.e2e.conftest import PageWatch, assert_clean, sign_in_agent
+from tests.e2e.conftest import PageWatch, assert_clean, sign_in_agent, sign_in_customer
 from tests.factories import TicketFactory, make_customer_user
 from tests.knowledge.helpers import make_article, make_structure, reset_search_caches
 
@@ -184,15 +184,13 @@ def test_an_agent_flags_an_article_from_the_reply_composer_and_its_owner_resolve
 def test_a_signed_in_customer_follows_an_article_and_unfollows_it(
     page: Any, watch: PageWatch, admin_user: Any, agent_user: Any, password: str
 ) -> None:
-    from tests.e2e.test_customer_flow import _sign_in_customer
-
     _, section = make_structure(admin_user, name="Orders")
     article = make_article(agent_user, section, title="Track your parcel", body="Use the link.")
     customer = make_customer_user(name="Fran Follower", email="follower@example.com")
 
     page.goto(f"/portal/help/articles/{article.pk}/")
     expect(page.get_by_role("link", name="Sign in to follow this article")).to_be_visible()
-    _sign_in_customer(page, customer.email, password)
+    sign_in_customer(page, customer.email, password)
     page.goto(f"/portal/help/articles/{article.pk}/")
     page.locator("#follow").get_by_role("button", name="Follow").click()
 
