@@ -67,6 +67,53 @@ def test_nothing_mentioned_detects_nothing() -> None:
     assert _found("My phone will not charge") is None
 
 
+@pytest.mark.parametrize(
+    ("text", "value", "negated"),
+    [
+        ("I don't have an S24, it's a Pixel 8", "Pixel 8", ["S24"]),
+        ("Not a Galaxy S24 but a google pixel", "Pixel 8", ["Galaxy S24"]),
+        ("no longer using my s24; my Pixel 8 crashes", "Pixel 8", ["s24"]),
+        ("Je n'ai pas de Galaxy S24, j'ai un Pixel 8", "Pixel 8", ["Galaxy S24"]),
+        ("Ich habe kein S24, sondern ein Pixel 8", "Pixel 8", ["S24"]),
+    ],
+)
+def test_an_option_said_not_to_be_theirs_counts_for_nothing(
+    text: str, value: str, negated: list[str]
+) -> None:
+    found = _found(text)
+
+    assert found.value == value
+    assert found.negated == negated
+    assert found.ambiguous_with == []
+    assert found.confidence == 1.0
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "The app doesn't work on my S24",  # the usual complaint: the phone is theirs
+        "my Galaxy S24 is not charging",  # the cue comes after
+        "I can't use my S24 since the update",  # a problem with it
+        "It does not turn on. My S24 is new",  # another sentence
+        "Not sure, but my S24 restarts",  # the cue ends its clause
+        "It isn't charging anymore and my S24 is hot",  # too far from the cue
+    ],
+)
+def test_a_negation_that_does_not_govern_the_option_leaves_it(text: str) -> None:
+    found = _found(text)
+
+    assert found.value == "Galaxy S24"
+    assert found.negated == []
+
+
+def test_only_negated_options_detect_nothing() -> None:
+    assert _found("I do not own a Pixel 8") is None
+    assert _found("I do not own a Pixel 8 or a Galaxy S24") is None  # "or" carries it on
+    assert _found("No Galaxy S24 here", multi=True) is None
+    # "and" does not: the second phone is theirs.
+    assert _found("Not a Pixel 8 and my Galaxy S24 is slow").value == "Galaxy S24"
+
+
 # --- triage: predictions, filling, the audit trail ------------------------------------------
 
 pytestmark = pytest.mark.django_db
@@ -146,6 +193,22 @@ def test_ambiguous_dropdown_says_so_in_the_reasons(phone_field) -> None:
     assert prediction.label == "Pixel 8"
     assert "ambiguous: also mentions Galaxy S24" in prediction.reasons
     assert prediction.confidence == 0.5
+
+
+def test_a_negated_option_is_set_aside_and_said_so(phone_field) -> None:
+    ticket = TicketFactory(body="x")
+
+    (prediction,) = _detect(ticket, "Not my s24: the Pixel 8 of my son will not boot", phone_field)
+    assert _detect(TicketFactory(body="x"), "I don't have a Pixel 8", phone_field) == []
+
+    ticket.refresh_from_db()
+    assert ticket.custom_fields["phone"] == "Pixel 8"
+    assert prediction.reasons == [
+        "matched 'Pixel 8'",
+        "set aside as negated: 's24'",
+        "filled the field",
+    ]
+    assert prediction.confidence == 1.0
 
 
 def test_multi_select_fills_every_option_mentioned(admin_user) -> None:

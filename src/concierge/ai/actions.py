@@ -131,7 +131,7 @@ def triage_ticket(*, ticket_id: int, entry_id: int | None = None) -> dict[str, P
 
 # The audit trail's "via" for the field values triage fills (a rule's is "rule: <name>").
 TRIAGE_VIA = "ai triage"
-ENTITY_VERSION = "entity-phrases-1"
+ENTITY_VERSION = "entity-phrases-2"  # 2: negated mentions set aside
 
 
 def _entity_slot(field_key: str) -> str:
@@ -169,10 +169,14 @@ def detect_entities(
         )
         if detection is None:
             continue
-        reasons = [f"matched '{words}'" for words in detection.matched[:3]]
+        notes = []
         if detection.ambiguous_with:
-            reasons.append(f"ambiguous: also mentions {', '.join(detection.ambiguous_with)}")
-        reasons.append(_fill_when_empty(ticket.pk, field, detection.value))
+            notes.append(f"ambiguous: also mentions {', '.join(detection.ambiguous_with)}")
+        if detection.negated:
+            notes.append(f"set aside as negated: '{', '.join(detection.negated[:3])}'")
+        notes.append(_fill_when_empty(ticket.pk, field, detection.value))
+        # At most five reasons in all; what happened to the field always shows.
+        reasons = [f"matched '{words}'" for words in detection.matched[: 5 - len(notes)]] + notes
         predictions.append(
             Prediction(
                 ticket=ticket,
