@@ -268,8 +268,34 @@
     });
   }
 
+  // A long multiple choice (an article's organizations) gets a filter by name and a count of
+  // what is chosen (data-option-filter="<select id>"); chosen options always stay in view.
+  function setUpOptionFilters() {
+    document.querySelectorAll("[data-option-filter]").forEach(function (box) {
+      var select = document.getElementById(box.getAttribute("data-option-filter"));
+      var input = box.querySelector("input");
+      var count = box.querySelector("[data-chosen-count]");
+      if (!select || !input) { return; }
+      var filter = function () {
+        var query = input.value.trim().toLowerCase();
+        Array.prototype.forEach.call(select.options, function (option) {
+          option.hidden = Boolean(query) && !option.selected &&
+            option.text.toLowerCase().indexOf(query) === -1;
+        });
+      };
+      var counted = function () {
+        if (count) { count.textContent = select.selectedOptions.length + " chosen"; }
+      };
+      input.addEventListener("input", filter);
+      select.addEventListener("change", counted);
+      box.hidden = false;
+      counted();
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     showDependentFields();
+    setUpOptionFilters();
     var page = mainPage();
     if (page === "inbox" || page === "list") { rememberInboxOrder(); }
     if (page === "ticket") { setUpTicketNav(); }
