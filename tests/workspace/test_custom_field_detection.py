@@ -9,6 +9,7 @@ import pytest
 from django.urls import reverse
 
 from concierge.ai import actions
+from concierge.ai.entities import OptionMatcher
 from concierge.automation.models import RoutingRule
 from concierge.tickets.actions import save_custom_field
 from concierge.tickets.models import CustomField, FieldType
@@ -85,6 +86,55 @@ def test_removing_an_option_in_the_form_drops_its_phrases(admin_user) -> None:
     assert response.status_code == 302
     field.refresh_from_db()
     assert (field.choices, field.detection_phrases) == (["Pixel 8"], {"Pixel 8": ["pixel8a"]})
+
+
+def test_renaming_an_option_in_place_keeps_its_phrases_and_its_old_name(admin_user) -> None:
+    field = _phone_field(
+        admin_user, detection_phrases={"Galaxy S24": ["s24"], "Pixel 8": ["google pixel"]}
+    )
+
+    response = signed_in_client(admin_user).post(
+        f"/settings/fields/{field.pk}/",
+        _form_post(
+            choices="Samsung Galaxy S24 (2024)\nPixel 8",
+            phrases_0="s24",
+            phrases_1="google pixel",
+        ),
+    )
+
+    assert response.status_code == 302
+    field.refresh_from_db()
+    assert field.choices == ["Samsung Galaxy S24 (2024)", "Pixel 8"]
+    assert field.detection_phrases == {
+        "Samsung Galaxy S24 (2024)": ["s24", "Galaxy S24"],
+        "Pixel 8": ["google pixel"],
+    }
+    matcher = OptionMatcher(field.choices, field.detection_phrases)
+    assert [mention.option for mention in matcher.find("my Galaxy S24 froze")] == [
+        "Samsung Galaxy S24 (2024)"
+    ]
+
+
+def test_options_added_removed_or_moved_are_not_renames(admin_user) -> None:
+    field = _phone_field(admin_user, detection_phrases={"Galaxy S24": ["s24"]})
+    client = signed_in_client(admin_user)
+
+    moved = client.post(
+        f"/settings/fields/{field.pk}/",
+        _form_post(choices="Pixel 8\nGalaxy S24", phrases_0="s24", phrases_1=""),
+    )
+    field.refresh_from_db()
+    assert moved.status_code == 302
+    assert field.detection_phrases == {"Galaxy S24": ["s24"]}
+
+    # Two options become three: the list cannot say which became which.
+    grown = client.post(
+        f"/settings/fields/{field.pk}/",
+        _form_post(choices="Pixel 9\nGalaxy S25\nPixel 8", phrases_0="", phrases_1="s24"),
+    )
+    field.refresh_from_db()
+    assert grown.status_code == 302
+    assert field.detection_phrases == {}
 
 
 def test_a_phrase_error_is_shown_and_nothing_changes(admin_user) -> None:

@@ -725,13 +725,48 @@ class CustomFieldForm(WorkspaceForm):
         }
         data["choices"] = _lines(data.get("choices", ""))
         if self.phrase_options:
-            # Phrases of an option removed in the same save go with it.
-            data["detection_phrases"] = {
-                option: _lines(self.cleaned_data.get(f"phrases_{index}", ""))
+            # Phrases of an option removed in the same save go with it; those of a
+            # renamed one follow it to its new name.
+            renamed = self._renamed_options(data["choices"])
+            phrases = {
+                renamed.get(option, option): _lines(self.cleaned_data.get(f"phrases_{index}", ""))
                 for index, option in enumerate(self.phrase_options)
-                if option in data["choices"]
+                if option in data["choices"] or option in renamed
             }
+            self._keep_old_names(renamed, phrases)
+            data["detection_phrases"] = phrases
         return data
+
+    def _renamed_options(self, choices: Sequence[str]) -> dict[str, str]:
+        """Old name -> new name of the options renamed where they stood.
+
+        Only a list of the same length can say which option became which: an
+        option at the same place whose old name is gone and whose new name is
+        new. Anything else (added, removed, moved) is not a rename.
+        """
+        if len(choices) != len(self.phrase_options):
+            return {}
+        return {
+            old: new
+            for old, new in zip(self.phrase_options, choices, strict=True)
+            if old != new and old not in choices and new not in self.phrase_options
+        }
+
+    @staticmethod
+    def _keep_old_names(renamed: dict[str, str], phrases: dict[str, list[str]]) -> None:
+        """A renamed option's old name becomes one of its phrases: customers still say it
+        ("iPhone 14" after a rename to "iPhone 14 (2022)"), unless it now means another option.
+        """
+        from concierge.ai.entities import words
+
+        taken = {words(option) for option in phrases} | {
+            words(phrase) for option_phrases in phrases.values() for phrase in option_phrases
+        }
+        for old, new in renamed.items():
+            old_words = words(old)
+            if old_words and old_words not in taken and old_words != words(new):
+                phrases[new] = [*phrases[new], old]
+                taken.add(old_words)
 
     def apply_domain_error(self, error: ConciergeError) -> None:
         """The domain's error on the form; phrase errors (they name their option) on top."""
