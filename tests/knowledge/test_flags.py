@@ -118,6 +118,47 @@ def test_the_articles_owner_is_notified_and_the_notice_opens_the_flags(
     assert opened["Location"] == f"/knowledge/articles/{article.pk}/#flags"
 
 
+def test_the_keeper_is_emailed_the_note_with_links_into_the_workspace(
+    admin_user: Any, agent_user: Any, light_agent_user: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    from django.core import mail
+
+    _, section = make_structure(admin_user)
+    article = make_article(agent_user, section, title="Refunds", owner_id=agent_user.pk)
+    ticket = TicketFactory(subject="Refund late")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        actions.flag_article(
+            actor=light_agent_user, article=article, note="Now 10 days.", ticket=ticket
+        )
+        actions.flag_article(actor=agent_user, article=article, note="Own note.")  # no email
+
+    (email,) = mail.outbox
+    assert email.to == [agent_user.email]
+    assert email.subject == "Flagged for an update: Refunds"
+    assert "Lee Light flagged “Refunds” for an update:\n\nNow 10 days." in email.body
+    assert f"/tickets/{ticket.pk}/" in email.body
+    assert f"/knowledge/articles/{article.pk}/#flags" in email.body
+
+
+def test_no_email_for_a_flag_resolved_or_a_keeper_gone_before_the_task_runs(
+    admin_user: Any, agent_user: Any, light_agent_user: Any
+) -> None:
+    from django.core import mail
+
+    _, section = make_structure(admin_user)
+    article = make_article(agent_user, section, title="Refunds", owner_id=agent_user.pk)
+    resolved = actions.flag_article(actor=light_agent_user, article=article, note="Old.")
+    actions.resolve_flag(actor=agent_user, flag=resolved)
+    still_open = actions.flag_article(actor=light_agent_user, article=article, note="New.")
+
+    assert not actions.email_flag(flag_id=resolved.pk, keeper_id=agent_user.pk)
+    agent_user.is_active = False
+    agent_user.save(update_fields=["is_active"])
+    assert not actions.email_flag(flag_id=still_open.pk, keeper_id=agent_user.pk)
+    assert mail.outbox == []
+
+
 def test_a_notification_links_only_to_a_workspace_path(agent_user: Any) -> None:
     from concierge.automation.actions import notify_in_app
 

@@ -770,7 +770,11 @@ def flag_article(*, actor: Any, article: Article, note: str, ticket: Any = None)
     flag = ArticleFlag.objects.create(article=article, note=note, flagged_by=actor, ticket=ticket)
     keeper = _keeper(article)
     if keeper is not None and keeper != actor.pk:
+        from concierge.knowledge.tasks import email_article_flag
+
         transaction.on_commit(lambda: _tell_the_keeper(flag, keeper))
+        # And by email: an owner who is not in the workspace today still hears of it.
+        transaction.on_commit(lambda: email_article_flag.enqueue(flag.pk, keeper))
     return flag
 
 
@@ -798,6 +802,45 @@ def _tell_the_keeper(flag: ArticleFlag, keeper: int) -> None:
         message=f"{who} flagged “{title}” for an update: {flag.note}"[:1000],
         link=reverse("workspace:knowledge_article", args=[article.pk]) + "#flags",
     )
+
+
+def email_flag(*, flag_id: int, keeper_id: int) -> bool:
+    """Emails the article's keeper about a flag (the task); whether it went.
+
+    Read again when the task runs: a flag resolved meanwhile, or a keeper
+    deactivated or no longer staff, gets nothing. The email carries the note
+    and links into the workspace only (the keeper signs in to see more).
+    """
+    from django.core.mail import send_mail
+
+    from concierge.accounts.models import User
+
+    flag = (
+        ArticleFlag.objects.select_related("article", "flagged_by")
+        .filter(pk=flag_id, resolved_at__isnull=True)
+        .first()
+    )
+    keeper = User.objects.filter(pk=keeper_id, is_active=True).first()
+    if flag is None or keeper is None or not keeper.email or not policy.is_staff(keeper):
+        return False
+    article = flag.article
+    text = article.translations.filter(locale=article.source_locale).first()
+    title = text.title if text else f"article {article.pk}"
+    who = getattr(flag.flagged_by, "name", "") or "An agent"
+    link = settings.SITE_URL + reverse("workspace:knowledge_article", args=[article.pk])
+    lines = [f"{who} flagged “{title}” for an update:", "", flag.note, ""]
+    if flag.ticket_id:
+        ticket_link = settings.SITE_URL + reverse("workspace:ticket", args=[flag.ticket_id])
+        lines += [f"While answering ticket #{flag.ticket_id}: {ticket_link}", ""]
+    lines += [f"Open the article and its flags: {link}#flags", ""]
+    lines += ["You get this as the article's owner (or its last editor, when it has no owner)."]
+    send_mail(
+        f"Flagged for an update: {title}"[:200],
+        "\n".join(lines) + "\n",
+        settings.DEFAULT_FROM_EMAIL,
+        [keeper.email],
+    )
+    return True
 
 
 @transaction.atomic

@@ -19,3 +19,11 @@ def email_help_followers(article_id: int, new: bool) -> None:
     from concierge.knowledge.actions import email_followers
 
     email_followers(article_id=article_id, new=new)
+
+
+@task()
+def email_article_flag(flag_id: int, keeper_id: int) -> None:
+    """Emails the keeper of a flagged article (its owner, or its last editor)."""
+    from concierge.knowledge.actions import email_flag
+
+    email_flag(flag_id=flag_id, keeper_id=keeper_id)
