@@ -53,6 +53,9 @@ def _secret_key() -> str:
 TESTING = "pytest" in sys.modules or os.environ.get("CONCIERGE_TESTING") == "1"
 DEBUG = _env_bool("DEBUG", False)
 SECRET_KEY = _secret_key()
+# Older keys, comma-separated, during a rotation: sessions, signed links and the
+# credentials sealed in the database (core/sealed.py) made with them still open.
+SECRET_KEY_FALLBACKS = _env_list("SECRET_KEY_FALLBACKS", "")
 ALLOWED_HOSTS = _env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1],testserver")
 CSRF_TRUSTED_ORIGINS = _env_list("CSRF_TRUSTED_ORIGINS", "")
 SITE_URL = os.environ.get("SITE_URL", "http://127.0.0.1:8000").rstrip("/")

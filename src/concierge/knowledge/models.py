@@ -21,6 +21,7 @@ from django.conf import settings
 from django.db import models
 
 from concierge.core.models import Tag, TimestampedModel
+from concierge.core.sealed import SealedCharField
 
 DEFAULT_LOCALE = "en"
 
@@ -388,7 +389,7 @@ class HelpCenterImport(models.Model):
     # typed in full, so the server only calls Zendesk) and the agent's email.
     subdomain = models.CharField(max_length=63, blank=True)
     api_email = models.CharField(max_length=254, blank=True)
-    api_secret = models.CharField(max_length=255, blank=True)
+    api_secret = SealedCharField(max_length=255, blank=True)  # encrypted (core.sealed)
     status = models.CharField(
         max_length=10, choices=ImportStatus.choices, default=ImportStatus.QUEUED
     )

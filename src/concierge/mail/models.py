@@ -18,6 +18,7 @@ from django.db import models
 from django.db.models import Q
 
 from concierge.core.models import TimestampedModel
+from concierge.core.sealed import SealedCharField
 
 RAW_MESSAGE_MAX_BYTES = 25 * 1024 * 1024
 MESSAGE_ID_MAX_CHARS = 255
@@ -54,7 +55,7 @@ class Mailbox(TimestampedModel):
     imap_port = models.PositiveIntegerField(default=993)
     imap_use_ssl = models.BooleanField(default=True)
     imap_user = models.CharField(max_length=255, blank=True)
-    imap_password = models.CharField(max_length=255, blank=True)
+    imap_password = SealedCharField(max_length=255, blank=True)  # encrypted (core.sealed)
     imap_folder = models.CharField(max_length=255, default="INBOX")
     imap_after_import = models.CharField(
         max_length=10, choices=AfterImport.choices, default=AfterImport.FLAG_SEEN
@@ -67,11 +68,11 @@ class Mailbox(TimestampedModel):
         max_length=10, choices=SmtpSecurity.choices, default=SmtpSecurity.STARTTLS
     )
     smtp_user = models.CharField(max_length=255, blank=True)
-    smtp_password = models.CharField(max_length=255, blank=True)
+    smtp_password = SealedCharField(max_length=255, blank=True)  # encrypted (core.sealed)
     # The HTTP inbound endpoint authenticates with this secret; Mailgun's
     # webhooks are signed with the account's signing key instead.
     inbound_secret = models.CharField(max_length=64, default=generate_inbound_secret)
-    mailgun_signing_key = models.CharField(max_length=255, blank=True)
+    mailgun_signing_key = SealedCharField(max_length=255, blank=True)  # encrypted (core.sealed)
     # Processing.
     max_attachment_bytes = models.PositiveBigIntegerField(
         default=20 * 1024 * 1024,
