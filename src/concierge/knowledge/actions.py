@@ -787,19 +787,25 @@ def _keeper(article: Article) -> int | None:
     return int(text.updated_by_id) if text is not None and text.updated_by_id else None
 
 
+def _source_title(article: Article) -> str:
+    text = article.translations.filter(locale=article.source_locale).first()
+    return text.title if text else f"article {article.pk}"
+
+
+def _flagged(flag: ArticleFlag) -> str:
+    """“Lee Light flagged “Refunds” for an update”: the notice's and the email's opening."""
+    who = getattr(flag.flagged_by, "name", "") or "An agent"
+    return f"{who} flagged “{_source_title(flag.article)}” for an update"
+
+
 def _tell_the_keeper(flag: ArticleFlag, keeper: int) -> None:
     """A notice in the keeper's workspace (bell, list, live pop-up)."""
-    from django.urls import reverse
-
     from concierge.automation.actions import notify_in_app
 
     article = flag.article
-    text = article.translations.filter(locale=article.source_locale).first()
-    title = text.title if text else f"article {article.pk}"
-    who = getattr(flag.flagged_by, "name", "") or "An agent"
     notify_in_app(
         agent_ids=[keeper],
-        message=f"{who} flagged “{title}” for an update: {flag.note}"[:1000],
+        message=f"{_flagged(flag)}: {flag.note}"[:1000],
         link=reverse("workspace:knowledge_article", args=[article.pk]) + "#flags",
     )
 
@@ -824,18 +830,15 @@ def email_flag(*, flag_id: int, keeper_id: int) -> bool:
     if flag is None or keeper is None or not keeper.email or not policy.is_staff(keeper):
         return False
     article = flag.article
-    text = article.translations.filter(locale=article.source_locale).first()
-    title = text.title if text else f"article {article.pk}"
-    who = getattr(flag.flagged_by, "name", "") or "An agent"
     link = settings.SITE_URL + reverse("workspace:knowledge_article", args=[article.pk])
-    lines = [f"{who} flagged “{title}” for an update:", "", flag.note, ""]
+    lines = [f"{_flagged(flag)}:", "", flag.note, ""]
     if flag.ticket_id:
         ticket_link = settings.SITE_URL + reverse("workspace:ticket", args=[flag.ticket_id])
         lines += [f"While answering ticket #{flag.ticket_id}: {ticket_link}", ""]
     lines += [f"Open the article and its flags: {link}#flags", ""]
     lines += ["You get this as the article's owner (or its last editor, when it has no owner)."]
     send_mail(
-        f"Flagged for an update: {title}"[:200],
+        f"Flagged for an update: {_source_title(article)}"[:200],
         "\n".join(lines) + "\n",
         settings.DEFAULT_FROM_EMAIL,
         [keeper.email],
