@@ -16,6 +16,18 @@ from tests.factories import PASSWORD, make_admin, make_agent, make_customer_user
 SHARED_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 
 
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    # Django deletes the SQLite test database but not its write-ahead log files
+    # (a few MB a run, named after this process: nobody else would ever remove them).
+    from django.conf import settings
+
+    database = settings.DATABASES["default"]
+    name = database.get("TEST", {}).get("NAME")
+    if name and database["ENGINE"].endswith("sqlite3"):
+        for suffix in ("-wal", "-shm"):
+            Path(f"{name}{suffix}").unlink(missing_ok=True)
+
+
 @pytest.fixture(autouse=True)
 def _isolated_media_and_mail(settings: object, tmp_path: Path) -> None:
     # Keep uploads and outgoing mail of a test run out of the developer's var/.
