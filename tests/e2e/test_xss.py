@@ -29,7 +29,7 @@ from concierge.accounts import actions as account_actions
 from concierge.tickets import actions as ticket_actions
 from concierge.tickets.actions import SUBJECT_MAX_CHARS
 from concierge.tickets.models import Channel, Entry, EntryKind, Ticket
-from tests.e2e.conftest import PageWatch, assert_clean, sign_in_agent
+from tests.e2e.conftest import PageWatch, assert_clean, sign_in_agent, sign_in_customer
 
 ENTRIES_PER_TICKET = 40  # a ticket page shows the whole conversation: keep each page small
 
@@ -192,14 +192,6 @@ def _assert_portal_request_inert(page: Any, watch: PageWatch, ticket: Ticket) ->
     _assert_inert(page, watch, PORTAL_CONTENT)
 
 
-def _sign_in_customer(page: Any, email: str, password: str) -> None:
-    page.goto("/portal/login/")
-    page.get_by_label("Email address").fill(email)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url("**/portal/requests/")
-
-
 def test_every_xss_payload_renders_inert_on_ticket_pages_and_in_lists(
     recording_page: Callable[[], Any],
     watch: PageWatch,
@@ -243,7 +235,7 @@ def test_every_xss_payload_renders_inert_on_ticket_pages_and_in_lists(
     assert {str(ticket.pk) for ticket in listed + conversations} <= seen
 
     customer_page = recording_page()
-    _sign_in_customer(customer_page, customer_user.email, password)
+    sign_in_customer(customer_page, customer_user.email, password)
     for ticket in conversations:
         _assert_portal_request_inert(customer_page, watch, ticket)
     seen_in_portal: set[str] = set()
@@ -269,7 +261,7 @@ def test_xss_payloads_typed_into_the_portal_api_and_composer_render_inert(
 
     # (a) The portal's new-request form: subject and description.
     customer_page = recording_page()
-    _sign_in_customer(customer_page, customer_user.email, password)
+    sign_in_customer(customer_page, customer_user.email, password)
     for payload in chosen[:4]:
         customer_page.goto("/portal/requests/new/")
         customer_page.get_by_label("Subject").fill(_subject(payload))

@@ -309,7 +309,11 @@ DEMO_COMMENTS = {
 }
 
 
-def ensure_demo_help_center_activity(days: int = 30) -> str:
+# How many days of help center visits the demo records (load_demo --help-center-days).
+HELP_CENTER_DAYS = 30
+
+
+def ensure_demo_help_center_activity(days: int = HELP_CENTER_DAYS) -> str:
     """A month of visits to the help center, so its reports have something to show.
 
     Each visit goes through the same action the help center's pages call

@@ -15,6 +15,7 @@ from django.core.management.base import BaseCommand, CommandParser
 from concierge.demo import generator
 from concierge.demo.chat import ensure_demo_chat_channel
 from concierge.demo.knowledge import (
+    HELP_CENTER_DAYS,
     ensure_demo_article_flags,
     ensure_demo_following,
     ensure_demo_help_center,
@@ -40,7 +41,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--help-center-days",
             type=int,
-            default=30,
+            default=HELP_CENTER_DAYS,
             help="Days of help center visits to record for its reports (each visit goes "
             "through the real actions: fewer days load faster).",
         )
